@@ -1,0 +1,51 @@
+#ifndef CASB_DB_H
+#define CASB_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/* PostgreSQL access. Every statement is parameterised (PQexecParams, text format); there is
+ * no API that takes SQL built from input. A casb_db is one connection, used by one thread at
+ * a time; HTTP handlers take one from a casb_db_pool. */
+typedef struct casb_db casb_db;
+
+/* Connects, retrying with capped exponential backoff (250 ms .. 5 s) until timeout_ms has
+ * passed (0: a single attempt). */
+int casb_db_open(casb_db **out, const char *url, int timeout_ms, char *err, size_t errlen);
+void casb_db_close(casb_db *db);
+
+/* Runs one statement. Returns the result (PGRES_TUPLES_OK or PGRES_COMMAND_OK; the caller
+ * PQclear()s it) or NULL with err set. When the connection is found broken outside a
+ * transaction, it is reset and the statement retried once, so a PostgreSQL restart costs
+ * a failed call at most, never a dead process. params may contain NULLs (SQL NULL). */
+PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *const *params,
+                        char *err, size_t errlen);
+/* casb_db_query for statements whose rows are not needed; also returns the affected row
+ * count in *affected when non-NULL. */
+int casb_db_exec(casb_db *db, const char *sql, int nparams, const char *const *params,
+                 long *affected, char *err, size_t errlen);
+
+int casb_db_begin(casb_db *db, char *err, size_t errlen);
+int casb_db_commit(casb_db *db, char *err, size_t errlen);
+void casb_db_rollback(casb_db *db); /* best effort; safe outside a transaction */
+
+/* SQLSTATE of the last failed statement ("40001"), or "" if none. */
+const char *casb_db_last_sqlstate(const casb_db *db);
+/* 1 when the connection is usable right now (a "SELECT 1" round trip). */
+int casb_db_ping(casb_db *db);
+PGconn *casb_db_conn(casb_db *db); /* borrowed; for COPY and pipeline mode */
+
+/* Helpers reading a column by name from row r: NULL / def when the value is SQL NULL. */
+const char *casb_db_get(const PGresult *res, int row, const char *column);
+long long casb_db_get_int(const PGresult *res, int row, const char *column, long long def);
+int casb_db_get_bool(const PGresult *res, int row, const char *column); /* 't' -> 1 */
+
+/* A fixed-size pool for multi-threaded servers. acquire blocks up to timeout_ms. */
+typedef struct casb_db_pool casb_db_pool;
+int casb_db_pool_new(casb_db_pool **out, const char *url, int size, int connect_timeout_ms,
+                     char *err, size_t errlen);
+casb_db *casb_db_pool_acquire(casb_db_pool *pool, int timeout_ms);
+void casb_db_pool_release(casb_db_pool *pool, casb_db *db);
+void casb_db_pool_free(casb_db_pool *pool);
+
+#endif

@@ -1,0 +1,72 @@
+#ifndef CASB_HTTP_SERVER_H
+#define CASB_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "casb/auth.h"
+
+/* An HTTP/1.1 JSON API server on civetweb (plain HTTP: TLS is terminated in front, see
+ * DESIGN). Routes are "METHOD /v1/things/{id}/action" patterns; a {name} segment matches one
+ * path segment and is available through casb_http_param. Every route requires a bearer token
+ * unless registered with CASB_ROUTE_PUBLIC. The server itself answers /healthz, /readyz (via
+ * the ready callback) and /metrics, 404/405 as problem+json, and refuses bodies larger than
+ * max_body_bytes with 413. */
+
+typedef struct casb_http_server casb_http_server;
+typedef struct casb_http_req casb_http_req;
+
+/* A handler answers through one of the casb_http_reply_* calls and returns its status. */
+typedef int (*casb_http_handler)(casb_http_req *req);
+/* Readiness: return 1 when every dependency is reachable; may fill reason. */
+typedef int (*casb_http_ready_fn)(void *app, char *reason, size_t reasonlen);
+
+#define CASB_ROUTE_PUBLIC 1
+
+typedef struct {
+    const char *addr;        /* "127.0.0.1:8081" */
+    size_t max_body_bytes;   /* 0: 1 MiB */
+    int num_threads;         /* 0: 16 */
+    const casb_auth *auth;   /* borrowed; required unless every route is public */
+    casb_http_ready_fn ready;
+    void *app;               /* handed to handlers through casb_http_app */
+    const char *static_dir;  /* optional directory served for GET requests no route matches */
+} casb_http_server_opts;
+
+int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *opts,
+                         char *err, size_t errlen);
+/* Routes must be added before casb_http_server_start. */
+int casb_http_route(casb_http_server *s, const char *method, const char *pattern,
+                    casb_http_handler handler, int flags);
+int casb_http_server_start(casb_http_server *s, char *err, size_t errlen);
+/* Stops accepting, waits for in-flight requests, frees. NULL-safe. */
+void casb_http_server_free(casb_http_server *s);
+
+/* Request accessors; strings are borrowed for the duration of the handler. */
+const char *casb_http_method(const casb_http_req *r);
+const char *casb_http_path(const casb_http_req *r);
+const char *casb_http_param(const casb_http_req *r, const char *name); /* path {name} */
+/* Decoded query parameter into buf; returns 1 when present, 0 when absent, -1 if too long. */
+int casb_http_query(const casb_http_req *r, const char *name, char *buf, size_t buflen);
+const char *casb_http_header(const casb_http_req *r, const char *name);
+const char *casb_http_body(const casb_http_req *r, size_t *len);
+/* Parses the body as a JSON object (depth-limited). On failure it has already answered 400
+ * (or 415 for a wrong Content-Type) and returns NULL. New reference on success. */
+json_t *casb_http_body_json(casb_http_req *r);
+const casb_principal *casb_http_principal(const casb_http_req *r); /* NULL on public routes */
+void *casb_http_app(const casb_http_req *r);
+
+/* Replies. reply_json steals body (may be NULL for an empty 204). */
+int casb_http_reply_json(casb_http_req *r, int status, json_t *body);
+/* application/problem+json with type "about:blank", title from the status, detail and
+ * optional extra members (stolen, may be NULL; e.g. {"field":"credentials.token"}). */
+int casb_http_reply_problem(casb_http_req *r, int status, const char *detail, json_t *extra);
+int casb_http_reply_text(casb_http_req *r, int status, const char *content_type,
+                         const char *body, size_t len);
+/* Streaming: send headers (chunked), then chunks, then end. */
+int casb_http_stream_begin(casb_http_req *r, int status, const char *content_type,
+                           const char *extra_headers);
+int casb_http_stream_write(casb_http_req *r, const char *data, size_t len);
+int casb_http_stream_end(casb_http_req *r);
+
+#endif

@@ -1,0 +1,29 @@
+#ifndef CASB_JSON_H
+#define CASB_JSON_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Small helpers over jansson. Getters borrow: returned pointers live as long as the object. */
+
+/* Parses len bytes as one JSON value, refusing nesting deeper than max_depth (0: 64).
+ * Returns a new reference, or NULL with err set ("line 3: unexpected token"). */
+json_t *casb_json_parse(const char *buf, size_t len, size_t max_depth, char *err, size_t errlen);
+
+/* Compact serialisation; the caller frees the result with free(). NULL on failure. */
+char *casb_json_dump(const json_t *v);
+
+/* Member getters: the value when the member exists with the right type, else def / NULL. */
+const char *casb_json_str(const json_t *obj, const char *key);
+long long casb_json_int(const json_t *obj, const char *key, long long def);
+int casb_json_bool(const json_t *obj, const char *key, int def); /* JSON true/false only */
+
+/* Follows a dotted path ("security_and_analysis.secret_scanning.status") through objects.
+ * Returns a borrowed value or NULL. */
+json_t *casb_json_path(const json_t *obj, const char *dotted_path);
+const char *casb_json_path_str(const json_t *obj, const char *dotted_path);
+
+/* Sets obj[key] to a string, or to null when value is NULL. Returns 0 or -1. */
+int casb_json_set_str(json_t *obj, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,71 @@
+#ifndef CASB_KAFKA_H
+#define CASB_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Kafka on librdkafka. Producers are idempotent (acks=all, no reordering, no duplicates on
+ * retry). Consumers join a group with auto-commit of *stored* offsets only: an offset is
+ * stored by casb_consumer_commit after the caller made the message's effect durable, so a
+ * crash redelivers instead of losing (at-least-once). */
+
+#define CASB_TOPIC_SCAN_JOBS "casb.scan.jobs"
+#define CASB_TOPIC_SCAN_RESULTS "casb.scan.results"
+#define CASB_TOPIC_INTEGRATION_EVENTS "casb.integration.events"
+#define CASB_DLQ_SUFFIX ".dlq"
+
+typedef struct casb_producer casb_producer;
+
+int casb_producer_new(casb_producer **out, const char *brokers, const char *client_id,
+                      char *err, size_t errlen);
+/* Queues one message (copied). Blocks briefly while the local queue is full. */
+int casb_producer_send(casb_producer *p, const char *topic, const char *key,
+                       const void *value, size_t len, char *err, size_t errlen);
+/* Waits until every queued message has its delivery report, up to timeout_ms. Returns 0 when
+ * all were acknowledged by the broker since the previous flush, -1 (err says how many failed
+ * or that the timeout passed) otherwise. This is the point where produced work is durable. */
+int casb_producer_flush(casb_producer *p, int timeout_ms, char *err, size_t errlen);
+/* Serves delivery reports without waiting; call regularly from idle loops. */
+void casb_producer_poll(casb_producer *p);
+/* Flushes (up to 10 s) and destroys. NULL-safe. */
+void casb_producer_free(casb_producer *p);
+
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *key; /* may be NULL */
+    size_t key_len;
+    const char *value; /* not NUL-terminated in general; value_len bytes */
+    size_t value_len;
+    void *internal_; /* the rd_kafka_message_t */
+} casb_message;
+
+typedef struct casb_consumer casb_consumer;
+
+/* topics is NULL-terminated. max_poll_interval_ms bounds how long one message may be
+ * processed before the group considers the member dead (0: librdkafka default). */
+int casb_consumer_new(casb_consumer **out, const char *brokers, const char *group_id,
+                      const char *const *topics, int max_poll_interval_ms,
+                      char *err, size_t errlen);
+/* Returns 1 and *out (free with casb_message_free), 0 when nothing arrived in timeout_ms,
+ * -1 on a fatal consumer error. Transient broker errors are logged and reported as 0. */
+int casb_consumer_poll(casb_consumer *c, casb_message **out, int timeout_ms);
+/* Marks msg processed: stores offset+1 for the background committer. */
+int casb_consumer_commit(casb_consumer *c, const casb_message *msg);
+/* Synchronously commits stored offsets (used before shutdown and in tests). */
+int casb_consumer_commit_sync(casb_consumer *c);
+void casb_message_free(casb_message *msg);
+/* Leaves the group (committing stored offsets) and destroys. NULL-safe. */
+void casb_consumer_close(casb_consumer *c);
+
+/* Publishes msg to "<msg->topic>.dlq" with the same key and value, and headers
+ * casb-dlq-reason, casb-dlq-source-topic, casb-dlq-source-partition, casb-dlq-source-offset.
+ * Waits for the delivery report, so the caller may commit the original afterwards. */
+int casb_dlq_publish(casb_producer *p, const casb_message *msg, const char *reason,
+                     char *err, size_t errlen);
+
+/* 1 when the brokers answer a metadata request within timeout_ms (for /readyz). */
+int casb_kafka_reachable(casb_producer *p, int timeout_ms);
+
+#endif

@@ -1,0 +1,87 @@
+#ifndef CASB_PROVIDER_H
+#define CASB_PROVIDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "casb/http_client.h"
+
+/* The interface every SaaS provider implements. A provider is split in two:
+ *  - collectors call the vendor API page by page and turn each page into normalized assets;
+ *  - checks are predicates over one asset (plus tenant context) that report findings.
+ * Both run while streaming: nothing holds the whole tenant in memory. The scanner-worker
+ * drives scan(); integration-manager uses describe() and check_connection(). */
+
+/* Where findings and coverage go; implemented by the scanner-worker (batches to Kafka) and
+ * by tests (collects in memory). */
+typedef struct casb_scan_sink {
+    /* One finding instance. details is stolen (may be NULL). Returns 0, or -1 to abort the
+     * scan (the sink could not deliver). */
+    int (*finding)(struct casb_scan_sink *sink, const char *finding_type, const char *asset_kind,
+                   const char *asset_id, const char *asset_name, const char *asset_url,
+                   json_t *details);
+    /* The check behind finding_type evaluated every asset it covers in this scan. Only checks
+     * reported here may resolve earlier instances. */
+    void (*check_ran)(struct casb_scan_sink *sink, const char *finding_type);
+    /* The check could not run (missing permission, feature not available); reason is shown to
+     * the user. A skipped check never resolves anything. */
+    void (*check_skipped)(struct casb_scan_sink *sink, const char *finding_type,
+                          const char *reason);
+    /* Progress: one more asset seen (for stats and lease heartbeats). */
+    void (*asset_seen)(struct casb_scan_sink *sink, const char *asset_kind);
+    void *ctx;
+} casb_scan_sink;
+
+typedef struct {
+    const json_t *config;      /* non-secret settings (organization, api_base_url), borrowed */
+    const json_t *credentials; /* decrypted secrets, borrowed; never logged */
+    casb_http_client *http;    /* the scan's HTTP client (retries, rate limits, stats) */
+    const char *allowed_endpoints; /* CASB_ALLOWED_ENDPOINTS, for the SSRF guard */
+    casb_scan_sink *sink;
+    volatile int *cancel;      /* becomes non-zero when the worker shuts down */
+    long long now_s;           /* scan start, epoch seconds: checks compare ages to it */
+} casb_scan_ctx;
+
+/* A credential or configuration field as shown by GET /v1/providers. */
+typedef struct {
+    const char *name;     /* "private_key" */
+    const char *type;     /* "string", "integer", "pem" */
+    int secret;           /* goes to the encrypted credentials, never returned */
+    int required;         /* required within its auth method */
+    const char *auth_method; /* NULL: all methods */
+    const char *help;
+} casb_provider_field;
+
+typedef struct {
+    const char *name;   /* "Members: read" */
+    const char *reason; /* why the scan needs it */
+} casb_provider_permission;
+
+typedef struct casb_provider {
+    const char *id;           /* "github" */
+    const char *display_name; /* "GitHub" */
+    const char *default_api_base_url;
+    long default_scan_interval_s;
+    const char *const *auth_methods; /* NULL-terminated: "github_app", "token" */
+    const casb_provider_field *config_fields; /* terminated by a {NULL} entry */
+    const casb_provider_field *credential_fields;
+    const casb_provider_permission *permissions;
+    const char *const *finding_types; /* NULL-terminated ids of every check */
+
+    /* Validates shapes only (no network): missing or malformed fields give CASB_EINVALID with
+     * err naming the field ("credentials.private_key: not a PEM RSA private key"). */
+    int (*validate)(const json_t *config, const json_t *credentials, char *field, size_t fieldlen,
+                    char *err, size_t errlen);
+    /* One cheap authenticated call. Returns 0, CASB_EAUTH (err carries the provider's reason),
+     * or CASB_EUNAVAILABLE (unreachable / 5xx). */
+    int (*check_connection)(casb_scan_ctx *ctx, char *err, size_t errlen);
+    /* Collects and evaluates everything. Returns 0 when the scan completed (coverage tells
+     * what ran), or -1 with err when it failed and must resolve nothing. */
+    int (*scan)(casb_scan_ctx *ctx, char *err, size_t errlen);
+} casb_provider;
+
+/* The registry of compiled-in providers. */
+const casb_provider *casb_provider_find(const char *id);
+const casb_provider *const *casb_provider_all(void); /* NULL-terminated */
+
+#endif
