@@ -1,21 +1,37 @@
 # Generates a C file holding every proto/migrations/NNNN_name.sql as a string literal.
 # Invoked by CMakeLists.txt as: cmake -DOUT=<file.c> -DDIR=<migrations dir> -P this-file
+cmake_minimum_required(VERSION 3.18)
 file(GLOB files ${DIR}/*.sql)
 list(SORT files)
+list(LENGTH files nfiles)
+if(nfiles EQUAL 0)
+  # C has no empty initializer lists; an empty table would also mean a database without schema.
+  message(FATAL_ERROR "no migrations found in ${DIR}")
+endif()
 set(body "/* Generated from proto/migrations by common/embed_migrations.cmake. Do not edit. */\n")
 string(APPEND body "#include \"casb/migrate.h\"\n\nconst casb_migration casb_migrations[] = {\n")
 set(count 0)
+set(seen_versions)
 foreach(f ${files})
-  get_filename_component(name ${f} NAME_WE)
-  string(REGEX MATCH "^[0-9]+" version ${name})
+  # NAME_WLE strips only the last extension, so "0002_a.b.sql" keeps its full name.
+  get_filename_component(name ${f} NAME_WLE)
+  string(REGEX MATCH "^[0-9]+_" version "${name}")
   if(NOT version)
-    message(FATAL_ERROR "migration ${f} does not start with a number")
+    message(FATAL_ERROR "migration ${f} is not named NNNN_name.sql")
   endif()
-  math(EXPR version "${version}")
+  string(REGEX REPLACE "_$" "" version "${version}")
+  math(EXPR version "${version}") # decimal: "0010" is 10
+  if(version IN_LIST seen_versions)
+    message(FATAL_ERROR "migration version ${version} appears twice (${f})")
+  endif()
+  list(APPEND seen_versions ${version})
   file(READ ${f} sql)
-  # Escape for a C string literal, one source line per SQL line.
+  # Escape for a C string literal, one source line per SQL line. '?' is escaped too, so
+  # that a "??x" in SQL can never form a trigraph (gcc warns, and -Werror fails the build).
   string(REPLACE "\\" "\\\\" sql "${sql}")
   string(REPLACE "\"" "\\\"" sql "${sql}")
+  string(REPLACE "?" "\\?" sql "${sql}")
+  string(REPLACE "\r" "" sql "${sql}")
   string(REPLACE "\n" "\\n\"\n    \"" sql "${sql}")
   string(APPEND body "  {${version}, \"${name}\",\n    \"${sql}\"},\n")
   math(EXPR count "${count} + 1")

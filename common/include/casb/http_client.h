@@ -51,7 +51,8 @@ int casb_http_request(casb_http_client *c, casb_http_response **out, const char 
                       size_t body_len, char *err, size_t errlen);
 void casb_http_response_free(casb_http_response *r);
 
-/* Case-insensitive header lookup in r->headers, copied into buf. 1 found, 0 absent. */
+/* Case-insensitive header lookup in r->headers (first occurrence, value trimmed), copied
+ * into buf. 1 found, 0 absent, -1 if it does not fit. */
 int casb_http_response_header(const casb_http_response *r, const char *name, char *buf,
                               size_t buflen);
 

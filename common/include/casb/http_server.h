@@ -56,6 +56,11 @@ json_t *casb_http_body_json(casb_http_req *r);
 const casb_principal *casb_http_principal(const casb_http_req *r); /* NULL on public routes */
 void *casb_http_app(const casb_http_req *r);
 
+/* Adds a header (Location, Retry-After, Link, ...) to the reply that follows; name and value
+ * are copied. Returns 0, or -1 when either contains CR/LF, too many were added, or the reply
+ * was already sent. Content-Type and Content-Length are the server's. */
+int casb_http_add_header(casb_http_req *r, const char *name, const char *value);
+
 /* Replies. reply_json steals body (may be NULL for an empty 204). */
 int casb_http_reply_json(casb_http_req *r, int status, json_t *body);
 /* application/problem+json with type "about:blank", title from the status, detail and
@@ -63,7 +68,8 @@ int casb_http_reply_json(casb_http_req *r, int status, json_t *body);
 int casb_http_reply_problem(casb_http_req *r, int status, const char *detail, json_t *extra);
 int casb_http_reply_text(casb_http_req *r, int status, const char *content_type,
                          const char *body, size_t len);
-/* Streaming: send headers (chunked), then chunks, then end. */
+/* Streaming: send headers (chunked), then chunks, then end. extra_headers (may be NULL) are
+ * complete lines, "Name: value\r\n" each. */
 int casb_http_stream_begin(casb_http_req *r, int status, const char *content_type,
                            const char *extra_headers);
 int casb_http_stream_write(casb_http_req *r, const char *data, size_t len);

@@ -1,0 +1,487 @@
+/* PostgreSQL access on libpq: connect with backoff, parameterised statements only (text
+ * format), transparent reconnect outside transactions, and a small thread-safe pool. */
+#include "casb/db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "casb/error.h"
+#include "casb/log.h"
+#include "casb/timeutil.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 5000
+/* Applies when the URL sets no connect_timeout, so that an unreachable host cannot block
+ * one attempt for the kernel's TCP timeout (minutes). */
+#define DEFAULT_CONNECT_TIMEOUT_S "10"
+/* SQLSTATE class 08 "connection_failure", reported when libpq fails on the client side
+ * (the server sent no SQLSTATE because it is gone). */
+#define SQLSTATE_CONNECTION_FAILURE "08006"
+
+struct casb_db {
+    PGconn *conn;
+    /* Our own record of "between BEGIN and COMMIT/ROLLBACK". libpq's PQtransactionStatus
+     * says PQTRANS_UNKNOWN once the connection broke, which is exactly when we must know
+     * whether a reset would silently lose the caller's transaction. */
+    int in_tx;
+    char sqlstate[6];
+};
+
+/* Server notices (e.g. "there is no transaction in progress") would otherwise go to
+ * stderr as plain text, outside the JSON log. */
+static void notice_processor(void *arg, const char *message)
+{
+    char line[512];
+    size_t n;
+
+    (void)arg;
+    snprintf(line, sizeof line, "%s", message);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    casb_log_debug("postgresql notice", "notice", line);
+}
+
+/* libpq messages end with a newline and may span lines; keep the first line for err. */
+static void copy_first_line(char *dst, size_t dstlen, const char *src)
+{
+    size_t n = strcspn(src ? src : "", "\r\n");
+
+    if (!dst || dstlen == 0)
+        return;
+    if (n >= dstlen)
+        n = dstlen - 1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+static PGconn *connect_once(const char *url)
+{
+    /* expand_dbname=1: "dbname" holds a full URL / conninfo string, whose settings win
+     * over the keywords before it (so the URL may set its own connect_timeout). */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const values[] = {DEFAULT_CONNECT_TIMEOUT_S, url, NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+
+    if (conn)
+        PQsetNoticeProcessor(conn, notice_processor, NULL);
+    return conn;
+}
+
+int casb_db_open(casb_db **out, const char *url, int timeout_ms, char *err, size_t errlen)
+{
+    casb_db *db = NULL;
+    PGconn *conn = NULL;
+    int64_t deadline_ms = casb_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int backoff_ms = BACKOFF_MIN_MS;
+    int attempt = 0;
+    char msg[256];
+
+    *out = NULL;
+    if (!url || !*url)
+        return casb_fail(err, errlen, CASB_EINVALID, "database URL is empty");
+    for (;;) {
+        int64_t left_ms;
+
+        attempt++;
+        conn = connect_once(url);
+        if (!conn)
+            return casb_fail(err, errlen, CASB_ERROR, "database connect: out of memory");
+        if (PQstatus(conn) == CONNECTION_OK)
+            break;
+        copy_first_line(msg, sizeof msg, PQerrorMessage(conn));
+        PQfinish(conn);
+        conn = NULL;
+        left_ms = deadline_ms - casb_monotonic_ms();
+        if (left_ms <= 0)
+            return casb_fail(err, errlen, CASB_EUNAVAILABLE,
+                             "database connect failed after %d attempt(s): %s", attempt, msg);
+        if (backoff_ms > left_ms)
+            backoff_ms = (int)left_ms;
+        {
+            char attempt_s[16], wait_s[16];
+
+            snprintf(attempt_s, sizeof attempt_s, "%d", attempt);
+            snprintf(wait_s, sizeof wait_s, "%d", backoff_ms);
+            casb_log_warn("database connect failed, retrying", "error", msg, "attempt", attempt_s,
+                          "retry_in_ms", wait_s);
+        }
+        casb_sleep_ms(backoff_ms);
+        backoff_ms *= 2;
+        if (backoff_ms > BACKOFF_MAX_MS)
+            backoff_ms = BACKOFF_MAX_MS;
+    }
+
+    db = calloc(1, sizeof *db);
+    if (!db) {
+        PQfinish(conn);
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    }
+    db->conn = conn;
+    *out = db;
+    return 0;
+}
+
+void casb_db_close(casb_db *db)
+{
+    if (!db)
+        return;
+    PQfinish(db->conn);
+    free(db);
+}
+
+/* PQreset reconnects with the original parameters, keeping the PGconn (and so the notice
+ * processor). Session state (advisory locks, SET, prepared statements) is gone after it. */
+static int reset_connection(casb_db *db, const char *why)
+{
+    char msg[256];
+
+    casb_log_warn("database connection lost, reconnecting", "error", why);
+    PQreset(db->conn);
+    db->in_tx = 0;
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        copy_first_line(msg, sizeof msg, PQerrorMessage(db->conn));
+        casb_log_error("database reconnect failed", "error", msg);
+        return -1;
+    }
+    casb_log_info("database reconnected");
+    return 0;
+}
+
+/* Follows the server's view of the transaction while the connection is up; when it is
+ * down, keeps ours (see struct casb_db). */
+static void sync_tx_state(casb_db *db)
+{
+    switch (PQtransactionStatus(db->conn)) {
+    case PQTRANS_IDLE:
+        db->in_tx = 0;
+        break;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+        db->in_tx = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Records the failure of res (which may be NULL) in db->sqlstate and err. */
+static void record_failure(casb_db *db, const PGresult *res, char *err, size_t errlen)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char msg[256];
+
+    if (!state && PQstatus(db->conn) == CONNECTION_BAD)
+        state = SQLSTATE_CONNECTION_FAILURE;
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state ? state : "");
+    /* Only the primary message: DETAIL lines may quote row values. */
+    if (primary)
+        copy_first_line(msg, sizeof msg, primary);
+    else if (res && *PQresultErrorMessage(res))
+        copy_first_line(msg, sizeof msg, PQresultErrorMessage(res));
+    else
+        copy_first_line(msg, sizeof msg, PQerrorMessage(db->conn));
+    if (!msg[0] && res)
+        snprintf(msg, sizeof msg, "unexpected result %s", PQresStatus(PQresultStatus(res)));
+    casb_fail(err, errlen, CASB_ERROR, "database: %s%s%s%s", msg, db->sqlstate[0] ? " (" : "",
+              db->sqlstate, db->sqlstate[0] ? ")" : "");
+}
+
+PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *const *params,
+                        char *err, size_t errlen)
+{
+    PGresult *res = NULL;
+    int attempt;
+
+    db->sqlstate[0] = '\0';
+    for (attempt = 0; attempt < 2; attempt++) {
+        ExecStatusType st;
+        char why[256];
+
+        /* Text format both ways, types inferred by the server. */
+        res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            sync_tx_state(db);
+            return res;
+        }
+        record_failure(db, res, err, errlen);
+        PQclear(res);
+        res = NULL;
+        sync_tx_state(db);
+        /* A broken connection outside a transaction: the statement never reached a live
+         * backend (or its session died with it), so running it again on a fresh session
+         * is what the caller would do anyway. Inside a transaction the earlier statements
+         * are lost with the session, so the failure must surface to the caller. */
+        if (attempt > 0 || PQstatus(db->conn) != CONNECTION_BAD || db->in_tx)
+            break;
+        copy_first_line(why, sizeof why, PQerrorMessage(db->conn));
+        if (reset_connection(db, why) < 0)
+            break;
+    }
+    return NULL;
+}
+
+int casb_db_exec(casb_db *db, const char *sql, int nparams, const char *const *params,
+                 long *affected, char *err, size_t errlen)
+{
+    PGresult *res = casb_db_query(db, sql, nparams, params, err, errlen);
+
+    if (!res)
+        return CASB_ERROR;
+    if (affected) {
+        const char *n = PQcmdTuples(res); /* "" for statements without a row count */
+
+        *affected = *n ? strtol(n, NULL, 10) : 0;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int casb_db_begin(casb_db *db, char *err, size_t errlen)
+{
+    if (db->in_tx)
+        return casb_fail(err, errlen, CASB_ECONFLICT, "database: already in a transaction");
+    if (casb_db_exec(db, "BEGIN", 0, NULL, NULL, err, errlen) < 0)
+        return CASB_ERROR;
+    db->in_tx = 1;
+    return 0;
+}
+
+int casb_db_commit(casb_db *db, char *err, size_t errlen)
+{
+    PGresult *res = casb_db_query(db, "COMMIT", 0, NULL, err, errlen);
+    int rc = 0;
+
+    /* Whatever happened, the transaction is over: committed, rolled back by the server,
+     * or lost with the connection (and then the next statement may reconnect). */
+    db->in_tx = 0;
+    if (!res)
+        return CASB_ERROR;
+    /* COMMIT of a transaction that had failed succeeds with the tag ROLLBACK. */
+    if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
+        if (!db->sqlstate[0])
+            snprintf(db->sqlstate, sizeof db->sqlstate, "25P02"); /* in_failed_sql_transaction */
+        rc = casb_fail(err, errlen, CASB_ERROR,
+                       "database: transaction was rolled back (an earlier statement failed)");
+    }
+    PQclear(res);
+    return rc;
+}
+
+void casb_db_rollback(casb_db *db)
+{
+    PGresult *res;
+
+    if (!db)
+        return;
+    if (PQstatus(db->conn) == CONNECTION_BAD) {
+        /* The server already dropped the transaction with the session. */
+        char why[256];
+
+        copy_first_line(why, sizeof why, PQerrorMessage(db->conn));
+        reset_connection(db, why);
+        return;
+    }
+    if (PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+        db->in_tx = 0;
+        return;
+    }
+    /* Not through casb_db_query: the SQLSTATE of the failure that led here stays readable. */
+    res = PQexec(db->conn, "ROLLBACK");
+    PQclear(res);
+    db->in_tx = 0;
+}
+
+const char *casb_db_last_sqlstate(const casb_db *db)
+{
+    return db->sqlstate;
+}
+
+int casb_db_ping(casb_db *db)
+{
+    PGresult *res;
+    int ok;
+
+    if (!db || PQstatus(db->conn) != CONNECTION_OK)
+        return 0;
+    res = PQexecParams(db->conn, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0);
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return ok;
+}
+
+PGconn *casb_db_conn(casb_db *db)
+{
+    return db->conn;
+}
+
+/* Returns the column index, or -1 (logged: a wrong name is a programming error). */
+static int column_index(const PGresult *res, int row, const char *column)
+{
+    int col;
+
+    if (!res || row < 0 || row >= PQntuples(res))
+        return -1;
+    col = PQfnumber(res, column);
+    if (col < 0)
+        casb_log_error("database: no such column in result", "column", column);
+    return col;
+}
+
+const char *casb_db_get(const PGresult *res, int row, const char *column)
+{
+    int col = column_index(res, row, column);
+
+    if (col < 0 || PQgetisnull(res, row, col))
+        return NULL;
+    return PQgetvalue(res, row, col);
+}
+
+long long casb_db_get_int(const PGresult *res, int row, const char *column, long long def)
+{
+    const char *s = casb_db_get(res, row, column);
+    char *end = NULL;
+    long long v;
+
+    if (!s || !*s)
+        return def;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return def;
+    return v;
+}
+
+int casb_db_get_bool(const PGresult *res, int row, const char *column)
+{
+    const char *s = casb_db_get(res, row, column);
+
+    return s && s[0] == 't';
+}
+
+/* ---- pool ---- */
+
+struct casb_db_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled when a connection is released */
+    casb_db **all;
+    casb_db **idle; /* stack of free connections */
+    int size;
+    int nidle;
+};
+
+int casb_db_pool_new(casb_db_pool **out, const char *url, int size, int connect_timeout_ms,
+                     char *err, size_t errlen)
+{
+    casb_db_pool *pool = NULL;
+    pthread_condattr_t cattr;
+    int i;
+
+    *out = NULL;
+    if (size < 1)
+        return casb_fail(err, errlen, CASB_EINVALID, "database pool size must be at least 1");
+    pool = calloc(1, sizeof *pool);
+    if (!pool)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    pool->all = calloc((size_t)size, sizeof *pool->all);
+    pool->idle = calloc((size_t)size, sizeof *pool->idle);
+    if (!pool->all || !pool->idle) {
+        free(pool->all);
+        free(pool->idle);
+        free(pool);
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    }
+    pthread_mutex_init(&pool->mu, NULL);
+    /* Deadlines on the monotonic clock: a wall-clock jump must not stretch a wait. */
+    pthread_condattr_init(&cattr);
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool->cv, &cattr);
+    pthread_condattr_destroy(&cattr);
+    for (i = 0; i < size; i++) {
+        int rc = casb_db_open(&pool->all[i], url, connect_timeout_ms, err, errlen);
+
+        if (rc < 0) {
+            casb_db_pool_free(pool);
+            return rc;
+        }
+        pool->size++;
+        pool->idle[pool->nidle++] = pool->all[i];
+    }
+    *out = pool;
+    return 0;
+}
+
+casb_db *casb_db_pool_acquire(casb_db_pool *pool, int timeout_ms)
+{
+    struct timespec deadline;
+    casb_db *db = NULL;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->mu);
+    while (pool->nidle == 0) {
+        if (timeout_ms <= 0 || pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (pool->nidle > 0)
+        db = pool->idle[--pool->nidle];
+    pthread_mutex_unlock(&pool->mu);
+    if (!db)
+        return NULL;
+
+    /* A connection idle in the pool may have been cut (server restart, idle timeout);
+     * find out here rather than in the middle of the caller's transaction. */
+    if (!casb_db_ping(db)) {
+        char why[256];
+
+        copy_first_line(why, sizeof why, PQerrorMessage(db->conn));
+        if (reset_connection(db, why[0] ? why : "ping failed") < 0 || !casb_db_ping(db)) {
+            casb_db_pool_release(pool, db);
+            return NULL;
+        }
+    }
+    db->sqlstate[0] = '\0';
+    return db;
+}
+
+void casb_db_pool_release(casb_db_pool *pool, casb_db *db)
+{
+    if (!db)
+        return;
+    /* A handler that returned early must not hand an open transaction to the next one.
+     * A broken connection is left for the next acquire to repair (it pings first). */
+    if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+        casb_db_rollback(db);
+    db->in_tx = 0;
+    pthread_mutex_lock(&pool->mu);
+    pool->idle[pool->nidle++] = db;
+    pthread_cond_signal(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+/* Every connection must have been released. */
+void casb_db_pool_free(casb_db_pool *pool)
+{
+    int i;
+
+    if (!pool)
+        return;
+    for (i = 0; i < pool->size; i++)
+        casb_db_close(pool->all[i]);
+    pthread_cond_destroy(&pool->cv);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool->all);
+    free(pool->idle);
+    free(pool);
+}

@@ -1,0 +1,1017 @@
+#include "casb/http_server.h"
+
+#include <civetweb.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "casb/error.h"
+#include "casb/json.h"
+#include "casb/log.h"
+#include "casb/metrics.h"
+#include "casb/timeutil.h"
+
+/* One civetweb handler is registered for "/" and this file does the routing: civetweb's own
+ * handler table matches by prefix only, while we need {param} segments, 405 with Allow, and
+ * a route pattern (not the raw path) for metric labels.
+ *
+ * civetweb is started with decode_url=no so that a "%2F" inside a segment stays inside that
+ * segment; every segment is decoded after splitting. */
+
+#define DEFAULT_MAX_BODY_BYTES ((size_t)1024 * 1024)
+#define DEFAULT_NUM_THREADS 16
+#define MAX_SEGMENTS 16
+#define MAX_PARAMS 8
+#define MAX_EXTRA_HEADERS 16
+#define JSON_MAX_DEPTH 32
+#define CHUNKED_READ_START 16384
+
+typedef struct route {
+    char *method;
+    char *pattern;
+    char *segbuf;                /* pattern copy, split in place into seg[] */
+    const char *seg[MAX_SEGMENTS];
+    int nseg;
+    casb_http_handler handler;
+    int flags;
+    struct route *next;
+} route;
+
+struct casb_http_server {
+    char *addr;
+    char *static_dir;
+    size_t max_body_bytes;
+    int num_threads;
+    const casb_auth *auth;
+    casb_http_ready_fn ready;
+    void *app;
+    route *routes;
+    route *routes_tail;
+    struct mg_context *ctx;
+};
+
+typedef struct {
+    char *name;
+    char *value;
+} header_kv;
+
+struct casb_http_req {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    casb_http_server *server;
+    const route *route;
+    const char *route_label; /* metric label: the pattern, "static" or "unmatched" */
+    int head;                /* HEAD: answered like GET, without a body */
+    char *path_copy;         /* decoded segments, split in place */
+    const char *seg[MAX_SEGMENTS];
+    int nseg;
+    const char *param_names[MAX_PARAMS];
+    const char *param_values[MAX_PARAMS];
+    int nparams;
+    char *body;
+    size_t body_len;
+    int body_consumed; /* the request body has been read (or there was none) */
+    casb_principal principal;
+    int authenticated;
+    header_kv headers[MAX_EXTRA_HEADERS];
+    int nheaders;
+    int status;
+    int replied;
+    int streaming;   /* stream begun and not ended */
+    int chunked;     /* the stream uses Transfer-Encoding: chunked */
+};
+
+static pthread_once_t mg_once = PTHREAD_ONCE_INIT;
+
+static void mg_init_once(void)
+{
+    mg_init_library(0);
+}
+
+/* RFC 9110 reason phrases; civetweb's own table uses some older names. */
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: break;
+    }
+    if (status >= 500)
+        return "Internal Server Error";
+    if (status >= 400)
+        return "Bad Request";
+    return "OK";
+}
+
+/* ---- routes ---- */
+
+static void route_free(route *r)
+{
+    if (!r)
+        return;
+    free(r->method);
+    free(r->pattern);
+    free(r->segbuf);
+    free(r);
+}
+
+/* Splits "/a/b/c" in place into segments (the leading '/' is dropped; empty segments are
+ * kept so that "/a//b" does not match "/a/b"). "/" has no segments. Returns the count or -1
+ * when there are more than MAX_SEGMENTS. */
+static int split_path(char *p, const char **seg)
+{
+    int n = 0;
+
+    if (*p == '/')
+        p++;
+    if (*p == '\0')
+        return 0;
+    for (;;) {
+        char *slash = strchr(p, '/');
+
+        if (n == MAX_SEGMENTS)
+            return -1;
+        seg[n++] = p;
+        if (!slash)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+    }
+    return n;
+}
+
+static int is_param_segment(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len > 2 && s[0] == '{' && s[len - 1] == '}';
+}
+
+static int valid_method(const char *m)
+{
+    if (!m || !*m)
+        return 0;
+    for (const char *p = m; *p; p++) {
+        if (*p < 'A' || *p > 'Z')
+            return 0;
+    }
+    return 1;
+}
+
+static int add_route(casb_http_server *s, const char *method, const char *pattern,
+                     casb_http_handler handler, int flags)
+{
+    route *r = NULL;
+    int nparams = 0;
+
+    if (!s || s->ctx || !valid_method(method) || !pattern || pattern[0] != '/' || !handler)
+        return -1;
+    for (route *it = s->routes; it; it = it->next) {
+        if (strcmp(it->method, method) == 0 && strcmp(it->pattern, pattern) == 0)
+            return -1;
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->method = strdup(method);
+    r->pattern = strdup(pattern);
+    r->segbuf = strdup(pattern);
+    if (!r->method || !r->pattern || !r->segbuf)
+        goto fail;
+    r->nseg = split_path(r->segbuf, r->seg);
+    if (r->nseg < 0)
+        goto fail;
+    for (int i = 0; i < r->nseg; i++) {
+        if (is_param_segment(r->seg[i])) {
+            nparams++;
+        } else if (strchr(r->seg[i], '{') || strchr(r->seg[i], '}')) {
+            goto fail; /* a {param} must be a whole segment */
+        }
+    }
+    if (nparams > MAX_PARAMS)
+        goto fail;
+    r->handler = handler;
+    r->flags = flags;
+    if (s->routes_tail)
+        s->routes_tail->next = r;
+    else
+        s->routes = r;
+    s->routes_tail = r;
+    return 0;
+fail:
+    route_free(r);
+    return -1;
+}
+
+/* Matches the request's segments against a route. Returns -1 when the path does not match,
+ * else a score that is higher for routes with literal segments earlier in the path, so that
+ * "/v1/findings/summary" beats "/v1/findings/{id}" whatever the registration order. */
+static long route_score(const route *r, const casb_http_req *req)
+{
+    long score = 0;
+
+    if (r->nseg != req->nseg)
+        return -1;
+    for (int i = 0; i < r->nseg; i++) {
+        if (is_param_segment(r->seg[i])) {
+            if (req->seg[i][0] == '\0')
+                return -1;
+            continue;
+        }
+        if (strcmp(r->seg[i], req->seg[i]) != 0)
+            return -1;
+        score |= 1L << (MAX_SEGMENTS - i);
+    }
+    return score;
+}
+
+static void bind_params(casb_http_req *req)
+{
+    const route *r = req->route;
+
+    req->nparams = 0;
+    for (int i = 0; i < r->nseg && req->nparams < MAX_PARAMS; i++) {
+        if (!is_param_segment(r->seg[i]))
+            continue;
+        req->param_names[req->nparams] = r->seg[i];
+        req->param_values[req->nparams] = req->seg[i];
+        req->nparams++;
+    }
+}
+
+/* ---- responses ---- */
+
+static int has_unread_body(const casb_http_req *req)
+{
+    if (req->body_consumed)
+        return 0;
+    if (req->ri->content_length > 0)
+        return 1;
+    return req->ri->content_length < 0 && mg_get_header(req->conn, "Transfer-Encoding") != NULL;
+}
+
+static int is_http10(const casb_http_req *req)
+{
+    const char *v = req->ri->http_version;
+
+    return v && strcmp(v, "1.1") != 0 && strcmp(v, "2") != 0;
+}
+
+/* Starts a response: status line plus Content-Type and the queued extra headers. When the
+ * request body was not read, the connection is closed after this response: keeping it
+ * would make civetweb parse the unread body as the next request. */
+static int begin_headers(casb_http_req *req, int status, const char *content_type)
+{
+    struct mg_connection *c = req->conn;
+
+    if (req->replied) {
+        casb_log_warn("http handler replied twice", "path", casb_http_path(req));
+        return -1;
+    }
+    req->replied = 1;
+    req->status = status;
+    if (mg_response_header_start(c, status) != 0)
+        return -1;
+    if (content_type)
+        mg_response_header_add(c, "Content-Type", content_type, -1);
+    for (int i = 0; i < req->nheaders; i++)
+        mg_response_header_add(c, req->headers[i].name, req->headers[i].value, -1);
+    if (has_unread_body(req))
+        mg_disable_connection_keep_alive(c);
+    return 0;
+}
+
+static int send_response(casb_http_req *req, int status, const char *content_type,
+                         const char *body, size_t len)
+{
+    char clen[32];
+
+    if (begin_headers(req, status, content_type) != 0)
+        return -1;
+    /* RFC 9110: no Content-Length on 204 and 304; everything else carries one, which
+     * keep-alive requires. */
+    if (status != 204 && status != 304) {
+        snprintf(clen, sizeof(clen), "%zu", len);
+        mg_response_header_add(req->conn, "Content-Length", clen, -1);
+    } else {
+        len = 0;
+    }
+    if (mg_response_header_send(req->conn) != 0)
+        return -1;
+    if (req->head || len == 0)
+        return 0;
+    if (mg_write(req->conn, body, len) != (int)len)
+        return -1;
+    return 0;
+}
+
+int casb_http_add_header(casb_http_req *r, const char *name, const char *value)
+{
+    header_kv *h;
+
+    if (!r || !name || !value || !*name || r->replied || r->nheaders == MAX_EXTRA_HEADERS)
+        return -1;
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return -1; /* no header injection through values taken from input */
+    h = &r->headers[r->nheaders];
+    h->name = strdup(name);
+    h->value = strdup(value);
+    if (!h->name || !h->value) {
+        free(h->name);
+        free(h->value);
+        h->name = NULL;
+        h->value = NULL;
+        return -1;
+    }
+    r->nheaders++;
+    return 0;
+}
+
+int casb_http_reply_text(casb_http_req *r, int status, const char *content_type,
+                         const char *body, size_t len)
+{
+    if (!r)
+        return -1;
+    return send_response(r, status, content_type, body ? body : "", body ? len : 0);
+}
+
+int casb_http_reply_json(casb_http_req *r, int status, json_t *body)
+{
+    char *s = NULL;
+    int rc;
+
+    if (!r) {
+        json_decref(body);
+        return -1;
+    }
+    if (!body)
+        return send_response(r, status, NULL, "", 0);
+    s = casb_json_dump(body);
+    json_decref(body);
+    if (!s)
+        return casb_http_reply_problem(r, 500, "could not serialise the response", NULL);
+    rc = send_response(r, status, "application/json", s, strlen(s));
+    free(s);
+    return rc;
+}
+
+int casb_http_reply_problem(casb_http_req *r, int status, const char *detail, json_t *extra)
+{
+    json_t *p = NULL;
+    char *s = NULL;
+    int rc = -1;
+
+    if (!r) {
+        json_decref(extra);
+        return -1;
+    }
+    p = json_object();
+    if (!p)
+        goto out;
+    json_object_set_new(p, "type", json_string("about:blank"));
+    json_object_set_new(p, "title", json_string(reason_phrase(status)));
+    json_object_set_new(p, "status", json_integer(status));
+    if (detail)
+        json_object_set_new(p, "detail", json_string(detail));
+    /* Extra members never replace the standard ones. */
+    if (json_is_object(extra))
+        json_object_update_missing(p, extra);
+    s = casb_json_dump(p);
+    if (!s)
+        goto out;
+    if (status == 401)
+        casb_http_add_header(r, "WWW-Authenticate", "Bearer realm=\"casb\"");
+    rc = send_response(r, status, "application/problem+json", s, strlen(s));
+out:
+    free(s);
+    json_decref(p);
+    json_decref(extra);
+    return rc;
+}
+
+int casb_http_stream_begin(casb_http_req *r, int status, const char *content_type,
+                           const char *extra_headers)
+{
+    if (!r)
+        return -1;
+    if (begin_headers(r, status, content_type) != 0)
+        return -1;
+    if (extra_headers && *extra_headers) {
+        if (strstr(extra_headers, "\r\n\r\n") ||
+            mg_response_header_add_lines(r->conn, extra_headers) < 0)
+            casb_log_warn("http stream: bad extra headers", "path", casb_http_path(r));
+    }
+    if (is_http10(r)) {
+        /* HTTP/1.0 has no chunked encoding: the end of the body is the end of the
+         * connection. */
+        mg_disable_connection_keep_alive(r->conn);
+        r->chunked = 0;
+    } else {
+        mg_response_header_add(r->conn, "Transfer-Encoding", "chunked", -1);
+        r->chunked = 1;
+    }
+    if (mg_response_header_send(r->conn) != 0)
+        return -1;
+    r->streaming = 1;
+    return 0;
+}
+
+int casb_http_stream_write(casb_http_req *r, const char *data, size_t len)
+{
+    if (!r || !r->streaming)
+        return -1;
+    if (r->head)
+        return 0;
+    while (len > 0) {
+        /* A zero-length chunk would end the stream, and chunk sizes are unsigned int. */
+        unsigned int n = len > (size_t)(INT_MAX / 2) ? (unsigned int)(INT_MAX / 2) : (unsigned int)len;
+
+        if (r->chunked) {
+            if (mg_send_chunk(r->conn, data, n) < 0)
+                return -1;
+        } else if (mg_write(r->conn, data, n) != (int)n) {
+            return -1;
+        }
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int casb_http_stream_end(casb_http_req *r)
+{
+    if (!r || !r->streaming)
+        return -1;
+    r->streaming = 0;
+    if (r->head || !r->chunked)
+        return 0;
+    return mg_send_chunk(r->conn, "", 0) < 0 ? -1 : 0;
+}
+
+/* ---- request accessors ---- */
+
+const char *casb_http_method(const casb_http_req *r)
+{
+    return r ? r->ri->request_method : NULL;
+}
+
+/* The path as sent (percent-encoding kept, dot segments removed), without the query. */
+const char *casb_http_path(const casb_http_req *r)
+{
+    if (!r)
+        return NULL;
+    return r->ri->local_uri ? r->ri->local_uri : "/";
+}
+
+const char *casb_http_param(const casb_http_req *r, const char *name)
+{
+    size_t len;
+
+    if (!r || !name)
+        return NULL;
+    len = strlen(name);
+    for (int i = 0; i < r->nparams; i++) {
+        const char *pn = r->param_names[i]; /* "{name}" */
+
+        if (strlen(pn) == len + 2 && strncmp(pn + 1, name, len) == 0)
+            return r->param_values[i];
+    }
+    return NULL;
+}
+
+int casb_http_query(const casb_http_req *r, const char *name, char *buf, size_t buflen)
+{
+    const char *qs;
+    int n;
+
+    if (!r || !name || !buf || buflen == 0)
+        return -1;
+    qs = r->ri->query_string;
+    if (!qs)
+        return 0;
+    n = mg_get_var2(qs, strlen(qs), name, buf, buflen, 0);
+    if (n == -1)
+        return 0;
+    if (n < 0)
+        return -1;
+    return 1;
+}
+
+const char *casb_http_header(const casb_http_req *r, const char *name)
+{
+    if (!r || !name)
+        return NULL;
+    return mg_get_header(r->conn, name);
+}
+
+const char *casb_http_body(const casb_http_req *r, size_t *len)
+{
+    if (len)
+        *len = r ? r->body_len : 0;
+    if (!r)
+        return NULL;
+    return r->body ? r->body : "";
+}
+
+static int is_json_content_type(const char *ct)
+{
+    const char *json = "application/json";
+    size_t n = strlen(json);
+
+    if (!ct)
+        return 0;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, json, n) != 0)
+        return 0;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+json_t *casb_http_body_json(casb_http_req *r)
+{
+    char err[200];
+    char detail[256];
+    json_t *v;
+
+    if (!r)
+        return NULL;
+    if (!is_json_content_type(mg_get_header(r->conn, "Content-Type"))) {
+        casb_http_reply_problem(r, 415, "Content-Type must be application/json", NULL);
+        return NULL;
+    }
+    if (r->body_len == 0) {
+        casb_http_reply_problem(r, 400, "a JSON object body is required", NULL);
+        return NULL;
+    }
+    err[0] = '\0';
+    v = casb_json_parse(r->body, r->body_len, JSON_MAX_DEPTH, err, sizeof(err));
+    if (!v) {
+        snprintf(detail, sizeof(detail), "invalid JSON body: %s", err);
+        casb_http_reply_problem(r, 400, detail, NULL);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        casb_http_reply_problem(r, 400, "the body must be a JSON object", NULL);
+        return NULL;
+    }
+    return v;
+}
+
+const casb_principal *casb_http_principal(const casb_http_req *r)
+{
+    if (!r || !r->authenticated)
+        return NULL;
+    return &r->principal;
+}
+
+void *casb_http_app(const casb_http_req *r)
+{
+    return r ? r->server->app : NULL;
+}
+
+/* ---- built-in routes ---- */
+
+static int handle_healthz(casb_http_req *r)
+{
+    return casb_http_reply_text(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
+}
+
+static int handle_readyz(casb_http_req *r)
+{
+    char reason[256] = "";
+    casb_http_server *s = r->server;
+
+    if (!s->ready || s->ready(s->app, reason, sizeof(reason)) == 1)
+        return casb_http_reply_text(r, 200, "application/json", "{\"status\":\"ready\"}", 18);
+    return casb_http_reply_problem(r, 503, reason[0] ? reason : "not ready", NULL);
+}
+
+static int handle_metrics(casb_http_req *r)
+{
+    char *out = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (casb_metrics_render(&out, &len) != 0 || !out) {
+        free(out);
+        return casb_http_reply_problem(r, 500, "could not render metrics", NULL);
+    }
+    rc = casb_http_reply_text(r, 200, "text/plain; version=0.0.4", out, len);
+    free(out);
+    return rc;
+}
+
+/* ---- dispatch ---- */
+
+static int read_body(casb_http_req *req)
+{
+    casb_http_server *s = req->server;
+    long long cl = req->ri->content_length;
+    size_t cap;
+    char detail[128];
+
+    req->body_len = 0;
+    if (cl > 0 && (unsigned long long)cl > s->max_body_bytes) {
+        snprintf(detail, sizeof(detail), "request body exceeds %zu bytes", s->max_body_bytes);
+        casb_http_reply_problem(req, 413, detail, NULL);
+        return -1;
+    }
+    if (!has_unread_body(req)) {
+        req->body_consumed = 1;
+        return 0;
+    }
+    /* Known length: one buffer of that size. Chunked: grow, reading at most one byte past
+     * the limit so that an oversized stream is detected without buffering it. */
+    cap = cl > 0 ? (size_t)cl : CHUNKED_READ_START;
+    req->body = malloc(cap + 1);
+    if (!req->body)
+        goto oom;
+    for (;;) {
+        size_t want;
+        int n;
+
+        if (cl > 0 && req->body_len == (size_t)cl)
+            break;
+        if (req->body_len == cap) {
+            size_t ncap = cap * 2;
+            char *nb;
+
+            if (ncap > s->max_body_bytes + 1)
+                ncap = s->max_body_bytes + 1;
+            nb = realloc(req->body, ncap + 1);
+            if (!nb)
+                goto oom;
+            req->body = nb;
+            cap = ncap;
+        }
+        want = cap - req->body_len;
+        if (want > INT_MAX)
+            want = INT_MAX;
+        n = mg_read(req->conn, req->body + req->body_len, want);
+        if (n <= 0)
+            break;
+        req->body_len += (size_t)n;
+        if (req->body_len > s->max_body_bytes) {
+            snprintf(detail, sizeof(detail), "request body exceeds %zu bytes",
+                     s->max_body_bytes);
+            casb_http_reply_problem(req, 413, detail, NULL);
+            return -1;
+        }
+    }
+    req->body[req->body_len] = '\0';
+    if (cl > 0 && req->body_len < (size_t)cl) {
+        casb_http_reply_problem(req, 400, "incomplete request body", NULL);
+        return -1;
+    }
+    req->body_consumed = 1;
+    return 0;
+oom:
+    casb_http_reply_problem(req, 500, "out of memory reading the request body", NULL);
+    return -1;
+}
+
+/* Serves a file under static_dir. Returns 1 when answered, 0 when there is no such file. */
+static int serve_static(casb_http_req *req)
+{
+    const char *uri = casb_http_path(req);
+    size_t ulen = strlen(uri);
+    char *decoded = NULL;
+    char *full = NULL;
+    size_t flen;
+    struct stat st;
+    int rc = 0;
+
+    decoded = malloc(ulen + 1);
+    if (!decoded)
+        goto out;
+    if (mg_url_decode(uri, (int)ulen, decoded, (int)ulen + 1, 0) < 0)
+        goto out;
+    /* The path was cleaned before decoding, so a "%2e%2e" segment is refused here. */
+    if (decoded[0] != '/' || strstr(decoded, "/../") || strstr(decoded, "\\") ||
+        (strlen(decoded) >= 3 && strcmp(decoded + strlen(decoded) - 3, "/..") == 0))
+        goto out;
+    flen = strlen(req->server->static_dir) + strlen(decoded) + sizeof("/index.html");
+    full = malloc(flen);
+    if (!full)
+        goto out;
+    snprintf(full, flen, "%s%s", req->server->static_dir, decoded);
+    if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(full, flen, "%s%s%sindex.html", req->server->static_dir, decoded,
+                 decoded[strlen(decoded) - 1] == '/' ? "" : "/");
+    }
+    if (stat(full, &st) != 0 || !S_ISREG(st.st_mode))
+        goto out;
+    req->replied = 1;
+    req->status = 200;
+    mg_send_file(req->conn, full);
+    rc = 1;
+out:
+    free(decoded);
+    free(full);
+    return rc;
+}
+
+/* Appends method to the comma-separated Allow list unless it is already there. */
+static void allow_add(char *allow, size_t size, const char *method)
+{
+    size_t mlen = strlen(method);
+    const char *p = allow;
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+
+        if (n == mlen && strncmp(p, method, mlen) == 0)
+            return;
+        p += n;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    if (strlen(allow) + mlen + 3 > size)
+        return;
+    if (allow[0])
+        strcat(allow, ", ");
+    strcat(allow, method);
+}
+
+static void dispatch(casb_http_req *req)
+{
+    casb_http_server *s = req->server;
+    const char *method = req->ri->request_method;
+    const char *match_method = req->head ? "GET" : method;
+    const route *best = NULL;
+    long best_score = -1;
+    char allow[128] = "";
+    size_t plen;
+    int path_known = 0;
+    int nseg;
+
+    plen = strlen(casb_http_path(req));
+    req->path_copy = malloc(plen + 1);
+    if (!req->path_copy) {
+        casb_http_reply_problem(req, 500, "out of memory", NULL);
+        return;
+    }
+    memcpy(req->path_copy, casb_http_path(req), plen + 1);
+    nseg = split_path(req->path_copy, req->seg);
+    if (nseg >= 0) {
+        req->nseg = nseg;
+        for (int i = 0; i < nseg; i++) {
+            char *sg = (char *)req->seg[i];
+            int n = mg_url_decode(sg, (int)strlen(sg), sg, (int)strlen(sg) + 1, 0);
+
+            if (n < 0) {
+                nseg = -1;
+                break;
+            }
+        }
+    }
+    if (nseg >= 0) {
+        for (const route *r = s->routes; r; r = r->next) {
+            long score = route_score(r, req);
+
+            if (score < 0)
+                continue;
+            path_known = 1;
+            allow_add(allow, sizeof(allow), r->method);
+            if (strcmp(r->method, match_method) == 0 && score > best_score) {
+                best = r;
+                best_score = score;
+            }
+        }
+    }
+    if (!best) {
+        if (path_known) {
+            req->route_label = "unmatched";
+            casb_http_add_header(req, "Allow", allow);
+            casb_http_reply_problem(req, 405, "method not allowed for this resource", NULL);
+            return;
+        }
+        if (s->static_dir && (req->head || strcmp(method, "GET") == 0) && serve_static(req)) {
+            req->route_label = "static";
+            return;
+        }
+        req->route_label = "unmatched";
+        casb_http_reply_problem(req, 404, "no such resource", NULL);
+        return;
+    }
+    req->route = best;
+    req->route_label = best->pattern;
+    bind_params(req);
+    if (!(best->flags & CASB_ROUTE_PUBLIC)) {
+        const char *authz = mg_get_header(req->conn, "Authorization");
+
+        if (!s->auth || !authz || casb_auth_check(s->auth, authz, &req->principal) != 0) {
+            casb_http_reply_problem(req, 401, "a valid bearer token is required", NULL);
+            return;
+        }
+        req->authenticated = 1;
+    }
+    if (read_body(req) != 0)
+        return;
+    best->handler(req);
+}
+
+static const char *method_label(const char *m)
+{
+    static const char *known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    }
+    return "OTHER"; /* keeps the label set bounded whatever clients send */
+}
+
+static void count_request(const casb_http_req *req, int64_t duration_ms)
+{
+    char labels[512];
+    char status[16];
+    char dur[32];
+
+    snprintf(status, sizeof(status), "%d", req->status);
+    snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%s\"",
+             method_label(req->ri->request_method), req->route_label, status);
+    casb_metric_add(casb_metrics_counter("casb_http_requests_total",
+                                         "HTTP requests served, by route pattern", labels),
+                    1);
+    snprintf(dur, sizeof(dur), "%lld", (long long)duration_ms);
+    casb_log_debug("http request", "method", req->ri->request_method, "path",
+                   casb_http_path(req), "route", req->route_label, "status", status,
+                   "duration_ms", dur);
+}
+
+static int on_request(struct mg_connection *conn, void *cbdata)
+{
+    casb_http_req req;
+    int64_t start = casb_monotonic_ms();
+
+    memset(&req, 0, sizeof(req));
+    req.conn = conn;
+    req.ri = mg_get_request_info(conn);
+    req.server = cbdata;
+    req.route_label = "unmatched";
+    req.head = strcmp(req.ri->request_method, "HEAD") == 0;
+    dispatch(&req);
+    if (req.streaming)
+        casb_http_stream_end(&req);
+    if (!req.replied)
+        casb_http_reply_problem(&req, 500, "the handler sent no response", NULL);
+    count_request(&req, casb_monotonic_ms() - start);
+    for (int i = 0; i < req.nheaders; i++) {
+        free(req.headers[i].name);
+        free(req.headers[i].value);
+    }
+    free(req.path_copy);
+    free(req.body);
+    return req.status > 0 && req.status < 1000 ? req.status : 500;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    casb_log_warn("civetweb", "detail", message);
+    return 1; /* handled: keep civetweb from printing to stderr itself */
+}
+
+/* ---- lifecycle ---- */
+
+int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *opts,
+                         char *err, size_t errlen)
+{
+    casb_http_server *s = NULL;
+
+    *out = NULL;
+    if (!opts || !opts->addr || !*opts->addr)
+        return casb_fail(err, errlen, CASB_EINVALID, "http server: addr is required");
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return casb_fail(err, errlen, CASB_ERROR, "http server: out of memory");
+    s->addr = strdup(opts->addr);
+    s->static_dir = opts->static_dir ? strdup(opts->static_dir) : NULL;
+    if (!s->addr || (opts->static_dir && !s->static_dir))
+        goto oom;
+    s->max_body_bytes = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
+    s->num_threads = opts->num_threads > 0 ? opts->num_threads : DEFAULT_NUM_THREADS;
+    s->auth = opts->auth;
+    s->ready = opts->ready;
+    s->app = opts->app;
+    if (add_route(s, "GET", "/healthz", handle_healthz, CASB_ROUTE_PUBLIC) != 0 ||
+        add_route(s, "GET", "/readyz", handle_readyz, CASB_ROUTE_PUBLIC) != 0 ||
+        add_route(s, "GET", "/metrics", handle_metrics, CASB_ROUTE_PUBLIC) != 0)
+        goto oom;
+    *out = s;
+    return 0;
+oom:
+    casb_http_server_free(s);
+    return casb_fail(err, errlen, CASB_ERROR, "http server: out of memory");
+}
+
+int casb_http_route(casb_http_server *s, const char *method, const char *pattern,
+                    casb_http_handler handler, int flags)
+{
+    int rc = add_route(s, method, pattern, handler, flags);
+
+    if (rc != 0)
+        casb_log_error("http route refused", "method", method, "pattern", pattern);
+    return rc;
+}
+
+int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
+{
+    char threads[16];
+    const char *options[16];
+    int n = 0;
+    struct mg_callbacks callbacks;
+    struct mg_init_data init;
+    struct mg_error_data error;
+    unsigned code = 0;
+    char mgerr[256] = "";
+
+    if (!s || s->ctx)
+        return casb_fail(err, errlen, CASB_EINVALID, "http server: not startable");
+    if (!s->auth) {
+        for (route *r = s->routes; r; r = r->next) {
+            if (!(r->flags & CASB_ROUTE_PUBLIC))
+                return casb_fail(err, errlen, CASB_EINVALID,
+                                 "http server: route %s %s needs auth but none is configured",
+                                 r->method, r->pattern);
+        }
+    }
+    pthread_once(&mg_once, mg_init_once);
+    snprintf(threads, sizeof(threads), "%d", s->num_threads);
+    options[n++] = "listening_ports";
+    options[n++] = s->addr;
+    options[n++] = "num_threads";
+    options[n++] = threads;
+    options[n++] = "request_timeout_ms";
+    options[n++] = "30000";
+    options[n++] = "enable_keep_alive";
+    options[n++] = "yes";
+    options[n++] = "decode_url";
+    options[n++] = "no";
+    if (s->static_dir) {
+        options[n++] = "document_root";
+        options[n++] = s->static_dir;
+    }
+    options[n] = NULL;
+    memset(&callbacks, 0, sizeof(callbacks));
+    callbacks.log_message = on_log_message;
+    init.callbacks = &callbacks;
+    init.user_data = s;
+    init.configuration_options = options;
+    error.code = &code;
+    error.text = mgerr;
+    error.text_buffer_size = sizeof(mgerr);
+    s->ctx = mg_start2(&init, &error);
+    if (!s->ctx)
+        return casb_fail(err, errlen, CASB_ERROR, "http server: cannot listen on %s: %s",
+                         s->addr, mgerr[0] ? mgerr : "unknown error");
+    mg_set_request_handler(s->ctx, "/", on_request, s);
+    casb_log_info("http server listening", "addr", s->addr);
+    return 0;
+}
+
+void casb_http_server_free(casb_http_server *s)
+{
+    route *r;
+
+    if (!s)
+        return;
+    if (s->ctx)
+        mg_stop(s->ctx); /* returns once every worker has finished its request */
+    r = s->routes;
+    while (r) {
+        route *next = r->next;
+
+        route_free(r);
+        r = next;
+    }
+    free(s->addr);
+    free(s->static_dir);
+    free(s);
+}

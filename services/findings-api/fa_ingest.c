@@ -1,0 +1,657 @@
+#include "fa_ingest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/error.h"
+#include "casb/json.h"
+#include "casb/log.h"
+#include "casb/metrics.h"
+#include "casb/timeutil.h"
+
+#define FA_GROUP_ID "casb-findings-api"
+#define FA_DB_CONNECT_TIMEOUT_MS 60000
+/* A completed message whose earlier messages are missing is retried this many times, a
+ * second apart, before the scan is failed: on one partition the earlier messages precede
+ * it, so they are missing for good only when they were dead-lettered. */
+#define FA_INCOMPLETE_TRIES 3
+/* A database error that is not transient (bad data the validation missed) gets this many
+ * attempts before the message is dead-lettered. */
+#define FA_PERMANENT_ERROR_TRIES 3
+#define FA_MAX_BACKOFF_MS 5000
+
+static casb_metric *m_applied[4];
+static casb_metric *m_duplicates;
+static casb_metric *m_dropped;
+static casb_metric *m_dead_lettered;
+static casb_metric *m_instances;
+static casb_metric *m_resolved;
+static casb_metric *m_db_errors;
+
+void fa_ingest_metrics_init(void)
+{
+    static const char *const kinds[] = {"kind=\"findings\"", "kind=\"progress\"",
+                                        "kind=\"completed\"", "kind=\"failed\""};
+
+    for (int i = 0; i < 4; i++)
+        m_applied[i] = casb_metrics_counter("casb_ingest_messages_total",
+                                            "Result messages applied, by kind.", kinds[i]);
+    m_duplicates = casb_metrics_counter("casb_ingest_duplicates_total",
+                                        "Result messages skipped as already applied.", NULL);
+    m_dropped = casb_metrics_counter("casb_ingest_dropped_total",
+                                     "Result messages of deleted integrations.", NULL);
+    m_dead_lettered = casb_metrics_counter("casb_ingest_dead_lettered_total",
+                                           "Result messages sent to casb.scan.results.dlq.", NULL);
+    m_instances = casb_metrics_counter("casb_ingest_instances_total",
+                                       "Finding instance sightings applied.", NULL);
+    m_resolved = casb_metrics_counter("casb_ingest_resolved_instances_total",
+                                      "Instances resolved by completed scans.", NULL);
+    m_db_errors = casb_metrics_counter("casb_ingest_db_errors_total",
+                                       "Failed ingest transactions (retried).", NULL);
+}
+
+static void metric_add(casb_metric *m, double v)
+{
+    if (m)
+        casb_metric_add(m, v);
+}
+
+/* ---- SQL ---- */
+
+static const char SQL_LOCK_SCAN[] =
+    "SELECT s.status, i.provider FROM scans s JOIN integrations i ON i.id = s.integration_id"
+    " WHERE s.id = $1 AND s.integration_id = $2 AND s.account_id = $3"
+    " FOR UPDATE OF s";
+
+static const char SQL_INTEGRATION_EXISTS[] =
+    "SELECT 1 FROM integrations WHERE id = $1 AND account_id = $2";
+
+static const char SQL_RECORD_BATCH[] =
+    "INSERT INTO ingested_batches (scan_id, seq, kind, instances) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT DO NOTHING";
+
+static const char SQL_EARLIER_BATCHES[] =
+    "SELECT count(*) AS n FROM ingested_batches WHERE scan_id = $1 AND seq < $2";
+
+/* Findings rows first: the instances refer to them. Severity follows the catalogue. */
+static const char SQL_UPSERT_FINDINGS[] =
+    "INSERT INTO findings (id, account_id, integration_id, finding_type, severity,"
+    "                      first_seen_at, last_seen_at)"
+    " SELECT gen_random_uuid(), $2, $3, r.finding_type, r.severity, now(), now()"
+    "   FROM jsonb_to_recordset($1::jsonb) AS r(finding_type text, severity text)"
+    " ON CONFLICT (integration_id, finding_type) DO UPDATE"
+    "    SET last_seen_at = greatest(findings.last_seen_at, excluded.last_seen_at),"
+    "        severity = excluded.severity";
+
+/* All instances of one message in one statement. A resolved instance seen again reopens; a
+ * hidden one stays hidden. A sighting older than the instance's last one (a late message of
+ * an earlier scan) changes nothing. DISTINCT ON keeps the last sighting of an asset repeated
+ * within the message, which ON CONFLICT could not update twice. */
+static const char SQL_UPSERT_INSTANCES[] =
+    "INSERT INTO finding_instances AS fi (id, finding_id, integration_id, asset_kind, asset_id,"
+    "       asset_name, asset_url, details, state, first_seen_at, last_seen_at, last_scan_id,"
+    "       last_scan_started_at)"
+    " SELECT gen_random_uuid(), f.id, f.integration_id, r.asset_kind, r.asset_id, r.asset_name,"
+    "        r.asset_url, coalesce(r.details, '{}'::jsonb), 'active', now(), now(), $3,"
+    "        $4::timestamptz"
+    "   FROM (SELECT DISTINCT ON (x.finding_type, x.asset_id) x.*"
+    "           FROM jsonb_to_recordset($1::jsonb) AS x(ord int, finding_type text,"
+    "                asset_kind text, asset_id text, asset_name text, asset_url text,"
+    "                details jsonb)"
+    "          ORDER BY x.finding_type, x.asset_id, x.ord DESC) r"
+    "   JOIN findings f ON f.integration_id = $2 AND f.finding_type = r.finding_type"
+    " ON CONFLICT (finding_id, asset_id) DO UPDATE"
+    "    SET asset_kind = excluded.asset_kind, asset_name = excluded.asset_name,"
+    "        asset_url = excluded.asset_url, details = excluded.details,"
+    "        last_seen_at = excluded.last_seen_at, last_scan_id = excluded.last_scan_id,"
+    "        last_scan_started_at = excluded.last_scan_started_at,"
+    "        state = CASE WHEN fi.state = 'resolved' THEN 'active' ELSE fi.state END,"
+    "        resolved_at = CASE WHEN fi.state = 'resolved' THEN NULL ELSE fi.resolved_at END"
+    "  WHERE excluded.last_scan_started_at >= fi.last_scan_started_at";
+
+/* instance_count = active instances, for the integration's findings of the listed types
+ * ($2: JSON array of {"finding_type"} rows or of strings), or all of them ($2 NULL). */
+static const char SQL_RECOUNT[] =
+    "UPDATE findings f SET instance_count = c.n"
+    "  FROM (SELECT f2.id, (SELECT count(*) FROM finding_instances i"
+    "                        WHERE i.finding_id = f2.id AND i.state = 'active') AS n"
+    "          FROM findings f2"
+    "         WHERE f2.integration_id = $1"
+    "           AND ($2::jsonb IS NULL OR f2.finding_type IN"
+    "                (SELECT coalesce(e->>'finding_type', e #>> '{}')"
+    "                   FROM jsonb_array_elements($2::jsonb) AS e))) c"
+    " WHERE f.id = c.id AND f.instance_count <> c.n";
+
+/* Instances of the checks that ran in this scan and were not seen by it. */
+static const char SQL_RESOLVE[] =
+    "UPDATE finding_instances i SET state = 'resolved', resolved_at = now()"
+    "  FROM findings f"
+    " WHERE i.finding_id = f.id AND f.integration_id = $1"
+    "   AND f.finding_type IN (SELECT jsonb_array_elements_text($2::jsonb))"
+    "   AND i.state = 'active' AND i.last_scan_started_at < $3::timestamptz";
+
+static const char SQL_SCAN_SUCCEEDED[] =
+    "UPDATE scans SET status = 'succeeded', finished_at = now(), stats = $2::jsonb,"
+    "       coverage = $3::jsonb, error = NULL, lease_until = NULL"
+    " WHERE id = $1 AND status IN ('queued', 'running')";
+
+static const char SQL_INTEGRATION_SUCCEEDED[] =
+    "UPDATE integrations SET last_scan_at = now(), last_scan_status = 'succeeded',"
+    "       health = CASE WHEN paused THEN 'paused' ELSE 'healthy' END, health_reason = NULL"
+    " WHERE id = $1";
+
+/* $2: failed | cancelled. */
+static const char SQL_SCAN_FAILED[] =
+    "UPDATE scans SET status = $2, finished_at = now(), error = $3,"
+    "       stats = coalesce($4::jsonb, stats), lease_until = NULL"
+    " WHERE id = $1 AND status IN ('queued', 'running')";
+
+/* A cancelled scan (the integration was paused) says nothing about the integration's
+ * health; an authentication failure asks for new credentials. */
+static const char SQL_INTEGRATION_FAILED[] =
+    "UPDATE integrations SET last_scan_at = now(), last_scan_status = $2,"
+    "       health = CASE WHEN paused THEN 'paused'"
+    "                     WHEN $2 = 'cancelled' THEN health"
+    "                     WHEN $3 = 'auth' THEN 'needs_reauthorization'"
+    "                     ELSE 'unhealthy' END,"
+    "       health_reason = CASE WHEN $2 = 'cancelled' THEN health_reason ELSE $4 END"
+    " WHERE id = $1";
+
+static const char SQL_SCAN_PROGRESS[] =
+    "UPDATE scans SET stats = $2::jsonb WHERE id = $1 AND status = 'running'";
+
+/* ---- apply ---- */
+
+/* Serializes v (borrowed; NULL gives NULL, i.e. SQL NULL). */
+static char *dump_or_null(const json_t *v)
+{
+    return v ? casb_json_dump(v) : NULL;
+}
+
+typedef struct {
+    int finished; /* the scan already has its outcome */
+} scan_state;
+
+/* Locks the scan row and checks the message against it. Returns APPLIED to go on. */
+static fa_apply_result lock_scan(casb_db *db, const fa_result_msg *m, scan_state *st,
+                                 char *reason, size_t reasonlen)
+{
+    const char *p3[] = {m->scan_id, m->integration_id, m->account_id};
+    const char *p2[] = {m->integration_id, m->account_id};
+    PGresult *res = NULL;
+    fa_apply_result r = FA_APPLY_ERROR;
+    const char *status;
+
+    res = casb_db_query(db, SQL_LOCK_SCAN, 3, p3, reason, reasonlen);
+    if (!res)
+        goto out;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        res = casb_db_query(db, SQL_INTEGRATION_EXISTS, 2, p2, reason, reasonlen);
+        if (!res)
+            goto out;
+        if (PQntuples(res) == 0) {
+            r = FA_APPLY_DROPPED;
+            goto out;
+        }
+        casb_fail(reason, reasonlen, CASB_EINVALID, "unknown scan for this integration");
+        r = FA_APPLY_REJECTED;
+        goto out;
+    }
+    if (strcmp(casb_db_get(res, 0, "provider"), m->provider) != 0) {
+        casb_fail(reason, reasonlen, CASB_EINVALID, "provider does not match the integration");
+        r = FA_APPLY_REJECTED;
+        goto out;
+    }
+    status = casb_db_get(res, 0, "status");
+    st->finished = strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+    r = FA_APPLY_APPLIED;
+out:
+    PQclear(res);
+    return r;
+}
+
+/* Records (scan, seq); a conflict means the message was applied before. */
+static fa_apply_result record_batch(casb_db *db, const fa_result_msg *m, long instances,
+                                    char *reason, size_t reasonlen)
+{
+    char seq_s[16], n_s[24];
+    long affected = 0;
+
+    snprintf(seq_s, sizeof(seq_s), "%d", m->seq);
+    snprintf(n_s, sizeof(n_s), "%ld", instances);
+    const char *params[] = {m->scan_id, seq_s, m->kind_name, n_s};
+    if (casb_db_exec(db, SQL_RECORD_BATCH, 4, params, &affected, reason, reasonlen) != 0)
+        return FA_APPLY_ERROR;
+    return affected == 0 ? FA_APPLY_DUPLICATE : FA_APPLY_APPLIED;
+}
+
+static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *m,
+                                      const fa_catalogue *cat, char *reason, size_t reasonlen)
+{
+    json_t *types = NULL, *rows = NULL;
+    char *types_s = NULL, *rows_s = NULL;
+    fa_apply_result r = FA_APPLY_ERROR;
+    long affected = 0;
+
+    if (json_array_size(m->findings) == 0)
+        return FA_APPLY_APPLIED;
+    types = fa_message_type_rows(m, cat);
+    rows = fa_message_instance_rows(m);
+    types_s = types ? casb_json_dump(types) : NULL;
+    rows_s = rows ? casb_json_dump(rows) : NULL;
+    if (!types_s || !rows_s) {
+        casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
+        goto out;
+    }
+    const char *pf[] = {types_s, m->account_id, m->integration_id};
+    if (casb_db_exec(db, SQL_UPSERT_FINDINGS, 3, pf, NULL, reason, reasonlen) != 0)
+        goto out;
+    const char *pi[] = {rows_s, m->integration_id, m->scan_id, m->scan_started_at};
+    if (casb_db_exec(db, SQL_UPSERT_INSTANCES, 4, pi, &affected, reason, reasonlen) != 0)
+        goto out;
+    const char *pc[] = {m->integration_id, types_s};
+    if (casb_db_exec(db, SQL_RECOUNT, 2, pc, NULL, reason, reasonlen) != 0)
+        goto out;
+    metric_add(m_instances, (double)affected);
+    r = FA_APPLY_APPLIED;
+out:
+    free(types_s);
+    free(rows_s);
+    json_decref(types);
+    json_decref(rows);
+    return r;
+}
+
+static fa_apply_result apply_completed(casb_db *db, const fa_result_msg *m, long *resolved,
+                                       char *reason, size_t reasonlen)
+{
+    char *ran_s = dump_or_null(json_object_get(m->coverage, "ran"));
+    char *stats_s = dump_or_null(m->stats);
+    char *coverage_s = dump_or_null(m->coverage);
+    fa_apply_result r = FA_APPLY_ERROR;
+
+    *resolved = 0;
+    if (!ran_s || !coverage_s || (m->stats && !stats_s)) {
+        casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
+        goto out;
+    }
+    const char *pr[] = {m->integration_id, ran_s, m->scan_started_at};
+    if (casb_db_exec(db, SQL_RESOLVE, 3, pr, resolved, reason, reasonlen) != 0)
+        goto out;
+    const char *pc[] = {m->integration_id, NULL};
+    if (casb_db_exec(db, SQL_RECOUNT, 2, pc, NULL, reason, reasonlen) != 0)
+        goto out;
+    const char *ps[] = {m->scan_id, stats_s, coverage_s};
+    if (casb_db_exec(db, SQL_SCAN_SUCCEEDED, 3, ps, NULL, reason, reasonlen) != 0)
+        goto out;
+    const char *pi[] = {m->integration_id};
+    if (casb_db_exec(db, SQL_INTEGRATION_SUCCEEDED, 1, pi, NULL, reason, reasonlen) != 0)
+        goto out;
+    r = FA_APPLY_APPLIED;
+out:
+    free(ran_s);
+    free(stats_s);
+    free(coverage_s);
+    return r;
+}
+
+static fa_apply_result apply_failed(casb_db *db, const fa_result_msg *m, const char *error,
+                                    const char *error_kind, char *reason, size_t reasonlen)
+{
+    const char *status = strcmp(error_kind, "cancelled") == 0 ? "cancelled" : "failed";
+    char *stats_s = dump_or_null(m->stats);
+    fa_apply_result r = FA_APPLY_ERROR;
+
+    if (m->stats && !stats_s) {
+        casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
+        goto out;
+    }
+    const char *ps[] = {m->scan_id, status, error, stats_s};
+    if (casb_db_exec(db, SQL_SCAN_FAILED, 4, ps, NULL, reason, reasonlen) != 0)
+        goto out;
+    const char *pi[] = {m->integration_id, status, error_kind, error};
+    if (casb_db_exec(db, SQL_INTEGRATION_FAILED, 4, pi, NULL, reason, reasonlen) != 0)
+        goto out;
+    r = FA_APPLY_APPLIED;
+out:
+    free(stats_s);
+    return r;
+}
+
+static fa_apply_result apply_progress(casb_db *db, const fa_result_msg *m, char *reason,
+                                      size_t reasonlen)
+{
+    char *stats_s = NULL;
+    int rc;
+
+    if (!m->stats)
+        return FA_APPLY_APPLIED;
+    stats_s = casb_json_dump(m->stats);
+    if (!stats_s)
+        return FA_APPLY_ERROR;
+    const char *ps[] = {m->scan_id, stats_s};
+    rc = casb_db_exec(db, SQL_SCAN_PROGRESS, 2, ps, NULL, reason, reasonlen);
+    free(stats_s);
+    return rc == 0 ? FA_APPLY_APPLIED : FA_APPLY_ERROR;
+}
+
+/* Every message of the scan before this one has been applied. */
+static fa_apply_result check_complete(casb_db *db, const fa_result_msg *m, char *reason,
+                                      size_t reasonlen)
+{
+    char seq_s[16];
+    PGresult *res;
+    long long n;
+
+    snprintf(seq_s, sizeof(seq_s), "%d", m->seq);
+    const char *params[] = {m->scan_id, seq_s};
+    res = casb_db_query(db, SQL_EARLIER_BATCHES, 2, params, reason, reasonlen);
+    if (!res)
+        return FA_APPLY_ERROR;
+    n = casb_db_get_int(res, 0, "n", -1);
+    PQclear(res);
+    if (n != m->seq - 1) {
+        casb_fail(reason, reasonlen, CASB_ECONFLICT, "%lld of %d earlier messages applied", n,
+                  m->seq - 1);
+        return FA_APPLY_INCOMPLETE;
+    }
+    return FA_APPLY_APPLIED;
+}
+
+fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_catalogue *cat,
+                                char *reason, size_t reasonlen)
+{
+    scan_state st = {0};
+    fa_apply_result r;
+    long resolved = 0;
+    long instances = m->kind == FA_KIND_FINDINGS ? (long)json_array_size(m->findings) : 0;
+
+    if (casb_db_begin(db, reason, reasonlen) != 0)
+        return FA_APPLY_ERROR;
+    r = lock_scan(db, m, &st, reason, reasonlen);
+    if (r != FA_APPLY_APPLIED)
+        goto out;
+    r = record_batch(db, m, instances, reason, reasonlen);
+    if (r != FA_APPLY_APPLIED)
+        goto out;
+    switch (m->kind) {
+    case FA_KIND_FINDINGS:
+        /* Applied even when the scan already ended: the sightings are real, and the
+         * timestamps keep a late message from undoing newer state. */
+        r = apply_findings(db, m, cat, reason, reasonlen);
+        break;
+    case FA_KIND_PROGRESS:
+        r = st.finished ? FA_APPLY_APPLIED : apply_progress(db, m, reason, reasonlen);
+        break;
+    case FA_KIND_COMPLETED:
+        r = check_complete(db, m, reason, reasonlen);
+        if (r == FA_APPLY_APPLIED && !st.finished)
+            r = apply_completed(db, m, &resolved, reason, reasonlen);
+        break;
+    case FA_KIND_FAILED:
+        r = st.finished ? FA_APPLY_APPLIED
+                        : apply_failed(db, m, m->error, m->error_kind, reason, reasonlen);
+        break;
+    }
+    if (r != FA_APPLY_APPLIED)
+        goto out;
+    if (casb_db_commit(db, reason, reasonlen) != 0) {
+        r = FA_APPLY_ERROR;
+        goto out;
+    }
+    metric_add(m_resolved, (double)resolved);
+    if (m->kind == FA_KIND_COMPLETED || m->kind == FA_KIND_FAILED) {
+        char seq_s[16], resolved_s[24];
+        snprintf(seq_s, sizeof(seq_s), "%d", m->seq);
+        snprintf(resolved_s, sizeof(resolved_s), "%ld", resolved);
+        casb_log_info(m->kind == FA_KIND_COMPLETED ? "scan succeeded" : "scan failed",
+                      "scan_id", m->scan_id, "integration_id", m->integration_id, "account_id",
+                      m->account_id, "messages", seq_s, "resolved", resolved_s, "error",
+                      m->error, "error_kind", m->kind == FA_KIND_FAILED ? m->error_kind : NULL,
+                      "already_finished", st.finished ? "true" : "false");
+    }
+    return FA_APPLY_APPLIED;
+out:
+    casb_db_rollback(db);
+    return r;
+}
+
+fa_apply_result fa_ingest_fail_scan(casb_db *db, const fa_result_msg *m, const char *error,
+                                    char *reason, size_t reasonlen)
+{
+    scan_state st = {0};
+    fa_apply_result r;
+
+    if (casb_db_begin(db, reason, reasonlen) != 0)
+        return FA_APPLY_ERROR;
+    r = lock_scan(db, m, &st, reason, reasonlen);
+    if (r != FA_APPLY_APPLIED)
+        goto out;
+    r = record_batch(db, m, 0, reason, reasonlen);
+    if (r != FA_APPLY_APPLIED)
+        goto out;
+    if (!st.finished) {
+        r = apply_failed(db, m, error, "internal", reason, reasonlen);
+        if (r != FA_APPLY_APPLIED)
+            goto out;
+    }
+    if (casb_db_commit(db, reason, reasonlen) != 0) {
+        r = FA_APPLY_ERROR;
+        goto out;
+    }
+    return FA_APPLY_APPLIED;
+out:
+    casb_db_rollback(db);
+    return r;
+}
+
+/* ---- the consumer thread ---- */
+
+struct fa_ingest {
+    pthread_t thread;
+    int thread_started;
+    atomic_int stop;
+    casb_db *db;
+    casb_consumer *consumer;
+    casb_producer *producer;
+    const fa_catalogue *cat;
+};
+
+static void sleep_unless_stopped(fa_ingest *ing, long ms)
+{
+    while (ms > 0 && !atomic_load(&ing->stop)) {
+        long step = ms < 100 ? ms : 100;
+        casb_sleep_ms(step);
+        ms -= step;
+    }
+}
+
+/* Connection loss, serialization failures, deadlocks, server shutdown, resource limits:
+ * these pass, so the message is retried for as long as it takes. */
+static int transient_sqlstate(const char *state)
+{
+    if (!state || !state[0])
+        return 1;
+    return strncmp(state, "08", 2) == 0 || strcmp(state, "40001") == 0 ||
+           strcmp(state, "40P01") == 0 || strncmp(state, "57P", 3) == 0 ||
+           strncmp(state, "53", 2) == 0 || strcmp(state, "55P03") == 0;
+}
+
+/* Publishes to the dead-letter topic, retrying while Kafka is away. 1 done, 0 stopping. */
+static int dead_letter(fa_ingest *ing, const casb_message *msg, const char *reason)
+{
+    char err[256];
+    long backoff_ms = 500;
+
+    for (;;) {
+        if (casb_dlq_publish(ing->producer, msg, reason, err, sizeof(err)) == 0) {
+            metric_add(m_dead_lettered, 1);
+            return 1;
+        }
+        casb_log_error("dead-letter publish failed; retrying", "error", err);
+        sleep_unless_stopped(ing, backoff_ms);
+        if (atomic_load(&ing->stop))
+            return 0;
+        backoff_ms = backoff_ms * 2 > FA_MAX_BACKOFF_MS ? FA_MAX_BACKOFF_MS : backoff_ms * 2;
+    }
+}
+
+/* Handles one message. 1: its effect is durable (or it was dead-lettered), commit it;
+ * 0: stopping with the work undone, do not commit. */
+static int handle(fa_ingest *ing, const casb_message *msg)
+{
+    fa_result_msg m;
+    char reason[512];
+    int permanent_errors = 0;
+    int incomplete = 0;
+    long backoff_ms = 250;
+
+    if (fa_message_parse(&m, msg->value, msg->value_len, ing->cat, reason, sizeof(reason)) != 0) {
+        casb_log_warn("invalid result message", "reason", reason);
+        return dead_letter(ing, msg, reason);
+    }
+    for (;;) {
+        fa_apply_result r = fa_ingest_apply(ing->db, &m, ing->cat, reason, sizeof(reason));
+        int done = 1;
+
+        switch (r) {
+        case FA_APPLY_APPLIED:
+            metric_add(m_applied[m.kind], 1);
+            break;
+        case FA_APPLY_DUPLICATE:
+            metric_add(m_duplicates, 1);
+            casb_log_debug("result message already applied", "scan_id", m.scan_id);
+            break;
+        case FA_APPLY_DROPPED:
+            metric_add(m_dropped, 1);
+            casb_log_info("result message dropped: integration deleted", "scan_id", m.scan_id,
+                          "integration_id", m.integration_id);
+            break;
+        case FA_APPLY_REJECTED:
+            casb_log_warn("result message rejected", "scan_id", m.scan_id, "reason", reason);
+            done = dead_letter(ing, msg, reason) ? 1 : -1;
+            break;
+        case FA_APPLY_INCOMPLETE:
+            if (++incomplete < FA_INCOMPLETE_TRIES) {
+                casb_log_warn("completed message before the scan's other messages; retrying",
+                              "scan_id", m.scan_id, "detail", reason);
+                sleep_unless_stopped(ing, 1000);
+                done = 0;
+                break;
+            }
+            casb_log_error("scan results incomplete: scan marked failed", "scan_id", m.scan_id,
+                           "integration_id", m.integration_id, "detail", reason);
+            r = fa_ingest_fail_scan(ing->db, &m, "incomplete scan results", reason,
+                                    sizeof(reason));
+            if (r == FA_APPLY_ERROR) {
+                casb_log_error("cannot mark the scan failed; retrying", "scan_id", m.scan_id,
+                               "error", reason);
+                sleep_unless_stopped(ing, backoff_ms);
+                done = 0;
+                break;
+            }
+            done = dead_letter(ing, msg, "incomplete scan results") ? 1 : -1;
+            break;
+        case FA_APPLY_ERROR:
+            metric_add(m_db_errors, 1);
+            done = 0;
+            if (transient_sqlstate(casb_db_last_sqlstate(ing->db))) {
+                casb_log_warn("ingest transaction failed; retrying", "scan_id", m.scan_id,
+                              "error", reason);
+            } else if (++permanent_errors >= FA_PERMANENT_ERROR_TRIES) {
+                char dlq_reason[600];
+                snprintf(dlq_reason, sizeof(dlq_reason), "database rejected the message: %s",
+                         reason);
+                casb_log_error("ingest transaction keeps failing; dead-lettering", "scan_id",
+                               m.scan_id, "error", reason);
+                done = dead_letter(ing, msg, dlq_reason) ? 1 : -1;
+                break;
+            } else {
+                casb_log_warn("ingest transaction failed", "scan_id", m.scan_id, "error",
+                              reason);
+            }
+            sleep_unless_stopped(ing, backoff_ms);
+            backoff_ms = backoff_ms * 2 > FA_MAX_BACKOFF_MS ? FA_MAX_BACKOFF_MS : backoff_ms * 2;
+            break;
+        }
+        if (done == 1) {
+            fa_message_clear(&m);
+            return 1;
+        }
+        if (done < 0 || atomic_load(&ing->stop)) {
+            fa_message_clear(&m);
+            return 0;
+        }
+    }
+}
+
+static void *ingest_main(void *arg)
+{
+    fa_ingest *ing = arg;
+
+    while (!atomic_load(&ing->stop)) {
+        casb_message *msg = NULL;
+        int rc = casb_consumer_poll(ing->consumer, &msg, 500);
+
+        if (rc < 0) {
+            /* Fatal for this consumer instance; the process keeps serving HTTP and readyz
+             * turns false. A restart (the orchestrator's) recovers. */
+            casb_log_error("result consumer failed; ingest stopped");
+            break;
+        }
+        if (rc == 0) {
+            casb_producer_poll(ing->producer);
+            continue;
+        }
+        if (handle(ing, msg))
+            casb_consumer_commit(ing->consumer, msg);
+        casb_message_free(msg);
+    }
+    return NULL;
+}
+
+int fa_ingest_start(fa_ingest **out, const fa_ingest_opts *o, char *err, size_t errlen)
+{
+    static const char *const topics[] = {CASB_TOPIC_SCAN_RESULTS, NULL};
+    fa_ingest *ing = NULL;
+
+    *out = NULL;
+    ing = calloc(1, sizeof(*ing));
+    if (!ing)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    atomic_init(&ing->stop, 0);
+    ing->producer = o->producer;
+    ing->cat = o->catalogue;
+    if (casb_db_open(&ing->db, o->database_url, FA_DB_CONNECT_TIMEOUT_MS, err, errlen) != 0)
+        goto fail;
+    if (casb_consumer_new(&ing->consumer, o->kafka_brokers, FA_GROUP_ID, topics, 0, err,
+                          errlen) != 0)
+        goto fail;
+    if (pthread_create(&ing->thread, NULL, ingest_main, ing) != 0) {
+        casb_fail(err, errlen, CASB_ERROR, "cannot start the ingest thread");
+        goto fail;
+    }
+    ing->thread_started = 1;
+    *out = ing;
+    return 0;
+fail:
+    fa_ingest_stop(ing);
+    return CASB_ERROR;
+}
+
+void fa_ingest_stop(fa_ingest *ing)
+{
+    if (!ing)
+        return;
+    atomic_store(&ing->stop, 1);
+    if (ing->thread_started)
+        pthread_join(ing->thread, NULL);
+    casb_consumer_close(ing->consumer);
+    if (ing->db)
+        casb_db_close(ing->db);
+    free(ing);
+}

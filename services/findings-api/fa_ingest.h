@@ -1,0 +1,52 @@
+#ifndef FA_INGEST_H
+#define FA_INGEST_H
+
+#include <stddef.h>
+
+#include "casb/db.h"
+#include "casb/kafka.h"
+#include "fa_catalogue.h"
+#include "fa_message.h"
+
+/* Ingest of casb.scan.results: each message is applied in one PostgreSQL transaction that
+ * also records (scan_id, seq) in ingested_batches, so a redelivered message changes nothing
+ * (at-least-once delivery, exactly-once effect). The Kafka offset is committed only after
+ * that transaction committed. */
+
+typedef enum {
+    FA_APPLY_APPLIED = 0,  /* committed */
+    FA_APPLY_DUPLICATE,    /* (scan, seq) was applied before: nothing done */
+    FA_APPLY_DROPPED,      /* the integration no longer exists: nothing to do */
+    FA_APPLY_INCOMPLETE,   /* completed, but earlier messages of the scan are missing */
+    FA_APPLY_REJECTED,     /* the message contradicts the database (reason set): dead-letter */
+    FA_APPLY_ERROR,        /* database error (reason set): retry */
+} fa_apply_result;
+
+/* Applies one validated message. Rolls back on anything but APPLIED. */
+fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_catalogue *cat,
+                                char *reason, size_t reasonlen);
+
+/* Ends a scan whose results will never be complete: marks it failed with error (resolving
+ * nothing) and records (scan, seq) so a redelivery is a duplicate. */
+fa_apply_result fa_ingest_fail_scan(casb_db *db, const fa_result_msg *m, const char *error,
+                                    char *reason, size_t reasonlen);
+
+/* The consumer thread. */
+typedef struct fa_ingest fa_ingest;
+
+typedef struct {
+    const char *database_url;
+    const char *kafka_brokers;
+    const fa_catalogue *catalogue; /* borrowed; outlives the thread */
+    casb_producer *producer;       /* borrowed; dead letters */
+} fa_ingest_opts;
+
+/* Connects and starts consuming in a new thread. */
+int fa_ingest_start(fa_ingest **out, const fa_ingest_opts *opts, char *err, size_t errlen);
+/* Stops after the message in progress (uncommitted work is redelivered later), leaves the
+ * group and frees. NULL-safe. */
+void fa_ingest_stop(fa_ingest *ing);
+
+void fa_ingest_metrics_init(void);
+
+#endif

@@ -1,0 +1,25 @@
+#ifndef FA_ROUTES_H
+#define FA_ROUTES_H
+
+#include <stddef.h>
+
+#include "casb/db.h"
+#include "casb/http_server.h"
+#include "casb/kafka.h"
+#include "fa_catalogue.h"
+
+/* The HTTP API of findings-api (proto/openapi/findings-api.yaml). */
+
+typedef struct {
+    casb_db_pool *pool;
+    const fa_catalogue *catalogue;
+    casb_producer *producer; /* for /readyz */
+} fa_app;
+
+/* Registers every route; the server's app must be an fa_app. 0 or -1. */
+int fa_routes_register(casb_http_server *s);
+
+/* /readyz: PostgreSQL and Kafka reachable. */
+int fa_ready(void *app, char *reason, size_t reasonlen);
+
+#endif

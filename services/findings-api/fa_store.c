@@ -1,0 +1,127 @@
+#include "fa_store.h"
+
+#include <stdio.h>
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+#define FINDING_COLUMNS                                                                        \
+    "f.id, f.integration_id, i.provider, i.name AS integration_name, f.finding_type,"         \
+    " f.severity, f.status, f.instance_count,"                                                 \
+    " " TS("f.first_seen_at") " AS first_seen_at, " TS("f.last_seen_at") " AS last_seen_at,"  \
+    " CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"         \
+    " ELSE 3 END AS severity_rank"
+
+/* Every filter is a parameter that is either NULL (no filter) or a value, so the statement
+ * is constant. The keyset condition compares (rank, -count, id) as a row, which matches the
+ * ORDER BY exactly. */
+static const char SQL_LIST_FINDINGS[] =
+    "SELECT x.* FROM ("
+    " SELECT " FINDING_COLUMNS
+    "   FROM findings f JOIN integrations i ON i.id = f.integration_id"
+    "  WHERE f.account_id = $1"
+    "    AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"
+    "    AND ($3::text IS NULL OR i.provider = $3)"
+    "    AND ($4::text IS NULL OR f.severity = $4)"
+    "    AND ($5::text IS NULL OR f.status = $5)"
+    "    AND ($6::jsonb IS NULL OR f.finding_type IN"
+    "         (SELECT jsonb_array_elements_text($6::jsonb)))"
+    "    AND ($7::text IS NULL OR f.finding_type = $7)"
+    "    AND ($8::boolean OR f.instance_count > 0)) x"
+    " WHERE ($9::int IS NULL"
+    "        OR (x.severity_rank, -x.instance_count, x.id) > ($9::int, -$10::int, $11::uuid))"
+    " ORDER BY x.severity_rank, x.instance_count DESC, x.id"
+    " LIMIT $12";
+
+static const char SQL_GET_FINDING[] =
+    "SELECT " FINDING_COLUMNS
+    "  FROM findings f JOIN integrations i ON i.id = f.integration_id"
+    " WHERE f.account_id = $1 AND f.id = $2";
+
+static const char SQL_LIST_INSTANCES[] =
+    "SELECT fi.id, fi.finding_id, fi.integration_id, fi.asset_kind, fi.asset_id, fi.asset_name,"
+    "       fi.asset_url, fi.details::text AS details, fi.state,"
+    "       " TS("fi.first_seen_at") " AS first_seen_at,"
+    "       " TS("fi.last_seen_at") " AS last_seen_at, fi.last_scan_id,"
+    "       " TS("fi.resolved_at") " AS resolved_at"
+    "  FROM finding_instances fi JOIN findings f ON f.id = fi.finding_id"
+    " WHERE f.account_id = $1 AND fi.finding_id = $2"
+    "   AND ($3::text IS NULL OR fi.state = $3)"
+    "   AND ($4::text IS NULL OR fi.asset_id > $4)"
+    " ORDER BY fi.asset_id"
+    " LIMIT $5";
+
+static const char SQL_SUMMARY_BY_TYPE[] =
+    "SELECT f.finding_type, f.severity, count(*) AS findings, sum(f.instance_count) AS instances"
+    "  FROM findings f"
+    " WHERE f.account_id = $1 AND f.status = 'active' AND f.instance_count > 0"
+    " GROUP BY f.finding_type, f.severity";
+
+static const char SQL_SUMMARY_BY_INTEGRATION[] =
+    "SELECT i.id, i.name, i.provider, i.health, i.last_scan_status,"
+    "       " TS("i.last_scan_at") " AS last_scan_at,"
+    "       count(f.id) FILTER (WHERE f.status = 'active' AND f.instance_count > 0) AS findings,"
+    "       coalesce(sum(f.instance_count) FILTER (WHERE f.status = 'active'), 0) AS instances"
+    "  FROM integrations i LEFT JOIN findings f ON f.integration_id = i.id"
+    " WHERE i.account_id = $1"
+    " GROUP BY i.id"
+    " ORDER BY i.created_at, i.id";
+
+PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *err,
+                                 size_t errlen)
+{
+    char rank_s[8], count_s[24], limit_s[16];
+
+    snprintf(rank_s, sizeof(rank_s), "%d", q->cursor_rank);
+    snprintf(count_s, sizeof(count_s), "%ld", q->cursor_count);
+    snprintf(limit_s, sizeof(limit_s), "%d", q->limit);
+    const char *params[] = {
+        q->account_id,
+        q->integration_id,
+        q->provider,
+        q->severity,
+        q->status,
+        q->types_json,
+        q->finding_type,
+        q->include_resolved ? "true" : "false",
+        q->has_cursor ? rank_s : NULL,
+        q->has_cursor ? count_s : NULL,
+        q->has_cursor ? q->cursor_id : NULL,
+        limit_s,
+    };
+    return casb_db_query(db, SQL_LIST_FINDINGS, 12, params, err, errlen);
+}
+
+PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,
+                               char *err, size_t errlen)
+{
+    const char *params[] = {account_id, finding_id};
+
+    return casb_db_query(db, SQL_GET_FINDING, 2, params, err, errlen);
+}
+
+PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const char *finding_id,
+                                  const char *state, const char *after_asset_id, int limit,
+                                  char *err, size_t errlen)
+{
+    char limit_s[16];
+
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    const char *params[] = {account_id, finding_id, state, after_asset_id, limit_s};
+    return casb_db_query(db, SQL_LIST_INSTANCES, 5, params, err, errlen);
+}
+
+PGresult *fa_store_summary_by_type(casb_db *db, const char *account_id, char *err,
+                                   size_t errlen)
+{
+    const char *params[] = {account_id};
+
+    return casb_db_query(db, SQL_SUMMARY_BY_TYPE, 1, params, err, errlen);
+}
+
+PGresult *fa_store_summary_by_integration(casb_db *db, const char *account_id, char *err,
+                                          size_t errlen)
+{
+    const char *params[] = {account_id};
+
+    return casb_db_query(db, SQL_SUMMARY_BY_INTEGRATION, 1, params, err, errlen);
+}

@@ -1,0 +1,50 @@
+#ifndef FA_STORE_H
+#define FA_STORE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "casb/db.h"
+
+/* The read queries behind the HTTP API. Every query is scoped to the caller's account in
+ * SQL. Results are PGresults the caller PQclear()s; fa_views turns them into JSON. Times
+ * come out as RFC 3339 UTC strings. */
+
+typedef struct {
+    const char *account_id;
+    const char *integration_id;   /* NULL: any */
+    const char *provider;         /* NULL: any */
+    const char *severity;         /* NULL: any */
+    const char *status;           /* active | ignored; NULL: any */
+    const char *types_json;       /* JSON array of finding type ids (a category); NULL: any */
+    const char *finding_type;     /* NULL: any */
+    int include_resolved;         /* 0: only findings with active instances */
+    int has_cursor;               /* keyset: rows strictly after (rank, count, id) */
+    int cursor_rank;
+    long cursor_count;
+    char cursor_id[37];
+    int limit;
+} fa_findings_query;
+
+/* Findings ordered by severity (critical first), instance_count descending, then id. */
+PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *err,
+                                 size_t errlen);
+/* One finding (0 or 1 row). */
+PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,
+                               char *err, size_t errlen);
+
+/* Instances of a finding in asset_id order. state NULL: every state; after_asset_id NULL:
+ * from the start. */
+PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const char *finding_id,
+                                  const char *state, const char *after_asset_id, int limit,
+                                  char *err, size_t errlen);
+
+/* Active findings (status active, instance_count > 0) of the account grouped by finding
+ * type: finding_type, severity, findings, instances. */
+PGresult *fa_store_summary_by_type(casb_db *db, const char *account_id, char *err,
+                                   size_t errlen);
+/* Every integration of the account with its active finding and instance counts. */
+PGresult *fa_store_summary_by_integration(casb_db *db, const char *account_id, char *err,
+                                          size_t errlen);
+
+#endif

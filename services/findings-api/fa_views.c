@@ -1,0 +1,227 @@
+#include "fa_views.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/crypto.h"
+#include "casb/db.h"
+#include "casb/json.h"
+
+/* A column as a JSON string, or null when SQL NULL. */
+static json_t *col_str(const PGresult *res, int row, const char *column)
+{
+    const char *v = casb_db_get(res, row, column);
+
+    return v ? json_string(v) : json_null();
+}
+
+static json_t *finding_type_ref(const fa_finding_type *t, const char *type_id,
+                                const char *severity)
+{
+    if (!t) {
+        /* The type left the catalogue after the finding was stored: still show it. */
+        return json_pack("{s:s, s:s, s:s, s:n}", "id", type_id, "title", type_id, "severity",
+                         severity, "category");
+    }
+    return json_pack("{s:s, s:s, s:s, s:s}", "id", t->id, "title", t->title, "severity",
+                     t->severity, "category", t->category);
+}
+
+json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, int detailed)
+{
+    const char *type_id = casb_db_get(res, row, "finding_type");
+    const char *severity = casb_db_get(res, row, "severity");
+    const fa_finding_type *t = fa_catalogue_find(cat, type_id);
+    json_t *f;
+
+    f = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:o, s:o}", "id",
+                  casb_db_get(res, row, "id"), "integration_id",
+                  casb_db_get(res, row, "integration_id"), "provider",
+                  casb_db_get(res, row, "provider"), "integration_name",
+                  casb_db_get(res, row, "integration_name"), "finding_type",
+                  finding_type_ref(t, type_id, severity), "severity", severity, "status",
+                  casb_db_get(res, row, "status"), "instance_count",
+                  (json_int_t)casb_db_get_int(res, row, "instance_count", 0), "first_seen_at",
+                  col_str(res, row, "first_seen_at"), "last_seen_at",
+                  col_str(res, row, "last_seen_at"));
+    if (!f || !detailed || !t)
+        return f;
+    static const char *const extra[] = {"asset_kind", "description", "impact", "remediation",
+                                        "evidence", "required_permissions", NULL};
+    for (int i = 0; extra[i]; i++) {
+        json_t *v = json_object_get(t->doc, extra[i]);
+        if (v)
+            json_object_set(f, extra[i], v);
+    }
+    return f;
+}
+
+json_t *fa_view_instance(const PGresult *res, int row)
+{
+    const char *details_s = casb_db_get(res, row, "details");
+    json_t *details = details_s ? json_loads(details_s, 0, NULL) : NULL;
+    json_t *asset;
+
+    asset = json_pack("{s:o, s:o, s:o, s:o}", "kind", col_str(res, row, "asset_kind"), "id",
+                      col_str(res, row, "asset_id"), "name", col_str(res, row, "asset_name"),
+                      "url", col_str(res, row, "asset_url"));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                     col_str(res, row, "id"), "finding_id", col_str(res, row, "finding_id"),
+                     "integration_id", col_str(res, row, "integration_id"), "asset",
+                     asset ? asset : json_null(), "details", details ? details : json_object(),
+                     "state", col_str(res, row, "state"), "first_seen_at",
+                     col_str(res, row, "first_seen_at"), "last_seen_at",
+                     col_str(res, row, "last_seen_at"), "last_scan_id",
+                     col_str(res, row, "last_scan_id"), "resolved_at",
+                     col_str(res, row, "resolved_at"));
+}
+
+static json_t *counts_new(void)
+{
+    return json_pack("{s:i, s:i}", "findings", 0, "instances", 0);
+}
+
+static void counts_add(json_t *counts, long long findings, long long instances)
+{
+    json_t *f = json_object_get(counts, "findings");
+    json_t *i = json_object_get(counts, "instances");
+
+    json_integer_set(f, json_integer_value(f) + findings);
+    json_integer_set(i, json_integer_value(i) + instances);
+}
+
+json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
+                        const fa_catalogue *cat)
+{
+    static const char *const healths[] = {"initializing", "healthy", "unhealthy",
+                                          "needs_reauthorization", "paused", NULL};
+    static const char *const cats[] = {"misconfiguration", "user_activity", "data_exposure",
+                                       "shadow_it", NULL};
+    json_t *by_severity = json_object();
+    json_t *by_category = json_object();
+    json_t *by_health = json_object();
+    json_t *integrations = json_array();
+    long long total_findings = 0, total_instances = 0;
+
+    if (!by_severity || !by_category || !by_health || !integrations)
+        goto fail;
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(by_severity, fa_severity_name(i), counts_new());
+    for (int i = 0; cats[i]; i++)
+        json_object_set_new(by_category, cats[i], counts_new());
+    for (int i = 0; healths[i]; i++)
+        json_object_set_new(by_health, healths[i], json_integer(0));
+
+    for (int r = 0; r < PQntuples(by_type); r++) {
+        const char *type = casb_db_get(by_type, r, "finding_type");
+        const fa_finding_type *t = fa_catalogue_find(cat, type);
+        long long nf = casb_db_get_int(by_type, r, "findings", 0);
+        long long ni = casb_db_get_int(by_type, r, "instances", 0);
+        json_t *sev = json_object_get(by_severity, casb_db_get(by_type, r, "severity"));
+        if (sev)
+            counts_add(sev, nf, ni);
+        if (t) {
+            json_t *c = json_object_get(by_category, t->category);
+            if (!c) {
+                c = counts_new();
+                json_object_set_new(by_category, t->category, c);
+            }
+            counts_add(c, nf, ni);
+        }
+        total_findings += nf;
+        total_instances += ni;
+    }
+    for (int r = 0; r < PQntuples(by_integration); r++) {
+        const char *health = casb_db_get(by_integration, r, "health");
+        json_t *h = json_object_get(by_health, health);
+        json_t *one = json_pack(
+            "{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "integration_id",
+            casb_db_get(by_integration, r, "id"), "name", casb_db_get(by_integration, r, "name"),
+            "provider", casb_db_get(by_integration, r, "provider"), "health", health,
+            "last_scan_at", col_str(by_integration, r, "last_scan_at"), "last_scan_status",
+            col_str(by_integration, r, "last_scan_status"), "findings",
+            (json_int_t)casb_db_get_int(by_integration, r, "findings", 0), "instances",
+            (json_int_t)casb_db_get_int(by_integration, r, "instances", 0));
+        if (h)
+            json_integer_set(h, json_integer_value(h) + 1);
+        if (!one || json_array_append_new(integrations, one) != 0)
+            goto fail;
+    }
+    return json_pack("{s:o, s:o, s:o, s:o, s:I, s:I}", "by_severity", by_severity,
+                     "by_integration", integrations, "by_category", by_category,
+                     "integrations_by_health", by_health, "total_findings",
+                     (json_int_t)total_findings, "total_instances", (json_int_t)total_instances);
+fail:
+    json_decref(by_severity);
+    json_decref(by_category);
+    json_decref(by_health);
+    json_decref(integrations);
+    return NULL;
+}
+
+char *fa_cursor_findings_encode(int rank, long count, const char *id)
+{
+    char buf[96];
+
+    snprintf(buf, sizeof(buf), "f1:%d:%ld:%s", rank, count, id);
+    return casb_base64url_encode(buf, strlen(buf));
+}
+
+int fa_cursor_findings_decode(const char *cursor, int *rank, long *count, char id[37])
+{
+    size_t n = 0;
+    unsigned char *raw = casb_base64url_decode(cursor, &n);
+    char text[96];
+    char idbuf[64];
+    int r;
+    long c;
+    int used = 0;
+    int rc = -1;
+
+    if (!raw)
+        return -1;
+    if (n == 0 || n >= sizeof(text))
+        goto out;
+    memcpy(text, raw, n);
+    text[n] = '\0';
+    if (sscanf(text, "f1:%d:%ld:%63[0-9a-f-]%n", &r, &c, idbuf, &used) != 3 ||
+        (size_t)used != n)
+        goto out;
+    if (r < 0 || r > 3 || c < 0 || !casb_uuid_valid(idbuf))
+        goto out;
+    *rank = r;
+    *count = c;
+    memcpy(id, idbuf, 37);
+    rc = 0;
+out:
+    free(raw);
+    return rc;
+}
+
+char *fa_cursor_instances_encode(const char *asset_id)
+{
+    char *text = NULL;
+    char *out;
+
+    if (asprintf(&text, "i1:%s", asset_id) < 0)
+        return NULL;
+    out = casb_base64url_encode(text, strlen(text));
+    free(text);
+    return out;
+}
+
+char *fa_cursor_instances_decode(const char *cursor)
+{
+    size_t n = 0;
+    unsigned char *raw = casb_base64url_decode(cursor, &n);
+    char *out = NULL;
+
+    if (!raw)
+        return NULL;
+    if (n > 3 && n <= 2048 && memcmp(raw, "i1:", 3) == 0 && !memchr(raw, '\0', n)) {
+        out = strndup((const char *)raw + 3, n - 3);
+    }
+    free(raw);
+    return out;
+}

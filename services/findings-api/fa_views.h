@@ -1,0 +1,29 @@
+#ifndef FA_VIEWS_H
+#define FA_VIEWS_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "fa_catalogue.h"
+
+/* JSON representations of the API's resources, built from fa_store rows and the catalogue,
+ * and the opaque pagination cursors. Every function returns a new reference (NULL only when
+ * out of memory). */
+
+/* A finding row. detailed adds description, impact, remediation and evidence from the
+ * catalogue (GET /v1/findings/{id}). */
+json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, int detailed);
+json_t *fa_view_instance(const PGresult *res, int row);
+/* The summary from fa_store_summary_by_type and fa_store_summary_by_integration rows. */
+json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
+                        const fa_catalogue *cat);
+
+/* Cursors are base64url text, opaque to clients. Findings: the last row's sort key. */
+char *fa_cursor_findings_encode(int rank, long count, const char *id); /* malloc'ed */
+/* 0, or -1 when the cursor is not one of ours. */
+int fa_cursor_findings_decode(const char *cursor, int *rank, long *count, char id[37]);
+/* Instances: the last row's asset id. */
+char *fa_cursor_instances_encode(const char *asset_id);
+char *fa_cursor_instances_decode(const char *cursor); /* malloc'ed, NULL when invalid */
+
+#endif

@@ -1,0 +1,67 @@
+#ifndef IM_INTEGRATIONS_H
+#define IM_INTEGRATIONS_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "casb/db.h"
+#include "im_cursor.h"
+
+/* The integration-manager's SQL: integrations and the scan requests made on them. Every
+ * statement is scoped to the caller's account, so another account's id behaves exactly like
+ * an unknown one (CASB_ENOTFOUND). Results are JSON in the shapes of im_views.h (new
+ * references owned by the caller). Functions return 0, CASB_ENOTFOUND, CASB_ECONFLICT, or
+ * -1 with err set (a database failure). */
+
+typedef struct {
+    const char *id;         /* fresh UUID */
+    const char *account_id;
+    const char *provider;
+    const char *name;
+    const char *config_json;        /* non-secret settings, a JSON object */
+    const char *credentials_sealed; /* casb_secret_seal envelope */
+    const char *credentials_key_id;
+    long scan_interval_s;
+} im_integration_new;
+
+/* Inserts the integration (next scan one interval from now) and queues its first scan, in
+ * one transaction. first_scan_id receives the queued scan's id. */
+int im_integrations_create(casb_db *db, const im_integration_new *in, json_t **out,
+                           char first_scan_id[37], char *err, size_t errlen);
+
+int im_integrations_get(casb_db *db, const char *account_id, const char *id, json_t **out,
+                        char *err, size_t errlen);
+
+/* One page in creation order, after the cursor when non-NULL. *items is an array;
+ * *next_cursor is malloc'ed, or NULL on the last page. */
+int im_integrations_list(casb_db *db, const char *account_id, const im_cursor *after,
+                         long limit, json_t **items, char **next_cursor, char *err,
+                         size_t errlen);
+
+/* Deletes the integration; findings, instances, scans and queued jobs go with it (ON DELETE
+ * CASCADE). provider receives the deleted integration's provider id. */
+int im_integrations_delete(casb_db *db, const char *account_id, const char *id,
+                           char *provider, size_t providerlen, char *err, size_t errlen);
+
+/* Pauses: no scheduled scans, health 'paused', queued (not yet started) scans cancelled.
+ * Idempotent: *changed is 0 when it was paused already. */
+int im_integrations_pause(casb_db *db, const char *account_id, const char *id, json_t **out,
+                          int *changed, char *err, size_t errlen);
+
+/* Resumes: health back ('healthy' after a successful last scan, else 'initializing'), next
+ * scheduled scan one interval from now, and a scan queued at once (reason 'resume').
+ * Idempotent: *changed is 0 when it was not paused. */
+int im_integrations_resume(casb_db *db, const char *account_id, const char *id, json_t **out,
+                           int *changed, char *err, size_t errlen);
+
+/* Queues a manual scan. CASB_ECONFLICT when paused. When a scan is queued or running
+ * already, *out is that scan and *created 0; otherwise the new scan and *created 1. */
+int im_integrations_scan_now(casb_db *db, const char *account_id, const char *id,
+                             json_t **out, int *created, char *err, size_t errlen);
+
+/* One page of the integration's scans, newest first, before the cursor when non-NULL. */
+int im_integrations_scans(casb_db *db, const char *account_id, const char *id,
+                          const im_cursor *before, long limit, json_t **items,
+                          char **next_cursor, char *err, size_t errlen);
+
+#endif

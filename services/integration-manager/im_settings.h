@@ -1,0 +1,30 @@
+#ifndef IM_SETTINGS_H
+#define IM_SETTINGS_H
+
+#include <stddef.h>
+
+#include "casb/config.h"
+
+/* The integration-manager's configuration, one member per environment variable. Strings
+ * point into the environment or into the table's defaults and are never freed. */
+typedef struct {
+    char *database_url;
+    char *kafka_brokers;
+    char *http_addr;
+    char *master_key;
+    char *master_key_previous; /* NULL when not set */
+    char *admin_token;
+    char *allowed_endpoints;   /* NULL when not set: only providers' own endpoints */
+    int log_level;
+    long db_pool_size;
+    long http_timeout_ms;      /* connection checks against the provider */
+    long shutdown_grace_s;
+} im_settings;
+
+#define IM_SETTINGS_COUNT 11
+
+/* Fills vars (room for IM_SETTINGS_COUNT entries) with the service's variable table, each
+ * entry's target pointing into s. Returns the number of entries written. */
+size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap);
+
+#endif

@@ -1,0 +1,151 @@
+#include "im_validate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "casb/endpoint.h"
+#include "casb/error.h"
+
+/* The config member providers use for a non-default API endpoint; guarded against SSRF. */
+#define ENDPOINT_FIELD "api_base_url"
+
+static int invalid(char *field, size_t fieldlen, const char *name, char *err, size_t errlen,
+                   const char *msg)
+{
+    snprintf(field, fieldlen, "%s", name);
+    return casb_fail(err, errlen, CASB_EINVALID, "%s: %s", name, msg);
+}
+
+static const casb_provider *provider_lookup(const casb_provider *const *providers,
+                                            const char *id)
+{
+    for (size_t i = 0; providers && providers[i]; i++) {
+        if (strcmp(providers[i]->id, id) == 0)
+            return providers[i];
+    }
+    return NULL;
+}
+
+/* Counts UTF-8 code points (jansson has already checked the encoding) and refuses control
+ * characters and embedded NULs, which PostgreSQL text cannot hold. Returns -1 on refusal. */
+static long display_length(const json_t *s)
+{
+    const unsigned char *p = (const unsigned char *)json_string_value(s);
+    size_t bytes = json_string_length(s);
+    long chars = 0;
+
+    if (strlen((const char *)p) != bytes)
+        return -1;
+    for (size_t i = 0; i < bytes; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return -1;
+        if ((p[i] & 0xC0) != 0x80)
+            chars++;
+    }
+    return chars;
+}
+
+static int config_field_declared(const casb_provider *p, const char *key)
+{
+    if (!p->config_fields)
+        return 1; /* a provider without a declared list accepts what validate() accepts */
+    for (const casb_provider_field *f = p->config_fields; f->name; f++) {
+        if (strcmp(f->name, key) == 0)
+            return !f->secret;
+    }
+    return 0;
+}
+
+int im_validate_create(im_create_request *out, const json_t *body,
+                       const casb_provider *const *providers, const char *allowed_endpoints,
+                       char *field, size_t fieldlen, char *err, size_t errlen)
+{
+    const json_t *v = NULL;
+    const char *key = NULL;
+    json_t *member = NULL;
+    char reason[256];
+    char name[128];
+    long len;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (fieldlen)
+        field[0] = '\0';
+    if (!json_is_object(body))
+        return invalid(field, fieldlen, "body", err, errlen, "must be a JSON object");
+
+    v = json_object_get(body, "provider");
+    if (!json_is_string(v))
+        return invalid(field, fieldlen, "provider", err, errlen, "is required (a string)");
+    out->provider = provider_lookup(providers, json_string_value(v));
+    if (!out->provider)
+        return invalid(field, fieldlen, "provider", err, errlen, "unknown provider");
+
+    v = json_object_get(body, "name");
+    if (!json_is_string(v))
+        return invalid(field, fieldlen, "name", err, errlen, "is required (a string)");
+    len = display_length(v);
+    if (len < 0)
+        return invalid(field, fieldlen, "name", err, errlen, "must not contain control characters");
+    if (len < 1 || len > IM_NAME_MAX_CHARS)
+        return invalid(field, fieldlen, "name", err, errlen, "must have 1 to 200 characters");
+    out->name = json_string_value(v);
+
+    v = json_object_get(body, "config");
+    if (!json_is_object(v))
+        return invalid(field, fieldlen, "config", err, errlen, "is required (an object)");
+    out->config = v;
+
+    v = json_object_get(body, "credentials");
+    if (!json_is_object(v))
+        return invalid(field, fieldlen, "credentials", err, errlen, "is required (an object)");
+    out->credentials = v;
+
+    v = json_object_get(body, "scan_interval_s");
+    if (!v || json_is_null(v)) {
+        out->scan_interval_s = out->provider->default_scan_interval_s;
+        if (out->scan_interval_s < IM_SCAN_INTERVAL_MIN_S ||
+            out->scan_interval_s > IM_SCAN_INTERVAL_MAX_S)
+            out->scan_interval_s = IM_SCAN_INTERVAL_MAX_S;
+    } else {
+        if (!json_is_integer(v))
+            return invalid(field, fieldlen, "scan_interval_s", err, errlen,
+                           "must be an integer number of seconds");
+        if (json_integer_value(v) < IM_SCAN_INTERVAL_MIN_S ||
+            json_integer_value(v) > IM_SCAN_INTERVAL_MAX_S)
+            return invalid(field, fieldlen, "scan_interval_s", err, errlen,
+                           "must be between 3600 and 86400");
+        out->scan_interval_s = (long)json_integer_value(v);
+    }
+
+    /* Config is stored and returned as is, so nothing undeclared (a secret pasted into the
+     * wrong object, a typo) may slip into it. */
+    json_object_foreach((json_t *)out->config, key, member) {
+        if (!config_field_declared(out->provider, key)) {
+            snprintf(name, sizeof(name), "config.%.100s", key);
+            return invalid(field, fieldlen, name, err, errlen, "unknown configuration field");
+        }
+    }
+
+    if (out->provider->validate) {
+        rc = out->provider->validate(out->config, out->credentials, field, fieldlen, err,
+                                     errlen);
+        if (rc != 0) {
+            if (fieldlen && !field[0])
+                snprintf(field, fieldlen, "credentials");
+            return CASB_EINVALID;
+        }
+    }
+
+    v = json_object_get(out->config, ENDPOINT_FIELD);
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v))
+            return invalid(field, fieldlen, "config." ENDPOINT_FIELD, err, errlen,
+                           "must be a string (a base URL)");
+        if (casb_endpoint_allowed(json_string_value(v), out->provider->default_api_base_url,
+                                  allowed_endpoints ? allowed_endpoints : "", reason,
+                                  sizeof(reason)) != 1)
+            return invalid(field, fieldlen, "config." ENDPOINT_FIELD, err, errlen, reason);
+    }
+    return 0;
+}

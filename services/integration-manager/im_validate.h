@@ -1,0 +1,36 @@
+#ifndef IM_VALIDATE_H
+#define IM_VALIDATE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "provider.h"
+
+/* Validation of request bodies, without network or database: everything a 422 can be
+ * decided on before the provider is contacted. */
+
+#define IM_NAME_MAX_CHARS 200
+#define IM_SCAN_INTERVAL_MIN_S 3600L
+#define IM_SCAN_INTERVAL_MAX_S 86400L
+
+/* A POST /v1/integrations body that passed validation. Pointers borrow from the body. */
+typedef struct {
+    const casb_provider *provider;
+    const char *name;
+    const json_t *config;
+    const json_t *credentials;
+    long scan_interval_s;
+} im_create_request;
+
+/* Validates body against the registry providers (NULL-terminated, e.g. casb_provider_all()):
+ * provider known; name a string of 1..200 characters without control characters; config
+ * and credentials objects; scan_interval_s an integer in [3600, 86400] (default: the
+ * provider's); config carrying only the provider's declared config fields; the provider's
+ * own validate(); and the SSRF guard on config.api_base_url against allowed_endpoints.
+ * Returns 0 with *out filled, or CASB_EINVALID with field naming the offending member
+ * ("scan_interval_s", "credentials.private_key") and err a message for the problem detail. */
+int im_validate_create(im_create_request *out, const json_t *body,
+                       const casb_provider *const *providers, const char *allowed_endpoints,
+                       char *field, size_t fieldlen, char *err, size_t errlen);
+
+#endif

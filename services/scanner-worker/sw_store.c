@@ -1,0 +1,106 @@
+#include "sw_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/error.h"
+
+int sw_store_take_lease(casb_db *db, const char *scan_id, const char *integration_id,
+                        const char *worker_id, long lease_s, char *started_at,
+                        size_t started_at_len, char *err, size_t errlen)
+{
+    char lease[24];
+    PGresult *res = NULL;
+    int rc = -1;
+
+    snprintf(lease, sizeof(lease), "%ld", lease_s);
+    const char *params[] = {scan_id, integration_id, worker_id, lease};
+    res = casb_db_query(db,
+                        "UPDATE scans SET status = 'running', worker_id = $3,"
+                        "       started_at = coalesce(started_at, now()),"
+                        "       lease_until = now() + make_interval(secs => $4::int)"
+                        " WHERE id = $1 AND integration_id = $2"
+                        "   AND (status = 'queued' OR (status = 'running' AND lease_until < now()))"
+                        " RETURNING to_char(started_at AT TIME ZONE 'UTC',"
+                        "                   'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS started_at",
+                        4, params, err, errlen);
+    if (!res)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = 0;
+        goto out;
+    }
+    snprintf(started_at, started_at_len, "%s", casb_db_get(res, 0, "started_at"));
+    rc = 1;
+out:
+    PQclear(res);
+    return rc;
+}
+
+int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, long lease_s,
+                         char *err, size_t errlen)
+{
+    char lease[24];
+    long affected = 0;
+
+    snprintf(lease, sizeof(lease), "%ld", lease_s);
+    const char *params[] = {scan_id, worker_id, lease};
+    if (casb_db_exec(db,
+                     "UPDATE scans SET lease_until = now() + make_interval(secs => $3::int)"
+                     " WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+                     3, params, &affected, err, errlen) != 0)
+        return -1;
+    return affected > 0 ? 1 : 0;
+}
+
+int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id,
+                           char *err, size_t errlen)
+{
+    const char *params[] = {scan_id, worker_id};
+
+    return casb_db_exec(db,
+                        "UPDATE scans SET lease_until = now() - interval '1 second'"
+                        " WHERE id = $1 AND worker_id = $2 AND status = 'running'",
+                        2, params, NULL, err, errlen);
+}
+
+int sw_store_load_integration(casb_db *db, const char *integration_id, const char *account_id,
+                              sw_integration *out, char *err, size_t errlen)
+{
+    const char *params[] = {integration_id, account_id};
+    PGresult *res = NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    res = casb_db_query(db,
+                        "SELECT provider, config::text AS config, credentials_sealed, paused"
+                        "  FROM integrations WHERE id = $1 AND account_id = $2",
+                        2, params, err, errlen);
+    if (!res)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = CASB_ENOTFOUND;
+        goto out;
+    }
+    snprintf(out->provider, sizeof(out->provider), "%s", casb_db_get(res, 0, "provider"));
+    out->config = strdup(casb_db_get(res, 0, "config"));
+    out->credentials_sealed = strdup(casb_db_get(res, 0, "credentials_sealed"));
+    out->paused = casb_db_get_bool(res, 0, "paused");
+    if (!out->config || !out->credentials_sealed) {
+        sw_integration_clear(out);
+        casb_fail(err, errlen, CASB_ERROR, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
+}
+
+void sw_integration_clear(sw_integration *it)
+{
+    free(it->config);
+    free(it->credentials_sealed);
+    memset(it, 0, sizeof(*it));
+}

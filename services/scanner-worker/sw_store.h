@@ -1,0 +1,42 @@
+#ifndef SW_STORE_H
+#define SW_STORE_H
+
+#include <stddef.h>
+
+#include "casb/db.h"
+
+/* The scanner-worker's SQL: scan leases and the integration it scans. The worker never
+ * finalises a scan (findings-api does when it ingests the last result message); it only
+ * marks it running and holds the lease. */
+
+/* Takes the lease of a queued scan, or of a running one whose lease has expired (its worker
+ * died). started_at (>= 40 bytes) receives the scan's start, RFC 3339 UTC with
+ * microseconds: the same value every message of the scan carries as scan_started_at.
+ * Returns 1 taken, 0 when the scan is finished, gone or leased by a live worker, -1 on a
+ * database error. */
+int sw_store_take_lease(casb_db *db, const char *scan_id, const char *integration_id,
+                        const char *worker_id, long lease_s, char *started_at,
+                        size_t started_at_len, char *err, size_t errlen);
+
+/* Extends our lease. 1 renewed, 0 lost (taken over, finished or deleted), -1 error. */
+int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, long lease_s,
+                         char *err, size_t errlen);
+
+/* Ends our lease now, so the redelivered job can be taken at once by any worker. */
+int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id,
+                           char *err, size_t errlen);
+
+typedef struct {
+    char provider[64];
+    char *config;             /* JSON text, malloc'ed */
+    char *credentials_sealed; /* the envelope, malloc'ed */
+    int paused;
+} sw_integration;
+
+/* Loads the integration of a scan. 0, CASB_ENOTFOUND (deleted), or -1. Free with
+ * sw_integration_clear. */
+int sw_store_load_integration(casb_db *db, const char *integration_id, const char *account_id,
+                              sw_integration *out, char *err, size_t errlen);
+void sw_integration_clear(sw_integration *it);
+
+#endif

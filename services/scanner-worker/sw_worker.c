@@ -1,0 +1,417 @@
+#include "sw_worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "casb/error.h"
+#include "casb/http_client.h"
+#include "casb/json.h"
+#include "casb/log.h"
+#include "casb/metrics.h"
+#include "casb/timeutil.h"
+#include "provider.h"
+#include "sw_job.h"
+#include "sw_sink.h"
+#include "sw_store.h"
+
+/* Time allowed for the broker to acknowledge a scan's result messages. */
+#define SW_FLUSH_TIMEOUT_MS 60000
+/* Scan errors go into a Kafka message and the scans row; keep them one readable line. */
+#define SW_MAX_ERROR_LEN 500
+
+static casb_metric *m_started;
+static casb_metric *m_completed;
+static casb_metric *m_failed;
+static casb_metric *m_skipped;
+static casb_metric *m_invalid;
+static casb_metric *m_findings;
+static casb_metric *m_api_calls;
+static casb_metric *m_rate_limit_waits;
+
+void sw_worker_metrics_init(void)
+{
+    m_started = casb_metrics_counter("casb_scans_started_total",
+                                     "Scans this worker took a lease on and started.", NULL);
+    m_completed = casb_metrics_counter("casb_scans_completed_total",
+                                       "Scans that ended with a completed message.", NULL);
+    m_failed = casb_metrics_counter("casb_scans_failed_total",
+                                    "Scans that ended with a failed message.", NULL);
+    m_skipped = casb_metrics_counter("casb_scan_jobs_skipped_total",
+                                     "Jobs whose scan was already taken or finished.", NULL);
+    m_invalid = casb_metrics_counter("casb_scan_jobs_invalid_total",
+                                     "Job messages sent to the dead-letter topic.", NULL);
+    m_findings = casb_metrics_counter("casb_findings_emitted_total",
+                                      "Finding instances sent to casb.scan.results.", NULL);
+    m_api_calls = casb_metrics_counter("casb_provider_api_calls_total",
+                                       "Requests sent to SaaS provider APIs, retries included.",
+                                       NULL);
+    m_rate_limit_waits = casb_metrics_counter(
+        "casb_provider_rate_limit_waits_total",
+        "Waits caused by provider rate limits (429/403 with Retry-After or reset).", NULL);
+}
+
+static void metric_add(casb_metric *m, double v)
+{
+    if (m)
+        casb_metric_add(m, v);
+}
+
+/* Sleeps up to ms, waking early when the process is asked to stop. */
+static void sleep_unless_stopped(const sw_worker *w, long ms)
+{
+    while (ms > 0 && !*w->stop) {
+        long step = ms < 100 ? ms : 100;
+        casb_sleep_ms(step);
+        ms -= step;
+    }
+}
+
+typedef struct {
+    sw_worker *w;
+    const char *scan_id;
+} job_ctx;
+
+static int send_result(void *ud, const char *key, const char *value, size_t len, char *err,
+                       size_t errlen)
+{
+    job_ctx *jc = ud;
+
+    return casb_producer_send(jc->w->producer, CASB_TOPIC_SCAN_RESULTS, key, value, len, err,
+                              errlen);
+}
+
+/* Lease heartbeat from the sink. A database hiccup is not a lost lease: the lease is long
+ * enough to survive a few missed renewals. */
+static int renew_lease(void *ud)
+{
+    job_ctx *jc = ud;
+    char err[256];
+    int rc;
+
+    rc = sw_store_renew_lease(jc->w->db, jc->scan_id, jc->w->settings->worker_id,
+                              jc->w->settings->lease_s, err, sizeof(err));
+    if (rc > 0)
+        return 0;
+    if (rc < 0) {
+        casb_log_warn("lease renewal failed", "scan_id", jc->scan_id, "error", err);
+        return 0;
+    }
+    casb_log_warn("lease lost: the scan was taken over or finished elsewhere; stopping",
+                  "scan_id", jc->scan_id);
+    *jc->w->cancel = 1;
+    return -1;
+}
+
+/* Overwrites every string of a decrypted credentials document before it is freed. jansson
+ * owns the buffers; writing through them is the only way to wipe them. */
+static void wipe_json(json_t *v)
+{
+    const char *key;
+    json_t *child;
+    size_t i;
+
+    if (!v)
+        return;
+    if (json_is_string(v)) {
+        casb_secret_wipe((char *)json_string_value(v), json_string_length(v));
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, child)
+            wipe_json(child);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+            wipe_json(child);
+    }
+}
+
+/* Decrypts and parses the sealed credentials. The plaintext is wiped as soon as it is
+ * parsed; *out is a new reference the caller wipes (wipe_json) and frees. */
+static int open_credentials(const sw_worker *w, const char *sealed, json_t **out, char *err,
+                            size_t errlen)
+{
+    char *plain = NULL;
+    size_t n = 0;
+    char perr[128];
+
+    *out = NULL;
+    if (casb_secret_open(w->keys, sealed, &plain, &n, err, errlen) != 0)
+        return -1;
+    *out = casb_json_parse(plain, n, 8, perr, sizeof(perr));
+    casb_secret_wipe(plain, n);
+    free(plain);
+    if (!*out || !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        /* perr may quote the plaintext: do not pass it on. */
+        return casb_fail(err, errlen, CASB_ERROR, "decrypted credentials are not a JSON object");
+    }
+    return 0;
+}
+
+/* Maps a provider failure to the error_kind findings-api acts on: "auth" turns the
+ * integration's health to needs_reauthorization. Providers return CASB_EAUTH or
+ * CASB_EUNAVAILABLE when they know; a plain -1 carrying the vendor's 401 answer is still an
+ * authentication failure. */
+static const char *classify_error(int rc, const char *err)
+{
+    if (rc == CASB_EAUTH)
+        return "auth";
+    if (rc == CASB_EUNAVAILABLE)
+        return "unavailable";
+    if (strstr(err, "401") || strcasestr(err, "bad credentials") ||
+        strcasestr(err, "unauthorized"))
+        return "auth";
+    return "internal";
+}
+
+/* Runs one leased scan through its end message. Returns the outcome for the job offset. */
+static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, const char *started_at)
+{
+    const sw_settings *st = w->settings;
+    job_ctx jc = {w, job->scan_id};
+    sw_integration it = {0};
+    sw_sink *sink = NULL;
+    casb_http_client *http = NULL;
+    json_t *config = NULL;
+    json_t *credentials = NULL;
+    const casb_provider *provider = NULL;
+    sw_sink_http_stats hstats = {0};
+    char err[1024] = "";
+    char scan_err[SW_MAX_ERROR_LEN + 1] = "";
+    const char *error_kind = NULL;
+    sw_job_outcome outcome = SW_JOB_REDELIVER;
+    int64_t t0 = casb_monotonic_ms();
+    int scan_rc = -1;
+    int rc;
+
+    for (;;) {
+        rc = sw_store_load_integration(w->db, job->integration_id, job->account_id, &it, err,
+                                       sizeof(err));
+        if (rc != -1 && rc != CASB_ERROR)
+            break;
+        casb_log_error("cannot load the integration; retrying", "scan_id", job->scan_id,
+                       "error", err);
+        sleep_unless_stopped(w, 2000);
+        if (*w->stop) {
+            outcome = SW_JOB_SHUTDOWN;
+            goto release;
+        }
+    }
+    if (rc == CASB_ENOTFOUND) {
+        /* Deleted since the job was queued: its scan row is gone with it. */
+        casb_log_info("job skipped: integration deleted", "scan_id", job->scan_id,
+                      "integration_id", job->integration_id);
+        outcome = SW_JOB_COMMIT;
+        goto out;
+    }
+
+    sw_sink_opts so = {
+        .scan_id = job->scan_id,
+        .integration_id = job->integration_id,
+        .account_id = job->account_id,
+        .provider = it.provider,
+        .scan_started_at = started_at,
+        .batch_size = (int)st->result_batch_size,
+        .send = send_result,
+        .send_ud = &jc,
+        .heartbeat = renew_lease,
+        .heartbeat_ud = &jc,
+        .heartbeat_interval_ms = st->lease_s * 1000 / 3 < 10000 ? st->lease_s * 1000 / 3 : 10000,
+    };
+    if (sw_sink_new(&sink, &so, err, sizeof(err)) != 0) {
+        casb_log_error("cannot create the result sink", "scan_id", job->scan_id, "error", err);
+        goto release;
+    }
+    metric_add(m_started, 1);
+    casb_log_info("scan started", "scan_id", job->scan_id, "integration_id", job->integration_id,
+                  "account_id", job->account_id, "provider", it.provider, "reason", job->reason,
+                  "worker_id", st->worker_id);
+
+    if (it.paused) {
+        snprintf(scan_err, sizeof(scan_err), "integration is paused");
+        error_kind = "cancelled";
+        goto finish;
+    }
+    provider = casb_provider_find(it.provider);
+    if (!provider) {
+        snprintf(scan_err, sizeof(scan_err), "provider %s is not supported by this worker",
+                 it.provider);
+        error_kind = "internal";
+        goto finish;
+    }
+    config = casb_json_parse(it.config, strlen(it.config), 16, err, sizeof(err));
+    if (!config || !json_is_object(config)) {
+        snprintf(scan_err, sizeof(scan_err), "integration config is not a JSON object");
+        error_kind = "internal";
+        goto finish;
+    }
+    if (open_credentials(w, it.credentials_sealed, &credentials, err, sizeof(err)) != 0) {
+        snprintf(scan_err, sizeof(scan_err), "credentials cannot be opened: %.400s", err);
+        error_kind = "internal";
+        goto finish;
+    }
+    casb_http_client_opts ho = {
+        .timeout_ms = st->http_timeout_ms,
+        .max_retries = (int)st->http_max_retries,
+        .max_wait_s = st->retry_max_wait_s,
+        .cancel = w->cancel,
+    };
+    if (casb_http_client_new(&http, &ho, err, sizeof(err)) != 0) {
+        snprintf(scan_err, sizeof(scan_err), "cannot create the HTTP client: %.400s", err);
+        error_kind = "internal";
+        goto finish;
+    }
+    casb_scan_ctx ctx = {
+        .config = config,
+        .credentials = credentials,
+        .http = http,
+        .allowed_endpoints = st->allowed_endpoints,
+        .sink = sw_sink_iface(sink),
+        .cancel = w->cancel,
+        .now_s = (long long)time(NULL),
+    };
+    err[0] = '\0';
+    scan_rc = provider->scan(&ctx, err, sizeof(err));
+    if (scan_rc != 0) {
+        snprintf(scan_err, sizeof(scan_err), "%.*s", SW_MAX_ERROR_LEN, err[0] ? err : "scan failed");
+        error_kind = classify_error(scan_rc, scan_err);
+    }
+
+finish:
+    if (http) {
+        const casb_http_stats *hs = casb_http_client_stats(http);
+        hstats.api_calls = hs->requests;
+        hstats.rate_limit_waits = hs->rate_limit_waits;
+        hstats.retries = hs->retries;
+        hstats.wait_ms = hs->wait_ms;
+        metric_add(m_api_calls, (double)hs->requests);
+        metric_add(m_rate_limit_waits, (double)hs->rate_limit_waits);
+    }
+    metric_add(m_findings, (double)sw_sink_findings(sink));
+
+    if (*w->stop) {
+        /* Shutting down: the scan is neither completed nor failed. Its job stays uncommitted
+         * and goes to another worker, which rescans from the start. */
+        casb_log_info("scan abandoned on shutdown; the job will be redelivered", "scan_id",
+                      job->scan_id);
+        outcome = SW_JOB_SHUTDOWN;
+        goto release;
+    }
+    if (sw_sink_lease_lost(sink)) {
+        /* Another worker holds the scan now (or it is gone); it sends the end message. */
+        outcome = SW_JOB_COMMIT;
+        goto flush;
+    }
+    if (sw_sink_send_failed(sink)) {
+        casb_log_error("result messages could not be queued; the job will be redelivered",
+                       "scan_id", job->scan_id);
+        goto release;
+    }
+    if (scan_rc == 0 && !scan_err[0]) {
+        rc = sw_sink_complete(sink, &hstats, err, sizeof(err));
+    } else {
+        rc = sw_sink_fail(sink, scan_err, error_kind, &hstats, err, sizeof(err));
+    }
+    if (rc != 0) {
+        casb_log_error("end message could not be queued; the job will be redelivered",
+                       "scan_id", job->scan_id, "error", err);
+        goto release;
+    }
+    outcome = SW_JOB_COMMIT;
+
+flush:
+    if (casb_producer_flush(w->producer, SW_FLUSH_TIMEOUT_MS, err, sizeof(err)) != 0) {
+        /* Not durable: committing now could lose the scan's results. */
+        casb_log_error("result messages not acknowledged; the job will be redelivered",
+                       "scan_id", job->scan_id, "error", err);
+        outcome = SW_JOB_REDELIVER;
+        goto release;
+    }
+    if (!sw_sink_lease_lost(sink)) {
+        char findings[32], messages[32], ms[32], ran[32], skipped[32], calls[32];
+        snprintf(findings, sizeof(findings), "%ld", sw_sink_findings(sink));
+        snprintf(messages, sizeof(messages), "%d", sw_sink_messages(sink));
+        snprintf(ms, sizeof(ms), "%lld", (long long)(casb_monotonic_ms() - t0));
+        snprintf(ran, sizeof(ran), "%zu", sw_sink_checks_ran(sink));
+        snprintf(skipped, sizeof(skipped), "%zu", sw_sink_checks_skipped(sink));
+        snprintf(calls, sizeof(calls), "%ld", hstats.api_calls);
+        if (scan_err[0]) {
+            metric_add(m_failed, 1);
+            casb_log_warn("scan failed", "scan_id", job->scan_id, "integration_id",
+                          job->integration_id, "account_id", job->account_id, "error", scan_err,
+                          "error_kind", error_kind, "findings", findings, "messages", messages,
+                          "api_calls", calls, "duration_ms", ms);
+        } else {
+            metric_add(m_completed, 1);
+            casb_log_info("scan completed", "scan_id", job->scan_id, "integration_id",
+                          job->integration_id, "account_id", job->account_id, "findings",
+                          findings, "messages", messages, "checks_ran", ran, "checks_skipped",
+                          skipped, "api_calls", calls, "duration_ms", ms);
+        }
+    }
+    goto out;
+
+release:
+    /* The job will come back (to this worker or another one): let it take the scan at once
+     * instead of waiting for our lease to expire. */
+    if (sw_store_release_lease(w->db, job->scan_id, st->worker_id, err, sizeof(err)) != 0)
+        casb_log_warn("cannot release the lease; it will expire", "scan_id", job->scan_id,
+                      "error", err);
+out:
+    if (credentials) {
+        wipe_json(credentials);
+        json_decref(credentials);
+    }
+    json_decref(config);
+    casb_http_client_free(http);
+    sw_sink_free(sink);
+    sw_integration_clear(&it);
+    return outcome;
+}
+
+sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
+{
+    char reason[256];
+    char err[512];
+    char started_at[48];
+    sw_job job;
+    int rc;
+
+    if (sw_job_parse(&job, msg->value, msg->value_len, reason, sizeof(reason)) != 0) {
+        casb_log_warn("invalid job message sent to the dead-letter topic", "reason", reason);
+        if (casb_dlq_publish(w->producer, msg, reason, err, sizeof(err)) != 0) {
+            casb_log_error("dead-letter publish failed", "error", err);
+            return *w->stop ? SW_JOB_SHUTDOWN : SW_JOB_REDELIVER;
+        }
+        metric_add(m_invalid, 1);
+        return SW_JOB_COMMIT;
+    }
+
+    /* A fresh cancel flag per scan; a stop requested meanwhile still cancels. */
+    *w->cancel = 0;
+    if (*w->stop) {
+        *w->cancel = 1;
+        return SW_JOB_SHUTDOWN;
+    }
+
+    for (;;) {
+        rc = sw_store_take_lease(w->db, job.scan_id, job.integration_id, w->settings->worker_id,
+                                 w->settings->lease_s, started_at, sizeof(started_at), err,
+                                 sizeof(err));
+        if (rc >= 0)
+            break;
+        casb_log_error("cannot take the scan lease; retrying", "scan_id", job.scan_id, "error",
+                       err);
+        sleep_unless_stopped(w, 2000);
+        if (*w->stop)
+            return SW_JOB_SHUTDOWN;
+    }
+    if (rc == 0) {
+        metric_add(m_skipped, 1);
+        casb_log_info("job skipped: scan already taken or finished", "scan_id", job.scan_id,
+                      "integration_id", job.integration_id, "job_id", job.job_id);
+        return SW_JOB_COMMIT;
+    }
+    return run_scan(w, &job, started_at);
+}

@@ -1,0 +1,202 @@
+#ifndef CASB_SAAS_SIM_H
+#define CASB_SAAS_SIM_H
+
+/* The SaaS simulator: a real HTTP server that serves GitHub's REST API for the organizations
+ * described in tenant documents, with GitHub's auth, pagination, rate-limit headers and
+ * injectable faults, plus a loopback admin API under /_sim. See tenants/README.md.
+ *
+ * Locking: `lock` (rwlock) guards the org table and every org's document; `mu` guards the
+ * mutable counters (stats, rate limit, faults, PRNGs) and the issued installation tokens.
+ * Lock order is lock, then mu. An org struct is only touched while `lock` is held, so a
+ * DELETE (write lock) never frees an org under a request. */
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "casb/http_server.h"
+
+#define SIM_MAX_HOLD_MS 120000   /* upper bound of any slow/timeout hold */
+#define SIM_TIMEOUT_HOLD_MS 90000 /* default hold of a "timeout" fault: past a 60 s client timeout */
+#define SIM_SLOW_DELAY_MS 200
+
+typedef enum {
+    SIM_FAULT_NONE = 0,
+    SIM_FAULT_429,
+    SIM_FAULT_500,
+    SIM_FAULT_503,
+    SIM_FAULT_SLOW,
+    SIM_FAULT_MALFORMED,
+    SIM_FAULT_TIMEOUT,
+} sim_fault_mode;
+
+typedef struct sim_fault {
+    long long id;
+    sim_fault_mode mode;
+    double rate;          /* 0..1 */
+    long long remaining;  /* responses left to fault; -1 = until cleared */
+    long retry_after_s;
+    long delay_ms;
+    char *path_contains;  /* NULL: every path */
+    long long injected;
+    struct sim_fault *next;
+} sim_fault;
+
+/* What a request drew from the fault list (a copy: the fault itself may be gone later). */
+typedef struct {
+    sim_fault_mode mode;
+    long retry_after_s;
+    long delay_ms;
+} sim_fault_hit;
+
+/* Rate-limit numbers as sent in the x-ratelimit-* headers. */
+typedef struct {
+    long long limit;
+    long long remaining;
+    long long used;
+    long long reset_s; /* epoch seconds */
+} sim_rate;
+
+typedef struct sim_org {
+    char *login;
+    json_t *doc; /* the tenant document; guarded by sim.lock */
+    /* Everything below is guarded by sim.mu. */
+    long long requests;
+    long long faults_injected;
+    json_t *by_endpoint; /* {"GET /orgs/{org}/repos": n} */
+    long long rl_used;
+    long long rl_reset_s;
+    sim_fault *faults;
+    long long next_fault_id;
+    uint64_t prng;
+} sim_org;
+
+typedef struct {
+    char token[48];
+    char *login;
+    long long installation_id;
+    time_t expires_at;
+} sim_issued_token;
+
+typedef struct {
+    const char *addr;               /* "127.0.0.1:8090" */
+    const char *app_public_key_pem; /* for orgs whose auth.app has no public_key_pem; may be NULL */
+    uint64_t seed;
+    int num_threads;                /* 0: 32 */
+} sim_opts;
+
+typedef struct sim {
+    char *addr;
+    char *default_base_url; /* "http://127.0.0.1:8090" when no Host header can be trusted */
+    char *app_public_key_pem;
+    uint64_t seed;
+    int num_threads;
+
+    pthread_rwlock_t lock;
+    sim_org **orgs;
+    size_t norgs;
+    size_t orgs_cap;
+
+    pthread_mutex_t mu;
+    sim_issued_token *tokens;
+    size_t ntokens;
+    size_t tokens_cap;
+    uint64_t token_prng;
+
+    atomic_int stopping;
+    atomic_llong request_seq;
+    casb_http_server *http;
+} sim;
+
+/* --- sim_server.c: lifecycle --- */
+/* Creates an empty simulator (no orgs, not listening). *out belongs to the caller (sim_free). */
+int sim_new(sim **out, const sim_opts *opts, char *err, size_t errlen);
+/* Registers every route and starts listening on opts->addr. */
+int sim_start(sim *s, char *err, size_t errlen);
+/* Stops serving (holding requests are released first), frees every org. NULL-safe. */
+void sim_free(sim *s);
+/* Sleeps ms in short steps, returning early when the simulator is stopping. */
+void sim_hold_ms(sim *s, long ms);
+
+/* --- sim_tenant.c: org store and merge patch --- */
+/* RFC 7386 JSON merge patch: returns a new reference to target patched by patch (neither
+ * argument is modified; a NULL target counts as absent). Arrays replace; null deletes. */
+json_t *sim_merge_patch(const json_t *target, const json_t *patch);
+/* Checks the shape of an org tenant document for the org named login. */
+int sim_tenant_validate(const json_t *doc, const char *login, char *err, size_t errlen);
+/* Loads a tenant file (one document or an array of documents) into the store. */
+int sim_tenant_load_file(sim *s, const char *path, char *err, size_t errlen);
+/* Creates or replaces an org. Steals doc. *created is set to 1 for a new org. */
+int sim_org_put(sim *s, const char *login, json_t *doc, int *created, char *err, size_t errlen);
+/* Applies a merge patch to an org document (or to one of its repos when repo != NULL).
+ * On success *result is a new reference to the patched object. CASB_ENOTFOUND when absent. */
+int sim_org_patch(sim *s, const char *login, const char *repo, const json_t *patch,
+                  json_t **result, char *err, size_t errlen);
+int sim_org_delete(sim *s, const char *login);
+/* Lookups; the caller holds s->lock. */
+sim_org *sim_org_find(sim *s, const char *login);
+sim_org *sim_org_by_installation(sim *s, long long installation_id);
+json_t *sim_org_repo(const sim_org *o, const char *name); /* borrowed or NULL */
+long long sim_org_id(const sim_org *o);
+/* Stable numeric id for a login that carries none. */
+long long sim_fallback_id(const char *s, long long base);
+
+/* --- sim_faults.c --- */
+uint64_t sim_prng_next(uint64_t *state);
+uint64_t sim_prng_seed_for(uint64_t seed, const char *login);
+/* Parses a fault request body. *out is new (free with sim_fault_free). */
+int sim_fault_parse(sim_fault **out, const json_t *body, char *err, size_t errlen);
+void sim_fault_free(sim_fault *f);
+void sim_faults_clear(sim_org *o);
+/* Appends f (taken over) to the org's list and gives it an id. Caller holds mu. */
+void sim_faults_add(sim_org *o, sim_fault *f);
+/* Draws a fault for a request on path; returns 1 and fills hit when one applies. Caller holds mu. */
+int sim_faults_pick(sim_org *o, const char *path, sim_fault_hit *hit);
+json_t *sim_fault_json(const sim_fault *f);
+const char *sim_fault_mode_name(sim_fault_mode m);
+
+/* --- sim_stats.c: per-org counters and the primary rate limit; caller holds mu --- */
+void sim_stats_count(sim_org *o, const char *endpoint);
+void sim_stats_reset(sim_org *o);
+json_t *sim_stats_json(const sim_org *o);
+/* Takes one request from the org's budget. Returns 1 when allowed, 0 when exhausted; *out
+ * gets the header numbers either way. consume = 0 only reads them. */
+int sim_rate_take(sim_org *o, int consume, sim_rate *out);
+void sim_rate_reset(sim_org *o);
+
+/* --- sim_auth.c --- */
+typedef enum {
+    SIM_AUTH_NONE = 0,  /* no Authorization header */
+    SIM_AUTH_OK,
+    SIM_AUTH_BAD,       /* unknown/expired token or an unverifiable JWT: 401 */
+    SIM_AUTH_OTHER_ORG, /* a valid token of another org: 404 */
+} sim_auth_result;
+
+typedef struct {
+    int is_jwt;
+    const char *value; /* points into the header */
+    size_t len;
+} sim_credential;
+
+/* Splits "Bearer x" / "token x". Returns 0 for a well-formed header, -1 otherwise. */
+int sim_credential_parse(const char *header, sim_credential *out);
+/* The org a token (not a JWT) belongs to, or NULL; caller holds lock. */
+sim_org *sim_auth_find_org(sim *s, const sim_credential *c, int *is_installation);
+/* A token (not a JWT) against an org; caller holds lock (takes mu itself). *is_installation
+ * tells which rate-limit message applies. */
+sim_auth_result sim_auth_token(sim *s, sim_org *o, const sim_credential *c, int *is_installation);
+/* Verifies an App JWT for the org's app (RS256 with its public key, iss = app_id, exp at most
+ * 10 minutes ahead). On failure msg gets GitHub's message. */
+sim_auth_result sim_auth_jwt(sim *s, const sim_org *o, const sim_credential *c, char *msg,
+                             size_t msglen);
+/* Issues an installation token for the org's app; caller holds lock (takes mu itself). */
+int sim_token_issue(sim *s, const sim_org *o, char *token, size_t tokenlen, time_t *expires_at);
+
+/* --- sim_github.c / sim_admin.c: routes --- */
+int sim_github_routes(sim *s, casb_http_server *http);
+int sim_admin_routes(sim *s, casb_http_server *http);
+
+#endif

@@ -1,0 +1,277 @@
+/* The loopback admin API under /_sim: replace and patch tenants, switch faults, read stats.
+ * No auth: it is a test tool bound to 127.0.0.1. Errors are problem+json. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/error.h"
+#include "casb/json.h"
+#include "casb/log.h"
+#include "sim.h"
+
+/* Parses the request body as JSON whatever its Content-Type (curl -d sends a form type).
+ * On failure the 400 is already sent and NULL returned. */
+static json_t *body_json(casb_http_req *r)
+{
+    size_t len = 0;
+    const char *raw = casb_http_body(r, &len);
+    char err[256];
+    json_t *v;
+
+    if (!raw || len == 0) {
+        casb_http_reply_problem(r, 400, "a JSON body is required", NULL);
+        return NULL;
+    }
+    v = casb_json_parse(raw, len, 64, err, sizeof err);
+    if (!v)
+        casb_http_reply_problem(r, 400, err, NULL);
+    return v;
+}
+
+/* Tenant documents carry credentials: answers leave "auth" out. */
+static json_t *redacted(const json_t *doc)
+{
+    json_t *copy = json_deep_copy(doc);
+
+    json_object_del(copy, "auth");
+    return copy;
+}
+
+static int reply_rc(casb_http_req *r, int rc, const char *err)
+{
+    if (rc == CASB_ENOTFOUND)
+        return casb_http_reply_problem(r, 404, err, NULL);
+    if (rc == CASB_EINVALID)
+        return casb_http_reply_problem(r, 400, err, NULL);
+    return casb_http_reply_problem(r, 500, err, NULL);
+}
+
+static int h_health(casb_http_req *r)
+{
+    return casb_http_reply_json(r, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static int h_list(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    json_t *logins = json_array();
+
+    pthread_rwlock_rdlock(&s->lock);
+    for (size_t i = 0; i < s->norgs; i++)
+        json_array_append_new(logins, json_string(s->orgs[i]->login));
+    pthread_rwlock_unlock(&s->lock);
+    return casb_http_reply_json(r, 200, json_pack("{s:o}", "orgs", logins));
+}
+
+static int h_get(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    sim_org *o;
+    json_t *doc = NULL;
+
+    pthread_rwlock_rdlock(&s->lock);
+    o = sim_org_find(s, casb_http_param(r, "org"));
+    if (o)
+        doc = redacted(o->doc);
+    pthread_rwlock_unlock(&s->lock);
+    if (!doc)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    return casb_http_reply_json(r, 200, doc);
+}
+
+static int h_put(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    const char *login = casb_http_param(r, "org");
+    json_t *doc = body_json(r);
+    char err[256];
+    int created = 0, rc;
+
+    if (!doc)
+        return 400;
+    rc = sim_org_put(s, login, doc, &created, err, sizeof err);
+    if (rc != 0)
+        return reply_rc(r, rc, err);
+    casb_log_info(created ? "org created" : "org replaced", "org", login);
+    return casb_http_reply_json(r, created ? 201 : 200,
+                                json_pack("{s:s, s:b}", "login", login, "created", created));
+}
+
+static int h_patch(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    const char *login = casb_http_param(r, "org");
+    const char *repo = casb_http_param(r, "name");
+    json_t *patch = body_json(r), *result = NULL, *out;
+    char err[256];
+    int rc;
+
+    if (!patch)
+        return 400;
+    rc = sim_org_patch(s, login, repo, patch, &result, err, sizeof err);
+    json_decref(patch);
+    if (rc != 0)
+        return reply_rc(r, rc, err);
+    casb_log_info(repo ? "repo patched" : "org patched", "org", login, "repo", repo);
+    out = repo ? json_incref(result) : redacted(result);
+    json_decref(result);
+    return casb_http_reply_json(r, 200, out);
+}
+
+static int h_delete(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    const char *login = casb_http_param(r, "org");
+
+    if (sim_org_delete(s, login) != 0)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    casb_log_info("org deleted", "org", login);
+    return casb_http_reply_json(r, 204, NULL);
+}
+
+static int h_fault_add(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    const char *login = casb_http_param(r, "org");
+    json_t *body = body_json(r), *out = NULL;
+    sim_fault *f = NULL;
+    sim_org *o;
+    char err[256];
+
+    if (!body)
+        return 400;
+    if (sim_fault_parse(&f, body, err, sizeof err) != 0) {
+        json_decref(body);
+        return casb_http_reply_problem(r, 400, err, NULL);
+    }
+    json_decref(body);
+    pthread_rwlock_rdlock(&s->lock);
+    o = sim_org_find(s, login);
+    if (o) {
+        pthread_mutex_lock(&s->mu);
+        sim_faults_add(o, f);
+        out = sim_fault_json(f);
+        pthread_mutex_unlock(&s->mu);
+        f = NULL;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    sim_fault_free(f);
+    if (!out)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    casb_log_info("fault added", "org", login, "mode", casb_json_str(out, "mode"));
+    return casb_http_reply_json(r, 201, out);
+}
+
+static int h_fault_list(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    json_t *list = NULL;
+    sim_org *o;
+
+    pthread_rwlock_rdlock(&s->lock);
+    o = sim_org_find(s, casb_http_param(r, "org"));
+    if (o) {
+        list = json_array();
+        pthread_mutex_lock(&s->mu);
+        for (const sim_fault *f = o->faults; f; f = f->next)
+            json_array_append_new(list, sim_fault_json(f));
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (!list)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    return casb_http_reply_json(r, 200, json_pack("{s:o}", "faults", list));
+}
+
+static int h_fault_clear(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    const char *login = casb_http_param(r, "org");
+    sim_org *o;
+    int found = 0;
+
+    pthread_rwlock_rdlock(&s->lock);
+    o = sim_org_find(s, login);
+    if (o) {
+        pthread_mutex_lock(&s->mu);
+        sim_faults_clear(o);
+        /* A cleared org draws the same sequence again: reruns of a test see the same faults. */
+        o->prng = sim_prng_seed_for(s->seed, o->login);
+        pthread_mutex_unlock(&s->mu);
+        found = 1;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (!found)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    casb_log_info("faults cleared", "org", login);
+    return casb_http_reply_json(r, 204, NULL);
+}
+
+static int h_stats(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    json_t *stats = NULL;
+    sim_org *o;
+
+    pthread_rwlock_rdlock(&s->lock);
+    o = sim_org_find(s, casb_http_param(r, "org"));
+    if (o) {
+        pthread_mutex_lock(&s->mu);
+        stats = sim_stats_json(o);
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (!stats)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    return casb_http_reply_json(r, 200, stats);
+}
+
+static int h_stats_reset(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    sim_org *o;
+    int found = 0;
+
+    pthread_rwlock_rdlock(&s->lock);
+    o = sim_org_find(s, casb_http_param(r, "org"));
+    if (o) {
+        pthread_mutex_lock(&s->mu);
+        sim_stats_reset(o);
+        pthread_mutex_unlock(&s->mu);
+        found = 1;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (!found)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    return casb_http_reply_json(r, 204, NULL);
+}
+
+int sim_admin_routes(sim *s, casb_http_server *http)
+{
+    static const struct {
+        const char *method;
+        const char *pattern;
+        casb_http_handler handler;
+    } routes[] = {
+        {"GET", "/_sim/health", h_health},
+        {"GET", "/_sim/orgs", h_list},
+        {"GET", "/_sim/orgs/{org}", h_get},
+        {"PUT", "/_sim/orgs/{org}", h_put},
+        {"PATCH", "/_sim/orgs/{org}", h_patch},
+        {"DELETE", "/_sim/orgs/{org}", h_delete},
+        {"PATCH", "/_sim/orgs/{org}/repos/{name}", h_patch},
+        {"POST", "/_sim/orgs/{org}/faults", h_fault_add},
+        {"GET", "/_sim/orgs/{org}/faults", h_fault_list},
+        {"DELETE", "/_sim/orgs/{org}/faults", h_fault_clear},
+        {"GET", "/_sim/orgs/{org}/stats", h_stats},
+        {"POST", "/_sim/orgs/{org}/stats/reset", h_stats_reset},
+    };
+
+    (void)s;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (casb_http_route(http, routes[i].method, routes[i].pattern, routes[i].handler,
+                            CASB_ROUTE_PUBLIC) != 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,488 @@
+/* casb_db against a real PostgreSQL: CASB_TEST_DATABASE_URL (tests/run exports it). Without
+ * it the tests fail: a database layer that was not exercised has not passed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/db.h"
+#include "casb/error.h"
+#include "casb/log.h"
+#include "casb/timeutil.h"
+
+#define TABLE "casb_test_db_items"
+
+static const char *test_url(void)
+{
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+
+    if (!url || !*url)
+        fail_msg("CASB_TEST_DATABASE_URL is not set: these tests need a real PostgreSQL "
+                 "(tests/run exports it, e.g. postgresql://casb:casb@127.0.0.1:55432/casb)");
+    return url;
+}
+
+static casb_db *open_db(void)
+{
+    casb_db *db = NULL;
+    char err[256] = "";
+
+    if (casb_db_open(&db, test_url(), 5000, err, sizeof err) != 0)
+        fail_msg("casb_db_open: %s", err);
+    return db;
+}
+
+static void exec_ok(casb_db *db, const char *sql, int n, const char *const *params)
+{
+    char err[256] = "";
+
+    if (casb_db_exec(db, sql, n, params, NULL, err, sizeof err) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+static long long count_rows(casb_db *db, const char *where_name)
+{
+    const char *params[1] = {where_name};
+    char err[256] = "";
+    PGresult *res = casb_db_query(db, "SELECT count(*) AS n FROM " TABLE " WHERE name = $1", 1,
+                                  params, err, sizeof err);
+    long long n;
+
+    if (!res)
+        fail_msg("count: %s", err);
+    n = casb_db_get_int(res, 0, "n", -1);
+    PQclear(res);
+    return n;
+}
+
+static int backend_pid(casb_db *db)
+{
+    char err[256] = "";
+    PGresult *res = casb_db_query(db, "SELECT pg_backend_pid() AS pid", 0, NULL, err, sizeof err);
+    int pid;
+
+    if (!res)
+        fail_msg("pg_backend_pid: %s", err);
+    pid = (int)casb_db_get_int(res, 0, "pid", -1);
+    PQclear(res);
+    return pid;
+}
+
+/* Kills the session pid from another connection and waits until it is gone, like a
+ * server restart or an idle-session kill would. */
+static void terminate_backend(int pid)
+{
+    casb_db *admin = open_db();
+    char pid_s[16];
+    const char *params[1] = {pid_s};
+    char err[256] = "";
+    int i;
+
+    snprintf(pid_s, sizeof pid_s, "%d", pid);
+    PQclear(casb_db_query(admin, "SELECT pg_terminate_backend($1::int)", 1, params, err,
+                          sizeof err));
+    for (i = 0; i < 100; i++) {
+        PGresult *res = casb_db_query(admin, "SELECT count(*) AS n FROM pg_stat_activity "
+                                             "WHERE pid = $1::int", 1, params, err, sizeof err);
+        long long n = casb_db_get_int(res, 0, "n", -1);
+
+        PQclear(res);
+        if (n == 0)
+            break;
+        casb_sleep_ms(20);
+    }
+    casb_db_close(admin);
+}
+
+static int setup_table(void **state)
+{
+    casb_db *db = open_db();
+
+    exec_ok(db, "DROP TABLE IF EXISTS " TABLE, 0, NULL);
+    exec_ok(db,
+            "CREATE TABLE " TABLE " (id serial PRIMARY KEY, name text UNIQUE, n bigint,"
+            " flag boolean, note text)",
+            0, NULL);
+    *state = db;
+    return 0;
+}
+
+static int teardown_table(void **state)
+{
+    casb_db *db = *state;
+
+    casb_db_rollback(db);
+    exec_ok(db, "DROP TABLE IF EXISTS " TABLE, 0, NULL);
+    casb_db_close(db);
+    return 0;
+}
+
+static void test_open_unreachable_fails_after_timeout(void **state)
+{
+    casb_db *db = NULL;
+    char err[256] = "";
+    int64_t t0;
+    int64_t took_ms;
+    int rc;
+
+    (void)state;
+    /* Port 1 on loopback refuses at once, so the time spent is the backoff. */
+    t0 = casb_monotonic_ms();
+    rc = casb_db_open(&db, "postgresql://nobody@127.0.0.1:1/none", 0, err, sizeof err);
+    assert_int_equal(rc, CASB_EUNAVAILABLE);
+    assert_null(db);
+    assert_true(casb_monotonic_ms() - t0 < 1000);
+    assert_non_null(strstr(err, "1 attempt"));
+
+    t0 = casb_monotonic_ms();
+    rc = casb_db_open(&db, "postgresql://nobody@127.0.0.1:1/none", 1200, err, sizeof err);
+    took_ms = casb_monotonic_ms() - t0;
+    assert_int_equal(rc, CASB_EUNAVAILABLE);
+    /* 250 + 500 + 450 (capped at the deadline) ms of backoff: four attempts. */
+    assert_true(took_ms >= 1150);
+    assert_true(took_ms < 3000);
+    assert_non_null(strstr(err, "4 attempt"));
+    /* The password of a URL never reaches the message. */
+    rc = casb_db_open(&db, "postgresql://u:s3cretpw@127.0.0.1:1/none", 0, err, sizeof err);
+    assert_int_equal(rc, CASB_EUNAVAILABLE);
+    assert_null(strstr(err, "s3cretpw"));
+}
+
+static void test_params_are_stored_verbatim(void **state)
+{
+    casb_db *db = *state;
+    const char *evil[] = {
+        "Robert'); DROP TABLE " TABLE "; --",
+        "$1 $2 \\x00 \\' \" ; -- /* */",
+        "line1\nline2\ttab \xc3\xa9\xe2\x82\xac",
+        "",
+    };
+    char err[256] = "";
+    size_t i;
+
+    for (i = 0; i < sizeof evil / sizeof evil[0]; i++) {
+        char n_s[8];
+        const char *params[2] = {evil[i], n_s};
+        PGresult *res;
+
+        snprintf(n_s, sizeof n_s, "%zu", i);
+        exec_ok(db, "INSERT INTO " TABLE " (name, n) VALUES ($1, $2::bigint)", 2, params);
+        res = casb_db_query(db, "SELECT name, n FROM " TABLE " WHERE name = $1", 1, params, err,
+                            sizeof err);
+        assert_non_null(res);
+        assert_int_equal(PQntuples(res), 1);
+        assert_string_equal(casb_db_get(res, 0, "name"), evil[i]);
+        assert_int_equal(casb_db_get_int(res, 0, "n", -1), (long long)i);
+        PQclear(res);
+    }
+    /* The table survived the would-be injection. */
+    {
+        PGresult *res = casb_db_query(db, "SELECT count(*) AS n FROM " TABLE, 0, NULL, err,
+                                      sizeof err);
+
+        assert_non_null(res);
+        assert_int_equal(casb_db_get_int(res, 0, "n", -1), 4);
+        PQclear(res);
+    }
+}
+
+static void test_null_params_and_getters(void **state)
+{
+    casb_db *db = *state;
+    const char *params[4] = {"with-nulls", NULL, "true", NULL};
+    char err[256] = "";
+    PGresult *res;
+
+    exec_ok(db, "INSERT INTO " TABLE " (name, n, flag, note) VALUES ($1, $2::bigint, $3::boolean, $4)",
+            4, params);
+    res = casb_db_query(db, "SELECT name, n, flag, note, n IS NULL AS n_null FROM " TABLE
+                            " WHERE name = $1",
+                        1, params, err, sizeof err);
+    assert_non_null(res);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(casb_db_get(res, 0, "name"), "with-nulls");
+    assert_null(casb_db_get(res, 0, "n"));           /* SQL NULL */
+    assert_int_equal(casb_db_get_int(res, 0, "n", 42), 42);
+    assert_int_equal(casb_db_get_bool(res, 0, "flag"), 1);
+    assert_int_equal(casb_db_get_bool(res, 0, "n_null"), 1);
+    assert_null(casb_db_get(res, 0, "note"));
+    assert_int_equal(casb_db_get_bool(res, 0, "note"), 0); /* NULL -> false */
+    /* Wrong column or row: NULL / default, never a crash. */
+    assert_null(casb_db_get(res, 0, "no_such_column"));
+    assert_null(casb_db_get(res, 1, "name"));
+    assert_int_equal(casb_db_get_int(res, 5, "n", -7), -7);
+    assert_int_equal(casb_db_get_int(res, 0, "name", -9), -9); /* not a number */
+    PQclear(res);
+
+    /* A big value round-trips through text format. */
+    params[1] = "9007199254740993";
+    params[0] = "big";
+    exec_ok(db, "INSERT INTO " TABLE " (name, n) VALUES ($1, $2::bigint)", 2, params);
+    res = casb_db_query(db, "SELECT n FROM " TABLE " WHERE name = 'big'", 0, NULL, err, sizeof err);
+    assert_non_null(res);
+    assert_int_equal(casb_db_get_int(res, 0, "n", 0), 9007199254740993LL);
+    PQclear(res);
+}
+
+static void test_exec_affected_and_sqlstate(void **state)
+{
+    casb_db *db = *state;
+    const char *a[1] = {"a"};
+    const char *b[1] = {"b"};
+    char err[256] = "";
+    long affected = -1;
+    int rc;
+
+    exec_ok(db, "INSERT INTO " TABLE " (name, n) VALUES ($1, 1)", 1, a);
+    exec_ok(db, "INSERT INTO " TABLE " (name, n) VALUES ($1, 1)", 1, b);
+    rc = casb_db_exec(db, "UPDATE " TABLE " SET n = n + 1 WHERE n = 1", 0, NULL, &affected, err,
+                      sizeof err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(affected, 2);
+    assert_string_equal(casb_db_last_sqlstate(db), "");
+
+    /* Unique violation. */
+    rc = casb_db_exec(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, a, NULL, err, sizeof err);
+    assert_int_equal(rc, CASB_ERROR);
+    assert_string_equal(casb_db_last_sqlstate(db), "23505");
+    assert_non_null(strstr(err, "23505"));
+    /* Syntax error. */
+    assert_null(casb_db_query(db, "SELEC 1", 0, NULL, err, sizeof err));
+    assert_string_equal(casb_db_last_sqlstate(db), "42601");
+    /* Success clears it. */
+    exec_ok(db, "SELECT 1", 0, NULL);
+    assert_string_equal(casb_db_last_sqlstate(db), "");
+    /* affected is 0 for statements without a row count. */
+    rc = casb_db_exec(db, "SET application_name = 'casb-test'", 0, NULL, &affected, err,
+                      sizeof err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(affected, 0);
+}
+
+static void test_transactions(void **state)
+{
+    casb_db *db = *state;
+    const char *rolled[1] = {"rolled-back"};
+    const char *kept[1] = {"committed"};
+    const char *failed[1] = {"in-failed-tx"};
+    char err[256] = "";
+
+    /* Rollback discards. */
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    exec_ok(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, rolled);
+    assert_int_equal(count_rows(db, "rolled-back"), 1); /* visible inside */
+    casb_db_rollback(db);
+    assert_int_equal(count_rows(db, "rolled-back"), 0);
+
+    /* Commit keeps. */
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    assert_int_equal(casb_db_begin(db, err, sizeof err), CASB_ECONFLICT); /* no nesting */
+    exec_ok(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, kept);
+    assert_int_equal(casb_db_commit(db, err, sizeof err), 0);
+    assert_int_equal(count_rows(db, "committed"), 1);
+
+    /* A failed statement poisons the transaction: COMMIT reports it, nothing is kept. */
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    exec_ok(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, failed);
+    assert_int_equal(casb_db_exec(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, kept, NULL,
+                                  err, sizeof err),
+                     CASB_ERROR);
+    assert_string_equal(casb_db_last_sqlstate(db), "23505");
+    assert_int_equal(casb_db_commit(db, err, sizeof err), CASB_ERROR);
+    assert_non_null(strstr(err, "rolled back"));
+    assert_int_equal(count_rows(db, "in-failed-tx"), 0);
+
+    /* Rollback outside a transaction is harmless. */
+    casb_db_rollback(db);
+    casb_db_rollback(db);
+    assert_true(casb_db_ping(db));
+}
+
+static void test_reconnect_after_terminate(void **state)
+{
+    casb_db *db = *state;
+    char err[256] = "";
+    PGresult *res;
+    int pid = backend_pid(db);
+    int new_pid;
+
+    terminate_backend(pid);
+    /* The next statement finds the connection dead, resets it and succeeds. */
+    res = casb_db_query(db, "SELECT 41 + 1 AS answer", 0, NULL, err, sizeof err);
+    if (!res)
+        fail_msg("query after terminate: %s", err);
+    assert_int_equal(casb_db_get_int(res, 0, "answer", 0), 42);
+    PQclear(res);
+    new_pid = backend_pid(db);
+    assert_int_not_equal(new_pid, pid);
+
+    /* Also when the statement is a write with parameters. */
+    terminate_backend(new_pid);
+    {
+        const char *params[1] = {"after-reconnect"};
+
+        exec_ok(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, params);
+        assert_int_equal(count_rows(db, "after-reconnect"), 1);
+    }
+}
+
+static void test_no_silent_retry_inside_transaction(void **state)
+{
+    casb_db *db = *state;
+    const char *params[1] = {"lost-in-tx"};
+    char err[256] = "";
+    int pid;
+
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    exec_ok(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, params);
+    pid = backend_pid(db);
+    terminate_backend(pid);
+    /* Retrying here would run the rest of the transaction without its beginning. */
+    assert_int_equal(casb_db_exec(db, "INSERT INTO " TABLE " (name) VALUES ('second')", 0, NULL,
+                                  NULL, err, sizeof err),
+                     CASB_ERROR);
+    assert_int_equal(casb_db_commit(db, err, sizeof err), CASB_ERROR);
+    casb_db_rollback(db);
+    /* The connection works again and nothing of the lost transaction exists. */
+    assert_int_equal(count_rows(db, "lost-in-tx"), 0);
+    assert_int_equal(count_rows(db, "second"), 0);
+    assert_true(casb_db_ping(db));
+}
+
+/* ---- pool ---- */
+
+#define POOL_SIZE 2
+#define POOL_THREADS 4
+#define POOL_ROUNDS 25
+
+struct pool_ctx {
+    casb_db_pool *pool;
+    atomic_int in_use;
+    atomic_int max_in_use;
+    atomic_int failures;
+};
+
+static void *pool_worker(void *arg)
+{
+    struct pool_ctx *ctx = arg;
+    int i;
+
+    for (i = 0; i < POOL_ROUNDS; i++) {
+        casb_db *db = casb_db_pool_acquire(ctx->pool, 10000);
+        char err[256];
+        int now;
+        int max;
+
+        if (!db) {
+            atomic_fetch_add(&ctx->failures, 1);
+            continue;
+        }
+        now = atomic_fetch_add(&ctx->in_use, 1) + 1;
+        max = atomic_load(&ctx->max_in_use);
+        while (now > max && !atomic_compare_exchange_weak(&ctx->max_in_use, &max, now))
+            ;
+        if (casb_db_exec(db, "UPDATE " TABLE " SET n = n + 1 WHERE name = 'counter'", 0, NULL,
+                         NULL, err, sizeof err) != 0)
+            atomic_fetch_add(&ctx->failures, 1);
+        atomic_fetch_sub(&ctx->in_use, 1);
+        casb_db_pool_release(ctx->pool, db);
+    }
+    return NULL;
+}
+
+static void test_pool_across_threads(void **state)
+{
+    casb_db *db = *state;
+    struct pool_ctx ctx = {0};
+    pthread_t threads[POOL_THREADS];
+    char err[256] = "";
+    PGresult *res;
+    int i;
+
+    exec_ok(db, "INSERT INTO " TABLE " (name, n) VALUES ('counter', 0)", 0, NULL);
+    assert_int_equal(casb_db_pool_new(&ctx.pool, test_url(), POOL_SIZE, 5000, err, sizeof err), 0);
+    for (i = 0; i < POOL_THREADS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, pool_worker, &ctx), 0);
+    for (i = 0; i < POOL_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    assert_int_equal(atomic_load(&ctx.failures), 0);
+    assert_true(atomic_load(&ctx.max_in_use) <= POOL_SIZE);
+    res = casb_db_query(db, "SELECT n FROM " TABLE " WHERE name = 'counter'", 0, NULL, err,
+                        sizeof err);
+    assert_non_null(res);
+    assert_int_equal(casb_db_get_int(res, 0, "n", -1), POOL_THREADS * POOL_ROUNDS);
+    PQclear(res);
+    casb_db_pool_free(ctx.pool);
+}
+
+static void test_pool_timeout_and_repair(void **state)
+{
+    casb_db_pool *pool = NULL;
+    casb_db *a, *b, *c;
+    char err[256] = "";
+    int64_t t0;
+    int pid;
+
+    (void)state;
+    assert_int_equal(casb_db_pool_new(&pool, test_url(), 2, 5000, err, sizeof err), 0);
+    a = casb_db_pool_acquire(pool, 1000);
+    b = casb_db_pool_acquire(pool, 1000);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_ptr_not_equal(a, b);
+    /* Exhausted: waits about timeout_ms, then NULL. */
+    t0 = casb_monotonic_ms();
+    c = casb_db_pool_acquire(pool, 300);
+    assert_null(c);
+    assert_true(casb_monotonic_ms() - t0 >= 250);
+    assert_null(casb_db_pool_acquire(pool, 0));
+
+    /* A connection released with an open transaction comes back clean. */
+    assert_int_equal(casb_db_begin(a, err, sizeof err), 0);
+    pid = backend_pid(a);
+    casb_db_pool_release(pool, a);
+    c = casb_db_pool_acquire(pool, 1000);
+    assert_ptr_equal(c, a);
+    assert_int_equal(PQtransactionStatus(casb_db_conn(c)), PQTRANS_IDLE);
+    assert_int_equal(casb_db_begin(c, err, sizeof err), 0); /* would be ECONFLICT if stale */
+    casb_db_rollback(c);
+
+    /* A connection killed while idle in the pool is repaired on acquire. */
+    casb_db_pool_release(pool, c);
+    terminate_backend(pid);
+    c = casb_db_pool_acquire(pool, 1000);
+    assert_non_null(c);
+    assert_true(casb_db_ping(c));
+    assert_int_not_equal(backend_pid(c), pid);
+
+    casb_db_pool_release(pool, c);
+    casb_db_pool_release(pool, b);
+    casb_db_pool_free(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_unreachable_fails_after_timeout),
+        cmocka_unit_test_setup_teardown(test_params_are_stored_verbatim, setup_table, teardown_table),
+        cmocka_unit_test_setup_teardown(test_null_params_and_getters, setup_table, teardown_table),
+        cmocka_unit_test_setup_teardown(test_exec_affected_and_sqlstate, setup_table, teardown_table),
+        cmocka_unit_test_setup_teardown(test_transactions, setup_table, teardown_table),
+        cmocka_unit_test_setup_teardown(test_reconnect_after_terminate, setup_table, teardown_table),
+        cmocka_unit_test_setup_teardown(test_no_silent_retry_inside_transaction, setup_table,
+                                        teardown_table),
+        cmocka_unit_test_setup_teardown(test_pool_across_threads, setup_table, teardown_table),
+        cmocka_unit_test(test_pool_timeout_and_repair),
+    };
+
+    casb_log_init("test_db", CASB_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
