@@ -1,8 +1,10 @@
 #include "casb/http_server.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,10 @@
 #define MAX_EXTRA_HEADERS 16
 #define JSON_MAX_DEPTH 32
 #define CHUNKED_READ_START 16384
+#define REQUEST_TIMEOUT_MS 30000
+/* How long casb_http_server_free waits for requests being handled; as long as one request
+ * may take to arrive, so that a handler that got its request can also answer it. */
+#define DRAIN_TIMEOUT_MS REQUEST_TIMEOUT_MS
 
 typedef struct route {
     char *method;
@@ -52,6 +58,12 @@ struct casb_http_server {
     route *routes;
     route *routes_tail;
     struct mg_context *ctx;
+    /* Graceful stop: civetweb drops every write once mg_stop has begun, so in-flight
+     * requests are drained before calling it. */
+    pthread_mutex_t mu;
+    pthread_cond_t idle;
+    int inflight;
+    atomic_int stopping;
 };
 
 typedef struct {
@@ -301,7 +313,7 @@ static int begin_headers(casb_http_req *req, int status, const char *content_typ
         mg_response_header_add(c, "Content-Type", content_type, -1);
     for (int i = 0; i < req->nheaders; i++)
         mg_response_header_add(c, req->headers[i].name, req->headers[i].value, -1);
-    if (has_unread_body(req))
+    if (has_unread_body(req) || atomic_load(&req->server->stopping))
         mg_disable_connection_keep_alive(c);
     return 0;
 }
@@ -868,16 +880,27 @@ static void count_request(const casb_http_req *req, int64_t duration_ms)
 
 static int on_request(struct mg_connection *conn, void *cbdata)
 {
+    casb_http_server *s = cbdata;
     casb_http_req req;
     int64_t start = casb_monotonic_ms();
+    int admitted = 0;
 
     memset(&req, 0, sizeof(req));
     req.conn = conn;
     req.ri = mg_get_request_info(conn);
-    req.server = cbdata;
+    req.server = s;
     req.route_label = "unmatched";
     req.head = strcmp(req.ri->request_method, "HEAD") == 0;
-    dispatch(&req);
+    pthread_mutex_lock(&s->mu);
+    if (!atomic_load(&s->stopping)) {
+        s->inflight++;
+        admitted = 1;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (admitted)
+        dispatch(&req);
+    else
+        casb_http_reply_problem(&req, 503, "the server is shutting down", NULL);
     if (req.streaming)
         casb_http_stream_end(&req);
     if (!req.replied)
@@ -889,6 +912,12 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     }
     free(req.path_copy);
     free(req.body);
+    if (admitted) {
+        pthread_mutex_lock(&s->mu);
+        if (--s->inflight == 0)
+            pthread_cond_broadcast(&s->idle);
+        pthread_mutex_unlock(&s->mu);
+    }
     return req.status > 0 && req.status < 1000 ? req.status : 500;
 }
 
@@ -911,6 +940,9 @@ int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *op
     s = calloc(1, sizeof(*s));
     if (!s)
         return casb_fail(err, errlen, CASB_ERROR, "http server: out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    atomic_init(&s->stopping, 0);
     s->addr = strdup(opts->addr);
     s->static_dir = opts->static_dir ? strdup(opts->static_dir) : NULL;
     if (!s->addr || (opts->static_dir && !s->static_dir))
@@ -944,6 +976,7 @@ int casb_http_route(casb_http_server *s, const char *method, const char *pattern
 int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
 {
     char threads[16];
+    char request_timeout[16];
     const char *options[16];
     int n = 0;
     struct mg_callbacks callbacks;
@@ -964,12 +997,13 @@ int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
     }
     pthread_once(&mg_once, mg_init_once);
     snprintf(threads, sizeof(threads), "%d", s->num_threads);
+    snprintf(request_timeout, sizeof(request_timeout), "%d", REQUEST_TIMEOUT_MS);
     options[n++] = "listening_ports";
     options[n++] = s->addr;
     options[n++] = "num_threads";
     options[n++] = threads;
     options[n++] = "request_timeout_ms";
-    options[n++] = "30000";
+    options[n++] = request_timeout;
     options[n++] = "enable_keep_alive";
     options[n++] = "yes";
     options[n++] = "decode_url";
@@ -996,14 +1030,34 @@ int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Waits until no request is being handled, or the drain timeout passes. New requests are
+ * answered 503 with Connection: close meanwhile. */
+static void drain(casb_http_server *s)
+{
+    struct timespec deadline;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += DRAIN_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->stopping, 1);
+    while (s->inflight > 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->idle, &s->mu, &deadline);
+    if (s->inflight > 0)
+        casb_log_warn("http server stopping with requests still running");
+    pthread_mutex_unlock(&s->mu);
+}
+
 void casb_http_server_free(casb_http_server *s)
 {
     route *r;
 
     if (!s)
         return;
-    if (s->ctx)
-        mg_stop(s->ctx); /* returns once every worker has finished its request */
+    if (s->ctx) {
+        drain(s);
+        mg_stop(s->ctx); /* joins the workers */
+    }
     r = s->routes;
     while (r) {
         route *next = r->next;
@@ -1013,5 +1067,7 @@ void casb_http_server_free(casb_http_server *s)
     }
     free(s->addr);
     free(s->static_dir);
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }

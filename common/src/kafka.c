@@ -407,7 +407,10 @@ int casb_consumer_new(casb_consumer **out, const char *brokers, const char *grou
         conf_set(conf, "client.id", group_id, err, errlen) < 0 ||
         conf_set(conf, "enable.auto.commit", "true", err, errlen) < 0 ||
         conf_set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
-        conf_set(conf, "auto.offset.reset", "earliest", err, errlen) < 0)
+        conf_set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
+        /* Kafka's pre-3.0 default instead of 45 s: a crashed member's partitions (heart-
+         * beats come from librdkafka's own thread) move to a live one within seconds. */
+        conf_set(conf, "session.timeout.ms", "10000", err, errlen) < 0)
         goto out;
     if (max_poll_interval_ms > 0) {
         char v[16];

@@ -452,7 +452,7 @@ casb_port_in_use() {
   ss -Htln "sport = :$port" 2>/dev/null | grep -q .
 }
 
-casb_http_ok() { curl -fsS -m 3 -o /dev/null "$1"; }
+casb_http_ok() { curl -fs -m 3 -o /dev/null "$1"; }
 
 # The pid file of a service (or the simulator, name saas-sim).
 casb_svc_pidfile() { echo "$CASB_RUN_DIR/$1.pid"; }

@@ -60,6 +60,12 @@ int sched_relay_once(casb_db *db, casb_producer *p, long limit, int flush_timeou
 
     *sent = 0;
     snprintf(limit_text, sizeof(limit_text), "%ld", limit);
+    /* After a failed round librdkafka keeps retrying what it had queued; producing the same
+     * rows again on top of those would pile up duplicates for as long as the broker is
+     * away. So a round starts only once nothing is outstanding (an idle producer returns at
+     * once). This also clears failures already paid for by an earlier rollback. */
+    if (casb_producer_flush(p, flush_timeout_ms, err, errlen) != 0)
+        return -1;
     if (casb_db_begin(db, err, errlen) != 0)
         return -1;
     res = casb_db_query(db,

@@ -11,9 +11,10 @@
  * crash or failure between the acknowledgement and the commit sends the rows again, which
  * the worker's scan lease makes harmless. */
 
-/* One round: locks up to limit unsent rows in id order (SKIP LOCKED: replicas relay
- * disjoint rows), produces them, flushes (up to flush_timeout_ms) and, only when every one
- * was acknowledged, marks them sent and commits. *sent receives the number published.
+/* One round: waits (up to flush_timeout_ms) for anything a failed round left queued in the
+ * producer, locks up to limit unsent rows in id order (SKIP LOCKED: replicas relay disjoint
+ * rows), produces them, flushes (up to flush_timeout_ms) and, only when every one was
+ * acknowledged, marks them sent and commits. *sent receives the number published.
  * Returns 0, or -1 with err (rolled back: the rows stay unsent and are retried). */
 int sched_relay_once(casb_db *db, casb_producer *p, long limit, int flush_timeout_ms, int *sent,
                      char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,6 +777,80 @@ static void test_static_files(void **state)
     result_free(&r);
 }
 
+static int h_slow(casb_http_req *r)
+{
+    usleep(600 * 1000);
+    return casb_http_reply_text(r, 200, "text/plain", "finished", 8);
+}
+
+typedef struct {
+    long status;
+    char *body;
+    long delay_ms;
+} slow_result;
+
+static void *slow_client(void *arg)
+{
+    slow_result *res = arg;
+    CURL *h = curl_easy_init();
+
+    if (res->delay_ms)
+        usleep((useconds_t)res->delay_ms * 1000);
+
+    curl_easy_setopt(h, CURLOPT_URL, "http://127.0.0.1:18183/slow");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &res->body);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+    else
+        fprintf(stderr, "slow client: %s\n", curl_easy_strerror(rc));
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* Freeing the server lets a request that is being handled finish and reach its client. */
+static void test_free_waits_for_in_flight_requests(void **state)
+{
+    casb_http_server *s = NULL;
+    casb_http_server_opts opts = {.addr = "127.0.0.1:18183", .num_threads = 2};
+    slow_result res = {0};
+    slow_result late = {0};
+    pthread_t th;
+    pthread_t th_late;
+    char err[128];
+
+    assert_int_equal(casb_http_server_new(&s, &opts, err, sizeof(err)), 0);
+    assert_int_equal(casb_http_route(s, "GET", "/slow", h_slow, CASB_ROUTE_PUBLIC), 0);
+    assert_int_equal(casb_http_server_start(s, err, sizeof(err)), 0);
+    /* The same address cannot be taken twice. */
+    {
+        casb_http_server *dup = NULL;
+
+        assert_int_equal(casb_http_server_new(&dup, &opts, err, sizeof(err)), 0);
+        assert_int_not_equal(casb_http_server_start(dup, err, sizeof(err)), 0);
+        assert_non_null(strstr(err, "127.0.0.1:18183"));
+        casb_http_server_free(dup);
+    }
+    pthread_create(&th, NULL, slow_client, &res);
+    /* This one arrives while the server drains: refused with 503, not left hanging. */
+    late.delay_ms = 400;
+    pthread_create(&th_late, NULL, slow_client, &late);
+    usleep(200 * 1000);
+    casb_http_server_free(s);
+    pthread_join(th, NULL);
+    pthread_join(th_late, NULL);
+    assert_int_equal(res.status, 200);
+    assert_non_null(res.body);
+    assert_string_equal(res.body, "finished");
+    assert_int_equal(late.status, 503);
+    assert_non_null(strstr(late.body, "shutting down"));
+    free(res.body);
+    free(late.body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_unread_body_closes_connection),
         cmocka_unit_test(test_static_files),
+        cmocka_unit_test(test_free_waits_for_in_flight_requests),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

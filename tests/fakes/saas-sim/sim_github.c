@@ -154,7 +154,7 @@ static json_t *simple_user(const gh_call *c, const char *login, long long id, in
     json_t *u = json_object();
     const char *b = c->base;
 
-    set_str(u, "login", login);
+    json_object_set_new(u, "login", json_string(login));
     json_object_set_new(u, "id", json_integer(id));
     set_fmt(u, "node_id", "%s_%lld", org ? "O" : "U", id);
     set_fmt(u, "avatar_url", "https://avatars.githubusercontent.com/u/%lld?v=4", id);
@@ -259,8 +259,8 @@ static json_t *repo_json(const gh_call *c, const json_t *r)
     snprintf(full, sizeof full, "%s/%s", org, name);
     json_object_set_new(o, "id", json_integer(id));
     set_fmt(o, "node_id", "R_%lld", id);
-    set_str(o, "name", name);
-    set_str(o, "full_name", full);
+    json_object_set_new(o, "name", json_string(name));
+    json_object_set_new(o, "full_name", json_string(full));
     json_object_set_new(o, "private", json_boolean(is_private));
     json_object_set_new(o, "owner", org_owner(c));
     set_fmt(o, "html_url", "https://github.com/%s", full);
@@ -349,8 +349,6 @@ static json_t *repo_json(const gh_call *c, const json_t *r)
     return o;
 }
 
-static const char *const HOOK_SKIP[] = {NULL};
-
 static json_t *hook_json(const gh_call *c, const json_t *h, size_t index, const char *repo)
 {
     long long id = casb_json_int(h, "id", (long long)index + 1);
@@ -380,7 +378,7 @@ static json_t *hook_json(const gh_call *c, const json_t *h, size_t index, const 
                                                "insecure_ssl", "0"));
     set_str(o, "created_at", DEFAULT_TIME);
     set_str(o, "updated_at", DEFAULT_TIME);
-    overlay(o, h, HOOK_SKIP);
+    overlay(o, h, NULL);
     /* GitHub never returns a webhook secret, only that one is set. */
     config = json_object_get(o, "config");
     if (json_is_object(config) && json_object_get(config, "secret")) {
@@ -564,7 +562,7 @@ static void build_org(gh_call *c)
         else
             public_repos++;
     }
-    set_str(o, "login", login);
+    json_object_set_new(o, "login", json_string(login));
     json_object_set_new(o, "id", json_integer(id));
     set_fmt(o, "node_id", "O_%lld", id);
     set_fmt(o, "url", "%s/orgs/%s", c->base, login);
@@ -1338,7 +1336,8 @@ static int pattern_matches(const char *pattern, const char *path)
  * found again from the method and path (the server has already matched one of them). */
 static int gh_handler(casb_http_req *r)
 {
-    const char *method = casb_http_method(r);
+    /* The server answers HEAD through the GET route, without a body. */
+    const char *method = strcmp(casb_http_method(r), "HEAD") == 0 ? "GET" : casb_http_method(r);
     const char *path = casb_http_path(r);
 
     for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {

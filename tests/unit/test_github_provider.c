@@ -1,0 +1,1359 @@
+/* The GitHub provider end to end against a small in-process GitHub: a real HTTP server
+ * (casb_http_server on 127.0.0.1) answering the REST endpoints the provider calls from a
+ * tenant described in JSON, with GitHub's Link pagination (pages capped at 2 items to
+ * exercise it), bearer-token checks, the App JWT -> installation token flow verified with the
+ * App's public key, and per-test faults (403/422/500, a Link to another origin, malformed
+ * bodies). Asserts the exact findings, the coverage, the requests made and their order.
+ * The full simulator (tests/fakes/saas-sim) is exercised by the integration tests. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "casb/error.h"
+#include "casb/http_client.h"
+#include "casb/http_server.h"
+#include "casb/json.h"
+#include "casb/jwt.h"
+#include "casb/log.h"
+#include "github_internal.h"
+
+#define ORG "acme"
+#define TOKEN "ghp_testtoken0123456789"
+#define APP_ID 1001
+#define INSTALLATION_ID 2001
+#define NOW_S 1795824000LL /* 2026-11-28T00:00:00Z */
+#define PAGE_CAP 2
+
+/* ---- the fake GitHub ------------------------------------------------------------------- */
+
+typedef struct {
+    char path[64];   /* substring of the request path */
+    char query[64];  /* "name=value" that must be in the query string, or "" */
+    int status;      /* answer with this status... */
+    char message[128]; /* ...and {"message": message} */
+    int remaining;   /* how many times (-1: always) */
+} fault;
+
+static struct {
+    pthread_mutex_t mu;
+    casb_http_server *server;
+    int port;
+    char base[64];
+    json_t *tenant;       /* the organization served */
+    json_t *log;          /* ["GET /path?query", ...] in arrival order */
+    json_t *auth_log;     /* the Authorization header of each request */
+    int bad_headers;      /* requests without GitHub's Accept or API version */
+    fault faults[8];
+    int nfaults;
+    char *public_key_pem; /* the App's key, to verify JWTs */
+    json_t *jwt_claims;   /* claims of the last verified JWT */
+    int token_ttl_s;      /* lifetime of issued installation tokens */
+    int tokens_issued;
+    char issued[512][40];
+    int evil_link;        /* answer page 1 of repos with a Link to another origin */
+    int malformed;        /* answer the next N GET /orgs/{org}/hooks with a broken body */
+} fake;
+
+static void lock(void)
+{
+    pthread_mutex_lock(&fake.mu);
+}
+
+static void unlock(void)
+{
+    pthread_mutex_unlock(&fake.mu);
+}
+
+static int reply_message(casb_http_req *r, int status, const char *message)
+{
+    return casb_http_reply_json(r, status, json_pack("{s:s,s:s}", "message", message,
+                                                     "documentation_url",
+                                                     "https://docs.github.com/rest"));
+}
+
+/* Logs the request and applies the first matching fault. Returns 1 when it answered. */
+static int prelude(casb_http_req *r)
+{
+    const char *path = casb_http_path(r);
+    const char *accept = casb_http_header(r, "Accept");
+    const char *version = casb_http_header(r, "X-GitHub-Api-Version");
+    const char *auth = casb_http_header(r, "Authorization");
+    char page[16], line[512], qbuf[64];
+    int answered = 0;
+
+    page[0] = '\0';
+    if (casb_http_query(r, "page", page, sizeof(page)) != 1)
+        snprintf(page, sizeof(page), "1");
+    lock();
+    snprintf(line, sizeof(line), "%s %s#%s", casb_http_method(r), path, page);
+    json_array_append_new(fake.log, json_string(line));
+    json_array_append_new(fake.auth_log, json_string(auth ? auth : ""));
+    if (!accept || strcmp(accept, "application/vnd.github+json") != 0 || !version ||
+        strcmp(version, "2022-11-28") != 0)
+        fake.bad_headers++;
+    for (int i = 0; i < fake.nfaults && !answered; i++) {
+        fault *f = &fake.faults[i];
+        int qok = 1;
+
+        if (f->remaining == 0 || !strstr(path, f->path))
+            continue;
+        if (f->query[0]) {
+            char name[64];
+            const char *eq = strchr(f->query, '=');
+
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - f->query), f->query);
+            qok = casb_http_query(r, name, qbuf, sizeof(qbuf)) == 1 && strcmp(qbuf, eq + 1) == 0;
+        }
+        if (!qok)
+            continue;
+        if (f->remaining > 0)
+            f->remaining--;
+        unlock();
+        reply_message(r, f->status, f->message);
+        return 1;
+    }
+    unlock();
+    return 0;
+}
+
+/* Installation tokens issued so far, and the static token, are accepted. */
+static int authorized(casb_http_req *r)
+{
+    const char *auth = casb_http_header(r, "Authorization");
+    int ok = 0;
+
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    auth += 7;
+    lock();
+    ok = strcmp(auth, TOKEN) == 0;
+    for (int i = 0; i < fake.tokens_issued && i < 512 && !ok; i++)
+        ok = strcmp(auth, fake.issued[i]) == 0;
+    unlock();
+    return ok;
+}
+
+/* Serves items[] (copied under the lock) page by page with GitHub's Link header. */
+static int reply_list(casb_http_req *r, json_t *items, const char *wrap_key)
+{
+    char page_s[16], per_s[16], link[1400], path_q[512];
+    long page = 1, per_page = 30, total = (long)json_array_size(items), last;
+    json_t *out = json_array();
+    json_t *body;
+
+    if (casb_http_query(r, "page", page_s, sizeof(page_s)) == 1)
+        page = atol(page_s);
+    if (casb_http_query(r, "per_page", per_s, sizeof(per_s)) == 1)
+        per_page = atol(per_s);
+    if (per_page > PAGE_CAP)
+        per_page = PAGE_CAP; /* GitHub caps at 100; small pages exercise pagination */
+    if (page < 1)
+        page = 1;
+    for (long i = (page - 1) * per_page; i < total && i < page * per_page; i++)
+        json_array_append(out, json_array_get(items, (size_t)i));
+    last = total == 0 ? 1 : (total + per_page - 1) / per_page;
+    snprintf(path_q, sizeof(path_q), "%s?per_page=%ld", casb_http_path(r), per_page);
+    lock();
+    if (fake.evil_link && strstr(casb_http_path(r), "/repos") && page == 1) {
+        casb_http_add_header(r, "Link", "<https://evil.example.com/steal?page=2>; rel=\"next\"");
+    } else if (page < last) {
+        snprintf(link, sizeof(link), "<%s%s&page=%ld>; rel=\"next\", <%s%s&page=%ld>; rel=\"last\"",
+                 fake.base, path_q, page + 1, fake.base, path_q, last);
+        casb_http_add_header(r, "Link", link);
+    }
+    unlock();
+    json_decref(items);
+    body = wrap_key ? json_pack("{s:I,s:o}", "total_count", (json_int_t)total, wrap_key, out)
+                    : out;
+    return casb_http_reply_json(r, 200, body);
+}
+
+static json_t *tenant_get(const char *key)
+{
+    json_t *v;
+
+    lock();
+    v = json_deep_copy(json_object_get(fake.tenant, key));
+    unlock();
+    return v ? v : json_array();
+}
+
+/* The repository object of the tenant named {repo}, copied, or NULL. */
+static json_t *tenant_repo(const char *name)
+{
+    json_t *repos, *it, *found = NULL;
+    size_t i;
+
+    lock();
+    repos = json_object_get(fake.tenant, "repos");
+    json_array_foreach(repos, i, it) {
+        if (strcmp(casb_json_str(it, "name"), name) == 0)
+            found = json_deep_copy(it);
+    }
+    unlock();
+    return found;
+}
+
+static int h_org(casb_http_req *r)
+{
+    if (prelude(r))
+        return 0;
+    if (!authorized(r))
+        return reply_message(r, 401, "Bad credentials");
+    if (strcmp(casb_http_param(r, "org"), ORG) != 0)
+        return reply_message(r, 404, "Not Found");
+    return casb_http_reply_json(r, 200, tenant_get("org"));
+}
+
+static int h_members(casb_http_req *r)
+{
+    char filter[32], role[32];
+    json_t *all, *out, *m;
+    size_t i;
+
+    if (prelude(r))
+        return 0;
+    if (!authorized(r))
+        return reply_message(r, 401, "Bad credentials");
+    if (casb_http_query(r, "filter", filter, sizeof(filter)) != 1)
+        snprintf(filter, sizeof(filter), "all");
+    if (casb_http_query(r, "role", role, sizeof(role)) != 1)
+        snprintf(role, sizeof(role), "all");
+    all = tenant_get("members");
+    out = json_array();
+    json_array_foreach(all, i, m) {
+        if (strcmp(filter, "2fa_disabled") == 0 && !json_is_false(json_object_get(m, "two_factor")))
+            continue;
+        if (strcmp(role, "all") != 0 && strcmp(role, casb_json_str(m, "role")) != 0)
+            continue;
+        json_array_append_new(out, json_pack("{s:O,s:O,s:s}", "login", json_object_get(m, "login"),
+                                             "id", json_object_get(m, "id"), "type", "User"));
+    }
+    json_decref(all);
+    return reply_list(r, out, NULL);
+}
+
+static int h_simple_list(casb_http_req *r, const char *key, const char *wrap)
+{
+    if (prelude(r))
+        return 0;
+    if (!authorized(r))
+        return reply_message(r, 401, "Bad credentials");
+    return reply_list(r, tenant_get(key), wrap);
+}
+
+static int h_outside(casb_http_req *r)
+{
+    return h_simple_list(r, "outside_collaborators", NULL);
+}
+
+static int h_org_hooks(casb_http_req *r)
+{
+    int broken = 0;
+
+    lock();
+    if (fake.malformed > 0) {
+        fake.malformed--;
+        broken = 1;
+    }
+    unlock();
+    if (broken) {
+        prelude(r);
+        return casb_http_reply_text(r, 200, "application/json", "[{\"id\":1,", 9);
+    }
+    return h_simple_list(r, "hooks", NULL);
+}
+
+static int h_installations(casb_http_req *r)
+{
+    return h_simple_list(r, "installations", "installations");
+}
+
+static int h_repos(casb_http_req *r)
+{
+    json_t *repos;
+    json_t *it;
+    size_t i;
+
+    if (prelude(r))
+        return 0;
+    if (!authorized(r))
+        return reply_message(r, 401, "Bad credentials");
+    repos = tenant_get("repos");
+    json_array_foreach(repos, i, it) {
+        /* The fake's own members ("_protection", "_keys", ...) are not GitHub's. */
+        json_object_del(it, "_protection");
+        json_object_del(it, "_keys");
+        json_object_del(it, "_hooks");
+        json_object_del(it, "_collaborators");
+    }
+    return reply_list(r, repos, NULL);
+}
+
+static int h_repo_sub(casb_http_req *r, const char *key)
+{
+    json_t *repo, *v;
+
+    if (prelude(r))
+        return 0;
+    if (!authorized(r))
+        return reply_message(r, 401, "Bad credentials");
+    repo = tenant_repo(casb_http_param(r, "repo"));
+    if (!repo || strcmp(casb_http_param(r, "owner"), ORG) != 0) {
+        json_decref(repo);
+        return reply_message(r, 404, "Not Found");
+    }
+    v = json_incref(json_object_get(repo, key));
+    json_decref(repo);
+    if (!v)
+        v = json_array();
+    return reply_list(r, v, NULL);
+}
+
+static int h_keys(casb_http_req *r)
+{
+    return h_repo_sub(r, "_keys");
+}
+
+static int h_repo_hooks(casb_http_req *r)
+{
+    return h_repo_sub(r, "_hooks");
+}
+
+static int h_collaborators(casb_http_req *r)
+{
+    char aff[32];
+
+    if (casb_http_query(r, "affiliation", aff, sizeof(aff)) != 1 || strcmp(aff, "outside") != 0)
+        return reply_message(r, 400, "the provider must ask for outside collaborators only");
+    return h_repo_sub(r, "_collaborators");
+}
+
+static int h_protection(casb_http_req *r)
+{
+    json_t *repo, *p;
+    int rc;
+
+    if (prelude(r))
+        return 0;
+    if (!authorized(r))
+        return reply_message(r, 401, "Bad credentials");
+    repo = tenant_repo(casb_http_param(r, "repo"));
+    if (!repo)
+        return reply_message(r, 404, "Not Found");
+    if (strcmp(casb_http_param(r, "branch"), casb_json_str(repo, "default_branch")) != 0) {
+        json_decref(repo);
+        return reply_message(r, 404, "Branch not found");
+    }
+    /* No "_protection" at all: an empty repository, whose default branch does not exist. */
+    p = json_object_get(repo, "_protection");
+    if (!p)
+        rc = reply_message(r, 404, "Branch not found");
+    else if (json_is_null(p))
+        rc = reply_message(r, 404, "Branch not protected");
+    else
+        rc = casb_http_reply_json(r, 200, json_incref(p));
+    json_decref(repo);
+    return rc;
+}
+
+/* App endpoints: the bearer must be an RS256 JWT of APP_ID signed with the App's key. */
+static int app_jwt_ok(casb_http_req *r)
+{
+    const char *auth = casb_http_header(r, "Authorization");
+    json_t *claims = NULL;
+    char err[256];
+    int ok;
+
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !fake.public_key_pem)
+        return 0;
+    ok = casb_jwt_verify_rs256(&claims, auth + 7, fake.public_key_pem, 30, err, sizeof(err)) == 0 &&
+         casb_json_int(claims, "iss", 0) == APP_ID;
+    lock();
+    json_decref(fake.jwt_claims);
+    fake.jwt_claims = claims;
+    unlock();
+    return ok;
+}
+
+static int h_org_installation(casb_http_req *r)
+{
+    if (prelude(r))
+        return 0;
+    if (!app_jwt_ok(r))
+        return reply_message(r, 401, "A JSON web token could not be decoded");
+    return casb_http_reply_json(r, 200, json_pack("{s:i,s:s,s:i}", "id", INSTALLATION_ID,
+                                                  "app_slug", "casb", "app_id", APP_ID));
+}
+
+static int h_access_tokens(casb_http_req *r)
+{
+    char tok[40], expires[40];
+    time_t exp_t;
+
+    if (prelude(r))
+        return 0;
+    if (!app_jwt_ok(r))
+        return reply_message(r, 401, "A JSON web token could not be decoded");
+    if (atoi(casb_http_param(r, "id")) != INSTALLATION_ID)
+        return reply_message(r, 404, "Not Found");
+    lock();
+    snprintf(tok, sizeof(tok), "ghs_installation%02d", fake.tokens_issued + 1);
+    if (fake.tokens_issued < 512)
+        snprintf(fake.issued[fake.tokens_issued], sizeof(fake.issued[0]), "%s", tok);
+    fake.tokens_issued++;
+    exp_t = time(NULL) + fake.token_ttl_s;
+    unlock();
+    strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ", gmtime(&exp_t));
+    return casb_http_reply_json(r, 201, json_pack("{s:s,s:s,s:{s:s},s:s}", "token", tok,
+                                                  "expires_at", expires, "permissions",
+                                                  "metadata", "read", "repository_selection",
+                                                  "all"));
+}
+
+static void fake_reset(void)
+{
+    lock();
+    json_decref(fake.log);
+    json_decref(fake.auth_log);
+    json_decref(fake.jwt_claims);
+    fake.log = json_array();
+    fake.auth_log = json_array();
+    fake.jwt_claims = NULL;
+    fake.bad_headers = 0;
+    fake.nfaults = 0;
+    fake.tokens_issued = 0;
+    fake.token_ttl_s = 3600;
+    fake.evil_link = 0;
+    fake.malformed = 0;
+    unlock();
+}
+
+static void add_fault(const char *path, const char *query, int status, const char *message,
+                      int times)
+{
+    fault *f = &fake.faults[fake.nfaults++];
+
+    snprintf(f->path, sizeof(f->path), "%s", path);
+    snprintf(f->query, sizeof(f->query), "%s", query ? query : "");
+    f->status = status;
+    snprintf(f->message, sizeof(f->message), "%s", message);
+    f->remaining = times;
+}
+
+/* The tenant: one of each good and bad setting, 5 repositories (3 pages of 2). */
+static const char TENANT[] =
+    "{\"org\":{\"login\":\"acme\",\"id\":1,\"html_url\":\"https://github.com/acme\","
+    "  \"type\":\"Organization\",\"two_factor_requirement_enabled\":false,"
+    "  \"default_repository_permission\":\"write\",\"members_can_create_repositories\":true,"
+    "  \"members_can_create_public_repositories\":true},"
+    " \"members\":["
+    "  {\"login\":\"alice\",\"id\":101,\"role\":\"admin\",\"two_factor\":false},"
+    "  {\"login\":\"bob\",\"id\":102,\"role\":\"member\",\"two_factor\":true},"
+    "  {\"login\":\"carol\",\"id\":103,\"role\":\"member\",\"two_factor\":false}],"
+    " \"outside_collaborators\":[{\"login\":\"ext1\",\"id\":901}],"
+    " \"hooks\":["
+    "  {\"id\":11,\"name\":\"web\",\"active\":true,\"events\":[\"push\"],\"config\":"
+    "   {\"url\":\"https://ci.example.com/hook\",\"content_type\":\"json\",\"insecure_ssl\":\"0\","
+    "    \"secret\":\"********\"}},"
+    "  {\"id\":12,\"name\":\"web\",\"active\":true,\"events\":[\"*\"],\"config\":"
+    "   {\"url\":\"https://chat.example.com/T1/B2/xyz\",\"content_type\":\"json\","
+    "    \"insecure_ssl\":\"1\"}}],"
+    " \"installations\":["
+    "  {\"id\":3001,\"app_slug\":\"some-app\",\"app_id\":77,\"repository_selection\":\"all\","
+    "   \"permissions\":{\"contents\":\"write\",\"metadata\":\"read\"}},"
+    "  {\"id\":3002,\"app_slug\":\"reader\",\"app_id\":78,\"repository_selection\":\"all\","
+    "   \"permissions\":{\"contents\":\"read\",\"metadata\":\"read\"}}],"
+    " \"repos\":["
+    "  {\"id\":5001,\"name\":\"api\",\"full_name\":\"acme/api\",\"owner\":{\"login\":\"acme\"},"
+    "   \"html_url\":\"https://github.com/acme/api\",\"private\":false,\"visibility\":\"public\","
+    "   \"archived\":false,\"fork\":false,\"default_branch\":\"main\","
+    "   \"pushed_at\":\"2026-11-01T00:00:00Z\",\"security_and_analysis\":"
+    "   {\"secret_scanning\":{\"status\":\"enabled\"},"
+    "    \"secret_scanning_push_protection\":{\"status\":\"disabled\"}},"
+    "   \"_protection\":null,"
+    "   \"_keys\":[{\"id\":1,\"title\":\"ci\",\"key\":\"ssh-ed25519 AAAA\",\"read_only\":false,"
+    "     \"created_at\":\"2025-01-01T00:00:00Z\"},"
+    "    {\"id\":2,\"title\":\"docs\",\"key\":\"ssh-ed25519 BBBB\",\"read_only\":true}],"
+    "   \"_hooks\":[{\"id\":21,\"name\":\"web\",\"active\":true,\"config\":"
+    "     {\"url\":\"https://deploy.example.com/h\",\"insecure_ssl\":\"0\"}}],"
+    "   \"_collaborators\":[{\"login\":\"ext1\",\"id\":901,\"role_name\":\"admin\","
+    "     \"permissions\":{\"admin\":true,\"push\":true,\"pull\":true}}]},"
+    "  {\"id\":5002,\"name\":\"web\",\"full_name\":\"acme/web\",\"owner\":{\"login\":\"acme\"},"
+    "   \"html_url\":\"https://github.com/acme/web\",\"private\":true,\"visibility\":\"private\","
+    "   \"archived\":false,\"default_branch\":\"main\",\"pushed_at\":\"2026-10-01T00:00:00Z\","
+    "   \"security_and_analysis\":{\"secret_scanning\":{\"status\":\"enabled\"},"
+    "    \"secret_scanning_push_protection\":{\"status\":\"enabled\"}},"
+    "   \"_protection\":{\"required_status_checks\":{\"strict\":true,\"contexts\":[\"ci\"],"
+    "     \"checks\":[{\"context\":\"ci\",\"app_id\":null}]},"
+    "    \"enforce_admins\":{\"enabled\":true},\"required_pull_request_reviews\":"
+    "     {\"dismiss_stale_reviews\":true,\"required_approving_review_count\":2},"
+    "    \"allow_force_pushes\":{\"enabled\":false}}},"
+    "  {\"id\":5003,\"name\":\"legacy\",\"full_name\":\"acme/legacy\",\"owner\":{\"login\":\"acme\"},"
+    "   \"html_url\":\"https://github.com/acme/legacy\",\"private\":true,\"visibility\":\"private\","
+    "   \"archived\":false,\"default_branch\":\"master\",\"pushed_at\":\"2023-01-01T00:00:00Z\","
+    "   \"security_and_analysis\":{\"secret_scanning\":{\"status\":\"disabled\"},"
+    "    \"secret_scanning_push_protection\":{\"status\":\"disabled\"}},"
+    "   \"_protection\":{\"enforce_admins\":{\"enabled\":false},"
+    "    \"required_pull_request_reviews\":{\"dismiss_stale_reviews\":false,"
+    "     \"required_approving_review_count\":1},\"allow_force_pushes\":{\"enabled\":true}}},"
+    "  {\"id\":5004,\"name\":\"old\",\"full_name\":\"acme/old\",\"owner\":{\"login\":\"acme\"},"
+    "   \"html_url\":\"https://github.com/acme/old\",\"private\":true,\"visibility\":\"private\","
+    "   \"archived\":true,\"default_branch\":\"main\",\"pushed_at\":\"2020-01-01T00:00:00Z\","
+    "   \"security_and_analysis\":{\"secret_scanning\":{\"status\":\"enabled\"},"
+    "    \"secret_scanning_push_protection\":{\"status\":\"disabled\"}}},"
+    "  {\"id\":5005,\"name\":\"empty\",\"full_name\":\"acme/empty\",\"owner\":{\"login\":\"acme\"},"
+    "   \"html_url\":\"https://github.com/acme/empty\",\"private\":true,\"visibility\":\"private\","
+    "   \"archived\":false,\"default_branch\":\"trunk-missing\",\"pushed_at\":null,"
+    "   \"updated_at\":\"2026-11-20T00:00:00Z\",\"security_and_analysis\":"
+    "   {\"secret_scanning\":{\"status\":\"enabled\"},"
+    "    \"secret_scanning_push_protection\":{\"status\":\"enabled\"}}}]}";
+
+/* Every finding the full tenant must produce, as "type asset_id". */
+static const char *const TENANT_FINDINGS[] = {
+    "github.org.two_factor_requirement_disabled acme",
+    "github.org.default_write_permission acme",
+    "github.org.members_can_create_public_repos acme",
+    "github.org.member_2fa_disabled alice",
+    "github.org.member_2fa_disabled carol",
+    "github.webhook.insecure_ssl org-hook:12",
+    "github.webhook.no_secret org-hook:12",
+    "github.org.app_broad_permissions installation:3001",
+    "github.repo.public acme/api",
+    "github.repo.default_branch_unprotected acme/api",
+    "github.repo.push_protection_disabled acme/api",
+    "github.repo.deploy_key_write acme/api#key:1",
+    "github.webhook.no_secret acme/api#hook:21",
+    "github.repo.outside_collaborator_admin acme/api#collaborator:ext1",
+    "github.repo.stale acme/legacy",
+    "github.repo.branch_protection_force_push_allowed acme/legacy",
+    "github.repo.branch_protection_stale_approvals_kept acme/legacy",
+    "github.repo.branch_protection_admins_not_enforced acme/legacy",
+    "github.repo.branch_protection_no_status_checks acme/legacy",
+    "github.repo.secret_scanning_disabled acme/legacy",
+    "github.repo.push_protection_disabled acme/legacy",
+    NULL,
+};
+
+static void fake_load_tenant(void)
+{
+    json_error_t jerr;
+    json_t *t = json_loads(TENANT, 0, &jerr);
+
+    if (!t)
+        fail_msg("tenant JSON: %s at %d", jerr.text, jerr.column);
+    lock();
+    json_decref(fake.tenant);
+    fake.tenant = t;
+    unlock();
+}
+
+/* ---- the App's key --------------------------------------------------------------------- */
+
+static char *pem_of(EVP_PKEY *key, int selection, const char *structure)
+{
+    OSSL_ENCODER_CTX *ectx;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    char *out = NULL;
+
+    ectx = OSSL_ENCODER_CTX_new_for_pkey(key, selection, "PEM", structure, NULL);
+    if (ectx && OSSL_ENCODER_to_data(ectx, &data, &len) == 1) {
+        out = strndup((const char *)data, len);
+        OPENSSL_free(data);
+    }
+    OSSL_ENCODER_CTX_free(ectx);
+    return out;
+}
+
+static char *app_private_pkcs1; /* -----BEGIN RSA PRIVATE KEY----- as GitHub hands it out */
+static char *app_private_pkcs8;
+static char *other_private_pkcs1; /* a key the App does not have */
+static char *ec_private;
+
+static int setup_keys(void)
+{
+    EVP_PKEY *k1 = EVP_RSA_gen(2048);
+    EVP_PKEY *k2 = EVP_RSA_gen(2048);
+    EVP_PKEY *ec = EVP_EC_gen("P-256");
+
+    if (!k1 || !k2 || !ec)
+        return -1;
+    app_private_pkcs1 = pem_of(k1, OSSL_KEYMGMT_SELECT_KEYPAIR, "type-specific");
+    app_private_pkcs8 = pem_of(k1, OSSL_KEYMGMT_SELECT_KEYPAIR, "PrivateKeyInfo");
+    fake.public_key_pem = pem_of(k1, OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "SubjectPublicKeyInfo");
+    other_private_pkcs1 = pem_of(k2, OSSL_KEYMGMT_SELECT_KEYPAIR, "type-specific");
+    ec_private = pem_of(ec, OSSL_KEYMGMT_SELECT_KEYPAIR, "PrivateKeyInfo");
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(ec);
+    if (!app_private_pkcs1 || !app_private_pkcs8 || !fake.public_key_pem ||
+        !other_private_pkcs1 || !ec_private)
+        return -1;
+    return strstr(app_private_pkcs1, "BEGIN RSA PRIVATE KEY") ? 0 : -1;
+}
+
+/* ---- suite setup ----------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    casb_http_server_opts opts;
+    char addr[32], err[256];
+    static const struct {
+        const char *method, *pattern;
+        casb_http_handler h;
+    } routes[] = {
+        {"GET", "/orgs/{org}", h_org},
+        {"GET", "/orgs/{org}/installation", h_org_installation},
+        {"GET", "/orgs/{org}/members", h_members},
+        {"GET", "/orgs/{org}/outside_collaborators", h_outside},
+        {"GET", "/orgs/{org}/hooks", h_org_hooks},
+        {"GET", "/orgs/{org}/installations", h_installations},
+        {"GET", "/orgs/{org}/repos", h_repos},
+        {"GET", "/repos/{owner}/{repo}/branches/{branch}/protection", h_protection},
+        {"GET", "/repos/{owner}/{repo}/keys", h_keys},
+        {"GET", "/repos/{owner}/{repo}/hooks", h_repo_hooks},
+        {"GET", "/repos/{owner}/{repo}/collaborators", h_collaborators},
+        {"POST", "/app/installations/{id}/access_tokens", h_access_tokens},
+    };
+
+    (void)state;
+    casb_log_init("test_github_provider", CASB_LOG_WARN);
+    pthread_mutex_init(&fake.mu, NULL);
+    if (setup_keys() != 0)
+        return -1;
+    fake_reset();
+    fake_load_tenant();
+    /* A fixed port range owned by this test; move on when one is taken. */
+    for (int port = 18291; port < 18300 && !fake.server; port++) {
+        casb_http_server *s = NULL;
+
+        memset(&opts, 0, sizeof(opts));
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+        opts.addr = addr;
+        opts.num_threads = 4;
+        if (casb_http_server_new(&s, &opts, err, sizeof(err)) != 0)
+            continue;
+        for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+            casb_http_route(s, routes[i].method, routes[i].pattern, routes[i].h,
+                            CASB_ROUTE_PUBLIC);
+        if (casb_http_server_start(s, err, sizeof(err)) != 0) {
+            casb_http_server_free(s);
+            continue;
+        }
+        fake.server = s;
+        fake.port = port;
+        snprintf(fake.base, sizeof(fake.base), "http://127.0.0.1:%d", port);
+    }
+    return fake.server ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    casb_http_server_free(fake.server);
+    json_decref(fake.tenant);
+    json_decref(fake.log);
+    json_decref(fake.auth_log);
+    json_decref(fake.jwt_claims);
+    free(fake.public_key_pem);
+    free(app_private_pkcs1);
+    free(app_private_pkcs8);
+    free(other_private_pkcs1);
+    free(ec_private);
+    return 0;
+}
+
+static int test_setup(void **state)
+{
+    (void)state;
+    fake_reset();
+    fake_load_tenant();
+    return 0;
+}
+
+/* ---- the scan harness ------------------------------------------------------------------ */
+
+typedef struct {
+    casb_scan_sink sink;
+    json_t *findings;
+    json_t *ran;
+    json_t *skipped;
+    json_t *seen; /* {"kind": count} */
+    volatile int *cancel_after_first; /* set to 1 when the first finding arrives */
+} recorder;
+
+static int rec_finding(casb_scan_sink *sink, const char *type, const char *kind, const char *id,
+                       const char *name, const char *url, json_t *details)
+{
+    recorder *r = sink->ctx;
+
+    json_array_append_new(r->findings,
+                          json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o}", "type", type, "kind", kind,
+                                    "id", id, "name", name, "url", url, "details",
+                                    details ? details : json_null()));
+    if (r->cancel_after_first)
+        *r->cancel_after_first = 1;
+    return 0;
+}
+
+static void rec_ran(casb_scan_sink *sink, const char *type)
+{
+    json_array_append_new(((recorder *)sink->ctx)->ran, json_string(type));
+}
+
+static void rec_skipped(casb_scan_sink *sink, const char *type, const char *reason)
+{
+    json_object_set_new(((recorder *)sink->ctx)->skipped, type, json_string(reason));
+}
+
+static void rec_seen(casb_scan_sink *sink, const char *kind)
+{
+    recorder *r = sink->ctx;
+
+    json_object_set_new(r->seen, kind,
+                        json_integer(casb_json_int(r->seen, kind, 0) + 1));
+}
+
+typedef struct {
+    recorder rec;
+    casb_http_client *http;
+    json_t *config;
+    json_t *credentials;
+    volatile int cancel;
+    casb_scan_ctx ctx;
+    char err[512];
+    int rc;
+} run;
+
+static void run_init(run *x, json_t *credentials)
+{
+    casb_http_client_opts o;
+    char err[256];
+
+    memset(x, 0, sizeof(*x));
+    memset(&o, 0, sizeof(o));
+    o.timeout_ms = 5000;
+    o.max_retries = 1;
+    o.max_wait_s = 1;
+    o.cancel = &x->cancel;
+    assert_int_equal(casb_http_client_new(&x->http, &o, err, sizeof(err)), 0);
+    x->rec.sink.finding = rec_finding;
+    x->rec.sink.check_ran = rec_ran;
+    x->rec.sink.check_skipped = rec_skipped;
+    x->rec.sink.asset_seen = rec_seen;
+    x->rec.sink.ctx = &x->rec;
+    x->rec.findings = json_array();
+    x->rec.ran = json_array();
+    x->rec.skipped = json_object();
+    x->rec.seen = json_object();
+    x->config = json_pack("{s:s,s:s}", "organization", ORG, "api_base_url", fake.base);
+    x->credentials = credentials ? credentials : json_pack("{s:s}", "token", TOKEN);
+    x->ctx.config = x->config;
+    x->ctx.credentials = x->credentials;
+    x->ctx.http = x->http;
+    x->ctx.allowed_endpoints = fake.base;
+    x->ctx.sink = &x->rec.sink;
+    x->ctx.cancel = &x->cancel;
+    x->ctx.now_s = NOW_S;
+}
+
+static void run_scan(run *x)
+{
+    x->rc = casb_provider_find("github")->scan(&x->ctx, x->err, sizeof(x->err));
+}
+
+static void run_free(run *x)
+{
+    casb_http_client_free(x->http);
+    json_decref(x->config);
+    json_decref(x->credentials);
+    json_decref(x->rec.findings);
+    json_decref(x->rec.ran);
+    json_decref(x->rec.skipped);
+    json_decref(x->rec.seen);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void expect_findings(const recorder *r, const char *const *expected)
+{
+    size_t n = json_array_size(r->findings), m = 0;
+    char **got = calloc(n + 1, sizeof(*got));
+    const char **want;
+    int equal;
+
+    while (expected[m])
+        m++;
+    want = calloc(m + 1, sizeof(*want));
+    for (size_t i = 0; i < n; i++) {
+        json_t *f = json_array_get(r->findings, i);
+
+        assert_true(asprintf(&got[i], "%s %s", casb_json_str(f, "type"),
+                             casb_json_str(f, "id")) > 0);
+    }
+    memcpy(want, expected, m * sizeof(*want));
+    qsort(got, n, sizeof(*got), cmp_str);
+    qsort(want, m, sizeof(*want), cmp_str);
+    equal = n == m;
+    for (size_t i = 0; equal && i < n; i++)
+        equal = strcmp(got[i], want[i]) == 0;
+    if (!equal) {
+        fprintf(stderr, "findings differ\n  got:\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "    %s\n", got[i]);
+        fprintf(stderr, "  want:\n");
+        for (size_t i = 0; i < m; i++)
+            fprintf(stderr, "    %s\n", want[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(got[i]);
+    free(got);
+    free(want);
+    assert_true(equal);
+}
+
+/* Position of the first logged request equal to line, or -1. */
+static int log_index(const char *line)
+{
+    json_t *v;
+    size_t i;
+    int at = -1;
+
+    lock();
+    json_array_foreach(fake.log, i, v) {
+        if (at < 0 && strcmp(json_string_value(v), line) == 0)
+            at = (int)i;
+    }
+    unlock();
+    return at;
+}
+
+static int log_count(const char *prefix)
+{
+    json_t *v;
+    size_t i;
+    int n = 0;
+
+    lock();
+    json_array_foreach(fake.log, i, v) {
+        n += strncmp(json_string_value(v), prefix, strlen(prefix)) == 0;
+    }
+    unlock();
+    return n;
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+/* The whole tenant with a token: exact findings, every check ran, GitHub's headers on every
+ * request, pagination followed, and repositories handled as their page arrives. */
+static void test_scan_token(void **state)
+{
+    run x;
+
+    (void)state;
+    run_init(&x, NULL);
+    run_scan(&x);
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    assert_int_equal(json_array_size(x.rec.ran), GH_T_COUNT);
+    assert_int_equal(json_object_size(x.rec.skipped), 0);
+    assert_int_equal(fake.bad_headers, 0);
+    {
+        json_t *a;
+        size_t i;
+
+        json_array_foreach(fake.auth_log, i, a) {
+            assert_string_equal(json_string_value(a), "Bearer " TOKEN);
+        }
+    }
+    /* Assets: 1 org, 3 members (2 pages), 5 repositories (3 pages), 3 hooks, 2 keys... */
+    assert_int_equal(casb_json_int(x.rec.seen, "organization", 0), 1);
+    assert_int_equal(casb_json_int(x.rec.seen, "member", 0), 3);
+    assert_int_equal(casb_json_int(x.rec.seen, "repository", 0), 5);
+    assert_int_equal(casb_json_int(x.rec.seen, "webhook", 0), 3);
+    assert_int_equal(casb_json_int(x.rec.seen, "deploy_key", 0), 2);
+    assert_int_equal(casb_json_int(x.rec.seen, "installation", 0), 2);
+    /* Pages followed through Link. */
+    assert_true(log_index("GET /orgs/acme/repos#3") > 0);
+    assert_true(log_index("GET /orgs/acme/members#2") > 0);
+    /* Streaming: the first repository's protection is read before page 2 is requested. */
+    assert_true(log_index("GET /repos/acme/api/branches/main/protection#1") <
+                log_index("GET /orgs/acme/repos#2"));
+    /* No protection call for the archived repository; the empty one answered Branch not
+     * found and got no branch verdict. */
+    assert_int_equal(log_index("GET /repos/acme/old/branches/main/protection#1"), -1);
+    assert_true(log_index("GET /repos/acme/empty/branches/trunk-missing/protection#1") > 0);
+    /* Evidence and asset shapes. */
+    {
+        json_t *f;
+        size_t i;
+
+        json_array_foreach(x.rec.findings, i, f) {
+            const char *id = casb_json_str(f, "id");
+
+            if (strcmp(id, "acme/api#collaborator:ext1") == 0) {
+                assert_string_equal(casb_json_str(f, "kind"), "collaborator");
+                assert_string_equal(casb_json_str(f, "url"),
+                                    "https://github.com/acme/api/settings/access");
+            } else if (strcmp(id, "org-hook:12") == 0) {
+                assert_string_equal(casb_json_str(f, "url"),
+                                    "https://github.com/organizations/acme/settings/hooks/12");
+                char *dump = json_dumps(f, 0);
+
+                /* The hook URL's path may carry a token: only its host is reported. */
+                assert_null(strstr(dump, "xyz"));
+                assert_string_equal(casb_json_path_str(f, "details.url_host"),
+                                    "chat.example.com");
+                free(dump);
+            } else if (strcmp(id, "alice") == 0) {
+                assert_string_equal(casb_json_path_str(f, "details.role"), "admin");
+            } else if (strcmp(id, "carol") == 0) {
+                assert_string_equal(casb_json_path_str(f, "details.role"), "member");
+            }
+        }
+    }
+    run_free(&x);
+}
+
+/* An organization without outside collaborators: no per-repository collaborator calls. */
+static void test_scan_no_outside_collaborators(void **state)
+{
+    run x;
+    const char *want_absent = "github.repo.outside_collaborator_admin acme/api#collaborator:ext1";
+    size_t n = 0;
+
+    (void)state;
+    lock();
+    json_object_set_new(fake.tenant, "outside_collaborators", json_array());
+    unlock();
+    run_init(&x, NULL);
+    run_scan(&x);
+    assert_int_equal(x.rc, 0);
+    assert_int_equal(log_count("GET /repos/acme/api/collaborators"), 0);
+    while (TENANT_FINDINGS[n])
+        n++;
+    assert_int_equal(json_array_size(x.rec.findings), n - 1);
+    {
+        json_t *f;
+        size_t i;
+        char line[256];
+
+        json_array_foreach(x.rec.findings, i, f) {
+            snprintf(line, sizeof(line), "%s %s", casb_json_str(f, "type"), casb_json_str(f, "id"));
+            assert_string_not_equal(line, want_absent);
+        }
+    }
+    assert_int_equal(json_array_size(x.rec.ran), GH_T_COUNT);
+    run_free(&x);
+}
+
+/* Missing permissions skip exactly the checks that needed them; the scan still completes and
+ * the other checks still report. */
+static void test_scan_permissions_missing(void **state)
+{
+    run x;
+    const char *want[] = {
+        "github.org.two_factor_requirement_disabled acme",
+        "github.org.default_write_permission acme",
+        "github.org.members_can_create_public_repos acme",
+        "github.repo.public acme/api",
+        "github.repo.push_protection_disabled acme/api",
+        "github.repo.deploy_key_write acme/api#key:1",
+        "github.repo.outside_collaborator_admin acme/api#collaborator:ext1",
+        "github.repo.stale acme/legacy",
+        "github.repo.secret_scanning_disabled acme/legacy",
+        "github.repo.push_protection_disabled acme/legacy",
+        NULL,
+    };
+    static const int skipped_types[] = {
+        GH_T_ORG_MEMBER_2FA_DISABLED,     GH_T_WEBHOOK_NO_SECRET,
+        GH_T_WEBHOOK_INSECURE_SSL,        GH_T_ORG_APP_BROAD_PERMISSIONS,
+        GH_T_DEFAULT_BRANCH_UNPROTECTED,  GH_T_BP_NO_PR_REVIEW,
+        GH_T_BP_FORCE_PUSH_ALLOWED,       GH_T_BP_STALE_APPROVALS_KEPT,
+        GH_T_BP_ADMINS_NOT_ENFORCED,      GH_T_BP_NO_STATUS_CHECKS,
+    };
+    const char *reason;
+
+    (void)state;
+    add_fault("/members", "filter=2fa_disabled", 422, "Only owners can use this filter.", -1);
+    add_fault("/hooks", NULL, 403, "Resource not accessible by integration", -1);
+    add_fault("/installations", NULL, 403, "Resource not accessible by integration", -1);
+    add_fault("/protection", NULL, 403, "Resource not accessible by integration", -1);
+    run_init(&x, NULL);
+    run_scan(&x);
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, want);
+    assert_int_equal(json_object_size(x.rec.skipped), sizeof(skipped_types) / sizeof(int));
+    for (size_t i = 0; i < sizeof(skipped_types) / sizeof(int); i++)
+        assert_non_null(json_object_get(x.rec.skipped, casb_github_finding_types[skipped_types[i]]));
+    assert_int_equal(json_array_size(x.rec.ran) + json_object_size(x.rec.skipped), GH_T_COUNT);
+    reason = casb_json_str(x.rec.skipped, "github.webhook.no_secret");
+    assert_non_null(strstr(reason, "Resource not accessible by integration"));
+    assert_non_null(strstr(reason, "Webhooks: read"));
+    reason = casb_json_str(x.rec.skipped, "github.org.member_2fa_disabled");
+    assert_non_null(strstr(reason, "owners"));
+    assert_non_null(strstr(reason, "422"));
+    reason = casb_json_str(x.rec.skipped, "github.repo.branch_protection_no_status_checks");
+    assert_non_null(strstr(reason, "Administration: read"));
+    run_free(&x);
+}
+
+/* 401: the scan fails with GitHub's message and reports no coverage. */
+static void test_scan_bad_credentials(void **state)
+{
+    run x;
+
+    (void)state;
+    run_init(&x, json_pack("{s:s}", "token", "ghp_wrong"));
+    run_scan(&x);
+    assert_int_equal(x.rc, CASB_EAUTH);
+    assert_string_equal(x.err, "GitHub rejected the credentials: Bad credentials");
+    assert_int_equal(json_array_size(x.rec.ran), 0);
+    assert_int_equal(json_object_size(x.rec.skipped), 0);
+    assert_int_equal(json_array_size(x.rec.findings), 0);
+    run_free(&x);
+}
+
+/* A 5xx that outlasts the retries fails the scan (which then resolves nothing): no coverage. */
+static void test_scan_server_error(void **state)
+{
+    run x;
+
+    (void)state;
+    add_fault("/orgs/acme/repos", NULL, 500, "Server Error", -1);
+    run_init(&x, NULL);
+    run_scan(&x);
+    assert_int_equal(x.rc, -1);
+    assert_non_null(strstr(x.err, "500"));
+    assert_int_equal(json_array_size(x.rec.ran), 0);
+    assert_int_equal(json_object_size(x.rec.skipped), 0);
+    /* The client retried before giving up. */
+    assert_int_equal(log_count("GET /orgs/acme/repos#1"), 2);
+    run_free(&x);
+}
+
+/* One 503 is absorbed by the retries. */
+static void test_scan_transient_error(void **state)
+{
+    run x;
+
+    (void)state;
+    add_fault("/orgs/acme/repos", NULL, 503, "Service Unavailable", 1);
+    run_init(&x, NULL);
+    run_scan(&x);
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    run_free(&x);
+}
+
+/* A malformed body is retried once; twice in a row fails the scan. */
+static void test_scan_malformed_body(void **state)
+{
+    run x;
+
+    (void)state;
+    fake.malformed = 1;
+    run_init(&x, NULL);
+    run_scan(&x);
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    run_free(&x);
+
+    fake_reset();
+    fake.malformed = 2;
+    run_init(&x, NULL);
+    run_scan(&x);
+    assert_int_equal(x.rc, -1);
+    assert_non_null(strstr(x.err, "malformed JSON"));
+    run_free(&x);
+}
+
+/* A Link to another origin would hand the token to it: refused, the scan fails. */
+static void test_scan_foreign_link(void **state)
+{
+    run x;
+
+    (void)state;
+    fake.evil_link = 1;
+    run_init(&x, NULL);
+    run_scan(&x);
+    assert_int_equal(x.rc, -1);
+    assert_non_null(strstr(x.err, "outside the API base URL"));
+    run_free(&x);
+}
+
+/* Cancellation between calls stops the scan. */
+static void test_scan_cancel(void **state)
+{
+    run x;
+    long requests;
+
+    (void)state;
+    run_init(&x, NULL);
+    x.rec.cancel_after_first = &x.cancel;
+    run_scan(&x);
+    assert_int_equal(x.rc, -1);
+    assert_non_null(strstr(x.err, "cancel"));
+    /* The first finding comes from GET /orgs/acme; nothing after the next call. */
+    lock();
+    requests = (long)json_array_size(fake.log);
+    unlock();
+    assert_true(requests <= 2);
+    assert_int_equal(json_array_size(x.rec.ran), 0);
+    run_free(&x);
+}
+
+/* The SSRF guard: a base URL not in CASB_ALLOWED_ENDPOINTS is refused before any call. */
+static void test_scan_endpoint_not_allowed(void **state)
+{
+    run x;
+
+    (void)state;
+    run_init(&x, NULL);
+    x.ctx.allowed_endpoints = "http://127.0.0.1:1";
+    run_scan(&x);
+    assert_int_equal(x.rc, -1);
+    assert_non_null(strstr(x.err, "api_base_url"));
+    lock();
+    assert_int_equal(json_array_size(fake.log), 0);
+    unlock();
+    run_free(&x);
+}
+
+/* GitHub App: JWT (iss, iat = now - 60, exp = now + 540) -> installation lookup -> token,
+ * which then authorizes every API call; issued once for a one-hour token. */
+static void test_scan_github_app(void **state)
+{
+    run x;
+    long long now = (long long)time(NULL);
+    json_t *a;
+    size_t i;
+
+    (void)state;
+    run_init(&x, json_pack("{s:s,s:s}", "app_id", "1001", "private_key", app_private_pkcs1));
+    run_scan(&x);
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    assert_int_equal(log_index("GET /orgs/acme/installation#1"), 0);
+    assert_int_equal(log_index("POST /app/installations/2001/access_tokens#1"), 1);
+    assert_int_equal(log_count("POST "), 1);
+    lock();
+    assert_int_equal(casb_json_int(fake.jwt_claims, "iss", 0), APP_ID);
+    assert_int_equal(casb_json_int(fake.jwt_claims, "exp", 0) -
+                         casb_json_int(fake.jwt_claims, "iat", 0), 600);
+    assert_true(llabs(casb_json_int(fake.jwt_claims, "iat", 0) - (now - 60)) <= 5);
+    json_array_foreach(fake.auth_log, i, a) {
+        if (i >= 2)
+            assert_string_equal(json_string_value(a), "Bearer ghs_installation01");
+    }
+    unlock();
+    run_free(&x);
+}
+
+/* A known installation id skips the lookup; a token that expires within 5 minutes is
+ * renewed before the next call. */
+static void test_scan_github_app_refresh(void **state)
+{
+    run x;
+
+    (void)state;
+    fake.token_ttl_s = 200;
+    run_init(&x, json_pack("{s:i,s:s,s:s}", "app_id", APP_ID, "private_key", app_private_pkcs8,
+                           "installation_id", "2001"));
+    run_scan(&x);
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    assert_int_equal(log_count("GET /orgs/acme/installation#"), 0);
+    /* Every API call found its token inside the refresh window. */
+    assert_int_equal(log_count("POST /app/installations/2001/access_tokens"),
+                     log_count("GET /"));
+    run_free(&x);
+}
+
+/* A key the App does not hold: the JWT is rejected, the scan fails as an auth failure. */
+static void test_scan_github_app_wrong_key(void **state)
+{
+    run x;
+
+    (void)state;
+    run_init(&x, json_pack("{s:s,s:s}", "app_id", "1001", "private_key", other_private_pkcs1));
+    run_scan(&x);
+    assert_int_equal(x.rc, CASB_EAUTH);
+    assert_non_null(strstr(x.err, "A JSON web token could not be decoded"));
+    run_free(&x);
+}
+
+/* check_connection: OK, 401, unknown organization, unreachable, not allowed. */
+static void test_check_connection(void **state)
+{
+    const casb_provider *gh = casb_provider_find("github");
+    run x;
+
+    (void)state;
+    run_init(&x, NULL);
+    assert_int_equal(gh->check_connection(&x.ctx, x.err, sizeof(x.err)), 0);
+    assert_int_equal(log_count("GET /orgs/acme#1"), 1);
+    run_free(&x);
+
+    run_init(&x, json_pack("{s:s}", "token", "ghp_wrong"));
+    assert_int_equal(gh->check_connection(&x.ctx, x.err, sizeof(x.err)), CASB_EAUTH);
+    assert_string_equal(x.err, "GitHub rejected the credentials: Bad credentials");
+    run_free(&x);
+
+    run_init(&x, NULL);
+    json_object_set_new(x.config, "organization", json_string("other-org"));
+    assert_int_equal(gh->check_connection(&x.ctx, x.err, sizeof(x.err)), CASB_EAUTH);
+    assert_non_null(strstr(x.err, "Not Found"));
+    run_free(&x);
+
+    run_init(&x, json_pack("{s:s,s:s}", "app_id", "1001", "private_key", app_private_pkcs1));
+    assert_int_equal(gh->check_connection(&x.ctx, x.err, sizeof(x.err)), 0);
+    run_free(&x);
+
+    add_fault("/orgs/acme", NULL, 503, "Service Unavailable", -1);
+    run_init(&x, NULL);
+    assert_int_equal(gh->check_connection(&x.ctx, x.err, sizeof(x.err)), CASB_EUNAVAILABLE);
+    run_free(&x);
+
+    run_init(&x, NULL);
+    json_object_set_new(x.config, "api_base_url", json_string("http://127.0.0.1:1"));
+    x.ctx.allowed_endpoints = "http://127.0.0.1:1";
+    assert_int_equal(gh->check_connection(&x.ctx, x.err, sizeof(x.err)), CASB_EUNAVAILABLE);
+    run_free(&x);
+
+    run_init(&x, NULL);
+    x.ctx.allowed_endpoints = NULL;
+    assert_int_equal(gh->check_connection(&x.ctx, x.err, sizeof(x.err)), CASB_EINVALID);
+    assert_non_null(strstr(x.err, "config.api_base_url"));
+    run_free(&x);
+}
+
+/* validate(): shapes only, naming the field. */
+static void test_validate(void **state)
+{
+    const casb_provider *gh = casb_provider_find("github");
+    struct {
+        const char *config, *credentials, *field; /* field NULL: valid */
+    } cases[] = {
+        {"{\"organization\":\"acme-demo\"}", "{\"token\":\"ghp_x\"}", NULL},
+        {"{\"organization\":\"acme\",\"api_base_url\":\"http://127.0.0.1:8090\"}",
+         "{\"token\":\"ghp_x\",\"auth_method\":\"token\"}", NULL},
+        {"{\"organization\":\"acme\"}", "{\"app_id\":\"1001\",\"private_key\":\"@1\"}", NULL},
+        {"{\"organization\":\"acme\"}",
+         "{\"app_id\":1001,\"private_key\":\"@8\",\"installation_id\":\"2001\"}", NULL},
+        {"{}", "{\"token\":\"ghp_x\"}", "config.organization"},
+        {"{\"organization\":\"-acme\"}", "{\"token\":\"ghp_x\"}", "config.organization"},
+        {"{\"organization\":\"ac/me\"}", "{\"token\":\"ghp_x\"}", "config.organization"},
+        {"{\"organization\":\"a234567890123456789012345678901234567890\"}",
+         "{\"token\":\"ghp_x\"}", "config.organization"},
+        {"{\"organization\":7}", "{\"token\":\"ghp_x\"}", "config.organization"},
+        {"{\"organization\":\"acme\",\"api_base_url\":\"ftp://x\"}", "{\"token\":\"ghp_x\"}",
+         "config.api_base_url"},
+        {"{\"organization\":\"acme\",\"api_base_url\":\"https://u:p@x\"}",
+         "{\"token\":\"ghp_x\"}", "config.api_base_url"},
+        {"{\"organization\":\"acme\",\"colour\":\"red\"}", "{\"token\":\"ghp_x\"}",
+         "config.colour"},
+        {"{\"organization\":\"acme\"}", "{}", "credentials.token"},
+        {"{\"organization\":\"acme\"}", "{\"token\":\"\"}", "credentials.token"},
+        {"{\"organization\":\"acme\"}", "{\"token\":\"ghp_x\\r\\nX-Evil: 1\"}",
+         "credentials.token"},
+        {"{\"organization\":\"acme\"}", "{\"token\":\"ghp_x\",\"app_id\":\"1\"}", "credentials"},
+        {"{\"organization\":\"acme\"}", "{\"token\":\"ghp_x\",\"auth_method\":\"github_app\"}",
+         "credentials.auth_method"},
+        {"{\"organization\":\"acme\"}", "{\"private_key\":\"@1\"}", "credentials.app_id"},
+        {"{\"organization\":\"acme\"}", "{\"app_id\":\"10a\",\"private_key\":\"@1\"}",
+         "credentials.app_id"},
+        {"{\"organization\":\"acme\"}", "{\"app_id\":\"1001\"}", "credentials.private_key"},
+        {"{\"organization\":\"acme\"}", "{\"app_id\":\"1001\",\"private_key\":\"not a pem\"}",
+         "credentials.private_key"},
+        {"{\"organization\":\"acme\"}", "{\"app_id\":\"1001\",\"private_key\":\"@ec\"}",
+         "credentials.private_key"},
+        {"{\"organization\":\"acme\"}",
+         "{\"app_id\":\"1001\",\"private_key\":\"@1\",\"installation_id\":\"-3\"}",
+         "credentials.installation_id"},
+        {"{\"organization\":\"acme\"}", "{\"token\":\"ghp_x\",\"password\":\"x\"}",
+         "credentials.password"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *config = json_loads(cases[i].config, 0, NULL);
+        json_t *creds = json_loads(cases[i].credentials, 0, NULL);
+        const char *k = casb_json_str(creds, "private_key");
+        char field[128], err[256];
+        int rc;
+
+        assert_non_null(config);
+        assert_non_null(creds);
+        /* "@1", "@8", "@ec": the generated keys, PKCS#1, PKCS#8 and an EC key. */
+        if (k && strcmp(k, "@1") == 0)
+            json_object_set_new(creds, "private_key", json_string(app_private_pkcs1));
+        else if (k && strcmp(k, "@8") == 0)
+            json_object_set_new(creds, "private_key", json_string(app_private_pkcs8));
+        else if (k && strcmp(k, "@ec") == 0)
+            json_object_set_new(creds, "private_key", json_string(ec_private));
+        rc = gh->validate(config, creds, field, sizeof(field), err, sizeof(err));
+        if (!cases[i].field) {
+            if (rc != 0)
+                fail_msg("case %zu: expected valid, got %s (%s)", i, err, field);
+        } else {
+            if (rc != CASB_EINVALID)
+                fail_msg("case %zu: expected %s invalid, got %d", i, cases[i].field, rc);
+            if (strcmp(field, cases[i].field) != 0)
+                fail_msg("case %zu: field %s, expected %s (%s)", i, field, cases[i].field, err);
+            assert_non_null(strstr(err, cases[i].field));
+            /* The message never echoes a secret value. */
+            assert_null(strstr(err, "ghp_x"));
+        }
+        json_decref(config);
+        json_decref(creds);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_scan_token, test_setup),
+        cmocka_unit_test_setup(test_scan_no_outside_collaborators, test_setup),
+        cmocka_unit_test_setup(test_scan_permissions_missing, test_setup),
+        cmocka_unit_test_setup(test_scan_bad_credentials, test_setup),
+        cmocka_unit_test_setup(test_scan_server_error, test_setup),
+        cmocka_unit_test_setup(test_scan_transient_error, test_setup),
+        cmocka_unit_test_setup(test_scan_malformed_body, test_setup),
+        cmocka_unit_test_setup(test_scan_foreign_link, test_setup),
+        cmocka_unit_test_setup(test_scan_cancel, test_setup),
+        cmocka_unit_test_setup(test_scan_endpoint_not_allowed, test_setup),
+        cmocka_unit_test_setup(test_scan_github_app, test_setup),
+        cmocka_unit_test_setup(test_scan_github_app_refresh, test_setup),
+        cmocka_unit_test_setup(test_scan_github_app_wrong_key, test_setup),
+        cmocka_unit_test_setup(test_check_connection, test_setup),
+        cmocka_unit_test_setup(test_validate, test_setup),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
