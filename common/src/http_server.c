@@ -369,7 +369,9 @@ int casb_http_reply_text(casb_http_req *r, int status, const char *content_type,
 {
     if (!r)
         return -1;
-    return send_response(r, status, content_type, body ? body : "", body ? len : 0);
+    if (send_response(r, status, content_type, body ? body : "", body ? len : 0) != 0)
+        return -1;
+    return status;
 }
 
 int casb_http_reply_json(casb_http_req *r, int status, json_t *body)
@@ -382,14 +384,14 @@ int casb_http_reply_json(casb_http_req *r, int status, json_t *body)
         return -1;
     }
     if (!body)
-        return send_response(r, status, NULL, "", 0);
+        return send_response(r, status, NULL, "", 0) == 0 ? status : -1;
     s = casb_json_dump(body);
     json_decref(body);
     if (!s)
         return casb_http_reply_problem(r, 500, "could not serialise the response", NULL);
     rc = send_response(r, status, "application/json", s, strlen(s));
     free(s);
-    return rc;
+    return rc == 0 ? status : -1;
 }
 
 int casb_http_reply_problem(casb_http_req *r, int status, const char *detail, json_t *extra)
@@ -418,7 +420,8 @@ int casb_http_reply_problem(casb_http_req *r, int status, const char *detail, js
         goto out;
     if (status == 401)
         casb_http_add_header(r, "WWW-Authenticate", "Bearer realm=\"casb\"");
-    rc = send_response(r, status, "application/problem+json", s, strlen(s));
+    if (send_response(r, status, "application/problem+json", s, strlen(s)) == 0)
+        rc = status;
 out:
     free(s);
     json_decref(p);

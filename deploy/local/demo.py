@@ -101,8 +101,18 @@ def wait_scan(integration_id, timeout_s):
 def summary(integration_id):
     base = env("CASB_FINDINGS_URL")
     status, body = call("GET", base + "/v1/summary")
-    print("Summary:", json.dumps(body, sort_keys=True) if status == 200 else f"HTTP {status}")
-    status, body = call("GET", f"{base}/v1/findings?integration={integration_id}&limit=100")
+    if status != 200:
+        print(f"GET /v1/summary answered {status}: {body}")
+    elif "total_findings" in body:
+        sev = body.get("by_severity", {})
+        parts = [f"{s} {sev[s].get('findings', 0)}/{sev[s].get('instances', 0)}"
+                 for s in ("critical", "high", "medium", "low") if s in sev]
+        print(f"Summary (all integrations): {body['total_findings']} findings, "
+              f"{body.get('total_instances', '?')} active instances"
+              + (f" (findings/instances: {', '.join(parts)})" if parts else ""))
+    else:
+        print("Summary:", json.dumps(body, sort_keys=True))
+    status, body = call("GET", f"{base}/v1/findings?integration_id={integration_id}&limit=100")
     if status != 200:
         print(f"GET /v1/findings answered {status}: {body}")
         return

@@ -7,7 +7,9 @@
 CASB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CASB_LOCAL="$CASB_ROOT/.local"
 
-CASB_PG_PORT=55432
+# Ports can be moved (e.g. to run a second, isolated stack from another checkout); the
+# defaults are the documented ones.
+CASB_PG_PORT="${CASB_PG_PORT:-55432}"
 CASB_PG_BIN=/usr/lib/postgresql/15/bin
 CASB_PG_USER=casb-pg # system user owning the cluster: initdb and postgres refuse to run as root
 CASB_PG_DIR="$CASB_LOCAL/pg"
@@ -16,8 +18,8 @@ CASB_DATABASE_URL="postgresql://casb:casb@127.0.0.1:$CASB_PG_PORT/casb"
 CASB_KAFKA_VERSION=3.9.1
 CASB_SCALA_VERSION=2.13
 CASB_KAFKA_DIR="$CASB_LOCAL/kafka"
-CASB_KAFKA_BROKERS=127.0.0.1:19092
-CASB_KAFKA_CONTROLLER=127.0.0.1:19093
+CASB_KAFKA_BROKERS="127.0.0.1:${CASB_KAFKA_PORT:-19092}"
+CASB_KAFKA_CONTROLLER="127.0.0.1:${CASB_KAFKA_CONTROLLER_PORT:-19093}"
 # topic:partitions; each also gets a single-partition .dlq
 CASB_KAFKA_TOPICS="casb.scan.jobs:6 casb.scan.results:6 casb.integration.events:3"
 
@@ -459,13 +461,19 @@ casb_svc_pidfile() { echo "$CASB_RUN_DIR/$1.pid"; }
 casb_svc_binary() { echo "$CASB_BUILD_DIR/casb-$1"; }
 casb_svc_running() { casb_pid_alive "$(casb_svc_pidfile "$1")" "casb-$1"; }
 
-# Starts one process (service or simulator) unless it already runs the current binary.
+# Starts one process (service or simulator) unless it already runs the current binary:
+#   casb_proc_start NAME ADDR [VAR=value ...] [-- ARG ...]
 # A process started from an older build is replaced, so that `up` after a rebuild runs
 # what was just built.
 casb_proc_start() {
   local name="$1" addr="$2"
   shift 2
-  local pidf bin
+  local envs=() pidf bin
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    envs+=("$1")
+    shift
+  done
+  [ $# -gt 0 ] && shift
   pidf="$(casb_svc_pidfile "$name")"
   bin="$(casb_svc_binary "$name")"
   [ -x "$bin" ] || casb_die "$bin not built"
@@ -482,7 +490,7 @@ casb_proc_start() {
     casb_die "$addr is taken by another process (not started by deploy/local): stop it first"
   fi
   casb_log "starting $name on $addr"
-  (cd "$CASB_ROOT" && exec setsid env "$@" "$bin" </dev/null >>"$CASB_LOG_DIR/$name.log" 2>&1) &
+  (cd "$CASB_ROOT" && exec setsid env "${envs[@]}" "$bin" "$@" </dev/null >>"$CASB_LOG_DIR/$name.log" 2>&1) &
   echo $! >"$pidf"
 }
 
@@ -516,7 +524,7 @@ casb_wait_ready() {
 }
 
 casb_sim_start() {
-  casb_proc_start saas-sim "$CASB_SIM_ADDR" \
+  casb_proc_start saas-sim "$CASB_SIM_ADDR" -- \
     --addr "$CASB_SIM_ADDR" --tenant "$CASB_SIM_TENANT" \
     --github-app-public-key "$CASB_LOCAL/sim/github-app-key.pub.pem"
   casb_wait_ready saas-sim "$CASB_SIM_URL/_sim/health" 30

@@ -455,6 +455,7 @@ struct fa_ingest {
     pthread_t thread;
     int thread_started;
     atomic_int stop;
+    atomic_int dead; /* the consumer failed fatally */
     casb_db *db;
     casb_consumer *consumer;
     casb_producer *producer;
@@ -521,6 +522,12 @@ static int handle(fa_ingest *ing, const casb_message *msg)
         switch (r) {
         case FA_APPLY_APPLIED:
             metric_add(m_applied[m.kind], 1);
+            if (m.kind == FA_KIND_FINDINGS || m.kind == FA_KIND_PROGRESS) {
+                char seq_s[16];
+                snprintf(seq_s, sizeof(seq_s), "%d", m.seq);
+                casb_log_debug("result message applied", "scan_id", m.scan_id, "seq", seq_s,
+                               "kind", m.kind_name);
+            }
             break;
         case FA_APPLY_DUPLICATE:
             metric_add(m_duplicates, 1);
@@ -601,6 +608,7 @@ static void *ingest_main(void *arg)
             /* Fatal for this consumer instance; the process keeps serving HTTP and readyz
              * turns false. A restart (the orchestrator's) recovers. */
             casb_log_error("result consumer failed; ingest stopped");
+            atomic_store(&ing->dead, 1);
             break;
         }
         if (rc == 0) {
@@ -624,6 +632,7 @@ int fa_ingest_start(fa_ingest **out, const fa_ingest_opts *o, char *err, size_t 
     if (!ing)
         return casb_fail(err, errlen, CASB_ERROR, "out of memory");
     atomic_init(&ing->stop, 0);
+    atomic_init(&ing->dead, 0);
     ing->producer = o->producer;
     ing->cat = o->catalogue;
     if (casb_db_open(&ing->db, o->database_url, FA_DB_CONNECT_TIMEOUT_MS, err, errlen) != 0)
@@ -641,6 +650,11 @@ int fa_ingest_start(fa_ingest **out, const fa_ingest_opts *o, char *err, size_t 
 fail:
     fa_ingest_stop(ing);
     return CASB_ERROR;
+}
+
+int fa_ingest_alive(fa_ingest *ing)
+{
+    return ing && !atomic_load(&ing->dead);
 }
 
 void fa_ingest_stop(fa_ingest *ing)

@@ -47,6 +47,9 @@ int fa_ingest_start(fa_ingest **out, const fa_ingest_opts *opts, char *err, size
  * group and frees. NULL-safe. */
 void fa_ingest_stop(fa_ingest *ing);
 
+/* 0 once the consumer hit a fatal error and ingest stopped (for /readyz). */
+int fa_ingest_alive(fa_ingest *ing);
+
 void fa_ingest_metrics_init(void);
 
 #endif

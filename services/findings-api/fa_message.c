@@ -357,8 +357,12 @@ json_t *fa_message_instance_rows(const fa_result_msg *m)
                                 name ? name : id);
         if (!row || casb_json_set_str(row, "asset_url", casb_json_str(asset, "url")) != 0 ||
             json_object_set_new(row, "details",
-                                json_is_object(details) ? json_incref(details) : json_object()) != 0 ||
-            json_array_append_new(rows, row) != 0) {
+                                json_is_object(details) ? json_incref(details) : json_object()) != 0) {
+            json_decref(row);
+            json_decref(rows);
+            return NULL;
+        }
+        if (json_array_append_new(rows, row) != 0) {
             json_decref(rows);
             return NULL;
         }

@@ -33,6 +33,10 @@ int fa_ready(void *app, char *reason, size_t reasonlen)
         snprintf(reason, reasonlen, "kafka unreachable");
         return 0;
     }
+    if (!fa_ingest_alive(a->ingest)) {
+        snprintf(reason, reasonlen, "result ingest stopped");
+        return 0;
+    }
     return 1;
 }
 

@@ -7,6 +7,7 @@
 #include "casb/http_server.h"
 #include "casb/kafka.h"
 #include "fa_catalogue.h"
+#include "fa_ingest.h"
 
 /* The HTTP API of findings-api (proto/openapi/findings-api.yaml). */
 
@@ -14,6 +15,7 @@ typedef struct {
     casb_db_pool *pool;
     const fa_catalogue *catalogue;
     casb_producer *producer; /* for /readyz */
+    fa_ingest *ingest;       /* for /readyz: started before the HTTP server */
 } fa_app;
 
 /* Registers every route; the server's app must be an fa_app. 0 or -1. */

@@ -104,6 +104,18 @@ int main(int argc, char **argv)
     app.catalogue = cat;
     app.producer = producer;
 
+    fa_ingest_opts io = {
+        .database_url = st.database_url,
+        .kafka_brokers = st.kafka_brokers,
+        .catalogue = cat,
+        .producer = producer,
+    };
+    if (fa_ingest_start(&ingest, &io, err, sizeof(err)) != 0) {
+        casb_log_error("cannot start result ingest", "error", err);
+        goto out;
+    }
+    app.ingest = ingest;
+
     casb_http_server_opts ho = {
         .addr = st.http_addr,
         .auth = auth,
@@ -116,16 +128,6 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    fa_ingest_opts io = {
-        .database_url = st.database_url,
-        .kafka_brokers = st.kafka_brokers,
-        .catalogue = cat,
-        .producer = producer,
-    };
-    if (fa_ingest_start(&ingest, &io, err, sizeof(err)) != 0) {
-        casb_log_error("cannot start result ingest", "error", err);
-        goto out;
-    }
     snprintf(count, sizeof(count), "%zu", fa_catalogue_count(cat));
     casb_log_info("findings-api started", "http_addr", st.http_addr, "finding_types", count);
 
@@ -134,9 +136,10 @@ int main(int argc, char **argv)
     casb_log_info("findings-api stopping");
     exit_code = 0;
 out:
-    /* Ingest first: its message in progress is either committed or redelivered later. */
-    fa_ingest_stop(ingest);
+    /* The server first: its handlers use the ingest (readyz). The ingest's message in
+     * progress is then either committed or redelivered later. */
     casb_http_server_free(http);
+    fa_ingest_stop(ingest);
     casb_producer_free(producer);
     if (pool)
         casb_db_pool_free(pool);

@@ -26,12 +26,12 @@ void sw_settings_load_or_exit(sw_settings *s, int argc, char **argv)
         {"CASB_MASTER_KEY", CASB_CFG_STRING, NULL, 1, 1, 0, 0,
          "32-byte key (64 hex chars or base64) that opens the integrations' sealed credentials.",
          &s->master_key},
-        {"CASB_MASTER_KEY_PREVIOUS", CASB_CFG_STRING, "", 0, 1, 0, 0,
+        {"CASB_MASTER_KEY_PREVIOUS", CASB_CFG_STRING, NULL, 0, 1, 0, 0,
          "The previous master key during a rotation (optional).", &s->master_key_previous},
-        {"CASB_ALLOWED_ENDPOINTS", CASB_CFG_STRING, "", 0, 0, 0, 0,
+        {"CASB_ALLOWED_ENDPOINTS", CASB_CFG_STRING, NULL, 0, 0, 0, 0,
          "Comma-separated base URLs providers may call besides their public endpoints.",
          &s->allowed_endpoints},
-        {"CASB_WORKER_ID", CASB_CFG_STRING, "", 0, 0, 0, 0,
+        {"CASB_WORKER_ID", CASB_CFG_STRING, NULL, 0, 0, 0, 0,
          "Name of this worker in scan leases (default: <hostname>-<pid>).", &worker_id},
         {"CASB_RESULT_BATCH_SIZE", CASB_CFG_INT, "500", 0, 0, 1, 500,
          "Findings per result message (at most 500).", &s->result_batch_size},
@@ -53,6 +53,11 @@ void sw_settings_load_or_exit(sw_settings *s, int argc, char **argv)
 
     casb_config_init_or_exit(argc, argv, "casb-scanner-worker", SW_SUMMARY, vars,
                              sizeof(vars) / sizeof(vars[0]));
+    /* Unset optional strings are NULL; the rest of the worker reads "" as "none". */
+    if (!s->master_key_previous)
+        s->master_key_previous = "";
+    if (!s->allowed_endpoints)
+        s->allowed_endpoints = "";
 
     if (worker_id && worker_id[0]) {
         s->worker_id = worker_id;

@@ -188,7 +188,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, const char *star
     for (;;) {
         rc = sw_store_load_integration(w->db, job->integration_id, job->account_id, &it, err,
                                        sizeof(err));
-        if (rc != -1 && rc != CASB_ERROR)
+        if (rc != CASB_ERROR)
             break;
         casb_log_error("cannot load the integration; retrying", "scan_id", job->scan_id,
                        "error", err);

@@ -363,7 +363,7 @@ class Org:
 
     def findings(self):
         """{finding type id: finding} of this integration."""
-        items = list_all(fa, f"/v1/findings?integration={self.integration_id}&limit=100",
+        items = list_all(fa, f"/v1/findings?integration_id={self.integration_id}&include_resolved=true&limit=100",
                          "findings")
         out = {}
         for f in items:
@@ -371,11 +371,10 @@ class Org:
             out[type_id(f)] = f
         return out
 
-    def instances(self, finding_id, state=None):
-        path = f"/v1/findings/{finding_id}/instances?limit=100"
-        if state:
-            path += f"&state={state}"
-        return list_all(fa, path, "instances")
+    def instances(self, finding_id, state="all"):
+        """Instances of a finding (every state by default)."""
+        return list_all(fa, f"/v1/findings/{finding_id}/instances?limit=100&state={state}",
+                        "instances")
 
     def active_counts(self):
         return {t: f["instance_count"] for t, f in self.findings().items()

@@ -24,7 +24,7 @@ def test_delete_removes_integration_credentials_and_findings(org):
                   "scan_outbox WHERE integration_id"):
         assert psql_value(f"SELECT count(*) FROM {table} = :'id'", id=iid) == "0", table
 
-    r = fa("GET", f"/v1/findings?integration={iid}")
+    r = fa("GET", f"/v1/findings?integration_id={iid}&include_resolved=true")
     assert r.status == 404 or (r.status == 200 and r.body["findings"] == []), r
 
     def deleted_event():

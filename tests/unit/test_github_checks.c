@@ -23,88 +23,94 @@
 #define NOW_S 1795824000LL
 
 static const char FIX_ORG[] =
-    "{\"login\":\"octokit-fixture-org\",\"id\":1000,\"url\":\"https://api.github.com/orgs/octokit-fixtur"
-    "e-org\",\"description\":null,\"is_verified\":false,\"has_organization_projects\":true,\"has_reposi"
-    "tory_projects\":true,\"public_repos\":42,\"public_gists\":0,\"followers\":0,\"following\":0,\"html_u"
-    "rl\":\"https://github.com/octokit-fixture-org\",\"created_at\":\"2017-10-10T16:00:00Z\",\"updated_"
-    "at\":\"2017-10-10T16:00:00Z\",\"type\":\"Organization\",\"total_private_repos\":0,\"owned_private_re"
-    "pos\":0,\"private_gists\":0,\"disk_usage\":1,\"collaborators\":0,\"billing_email\":\"octokit-fixture"
-    "-user-a@kytrinyx.com\",\"default_repository_permission\":\"read\",\"members_can_create_repositor"
-    "ies\":true,\"two_factor_requirement_enabled\":false,\"members_allowed_repository_creation_type"
-    "\":\"all\",\"members_can_create_public_repositories\":true,\"members_can_create_private_reposito"
-    "ries\":true,\"members_can_create_internal_repositories\":false,\"members_can_create_pages\":tru"
-    "e,\"members_can_fork_private_repositories\":false,\"members_can_create_public_pages\":true,\"me"
-    "mbers_can_create_private_pages\":true,\"web_commit_signoff_required\":false,\"plan\":{\"name\":\"t"
-    "eam\",\"space\":976562499,\"private_repos\":999999,\"filled_seats\":1,\"seats\":5}}";
+    "{\"login\":\"octokit-fixture-org\",\"id\":1000,\"url\":\"https://api.github.com/orgs/oct"
+    "okit-fixture-org\",\"description\":null,\"is_verified\":false,\"has_organization_project"
+    "s\":true,\"has_repository_projects\":true,\"public_repos\":42,\"public_gists\":0,\"follo"
+    "wers\":0,\"following\":0,\"html_url\":\"https://github.com/octokit-fixture-org\",\"creat"
+    "ed_at\":\"2017-10-10T16:00:00Z\",\"updated_at\":\"2017-10-10T16:00:00Z\",\"type\":\"Orga"
+    "nization\",\"total_private_repos\":0,\"owned_private_repos\":0,\"private_gists\":0,\"dis"
+    "k_usage\":1,\"collaborators\":0,\"billing_email\":\"octokit-fixture-user-a@kytrinyx.com"
+    "\",\"default_repository_permission\":\"read\",\"members_can_create_repositories\":true,"
+    "\"two_factor_requirement_enabled\":false,\"members_allowed_repository_creation_type\":\""
+    "all\",\"members_can_create_public_repositories\":true,\"members_can_create_private_repos"
+    "itories\":true,\"members_can_create_internal_repositories\":false,\"members_can_create_p"
+    "ages\":true,\"members_can_fork_private_repositories\":false,\"members_can_create_public_"
+    "pages\":true,\"members_can_create_private_pages\":true,\"web_commit_signoff_required\":f"
+    "alse,\"plan\":{\"name\":\"team\",\"space\":976562499,\"private_repos\":999999,\"filled_s"
+    "eats\":1,\"seats\":5}}";
 
 static const char FIX_REPO[] =
-    "{\"id\":1000,\"name\":\"hello-world\",\"full_name\":\"octokit-fixture-org/hello-world\",\"private\":fa"
-    "lse,\"owner\":{\"login\":\"octokit-fixture-org\",\"id\":1000,\"type\":\"Organization\"},\"html_url\":\"ht"
-    "tps://github.com/octokit-fixture-org/hello-world\",\"description\":null,\"fork\":false,\"url\":\"h"
-    "ttps://api.github.com/repos/octokit-fixture-org/hello-world\",\"created_at\":\"2017-10-10T16:0"
-    "0:00Z\",\"updated_at\":\"2017-10-10T16:00:00Z\",\"pushed_at\":\"2017-10-10T16:00:00Z\",\"homepage\":n"
-    "ull,\"size\":0,\"stargazers_count\":42,\"watchers_count\":42,\"language\":null,\"has_issues\":true,\""
-    "has_projects\":true,\"has_downloads\":true,\"has_wiki\":true,\"has_pages\":false,\"forks_count\":42"
-    ",\"archived\":false,\"disabled\":false,\"open_issues_count\":42,\"license\":null,\"allow_forking\":t"
-    "rue,\"is_template\":false,\"web_commit_signoff_required\":false,\"topics\":[\"fixtures\",\"hello\",\""
-    "hello-world\"],\"visibility\":\"public\",\"forks\":42,\"open_issues\":42,\"watchers\":42,\"default_bra"
-    "nch\":\"master\",\"permissions\":{\"admin\":true,\"maintain\":true,\"push\":true,\"triage\":true,\"pull\""
-    ":true},\"temp_clone_token\":\"\",\"allow_squash_merge\":true,\"allow_merge_commit\":true,\"allow_re"
-    "base_merge\":true,\"allow_auto_merge\":false,\"delete_branch_on_merge\":false,\"allow_update_bra"
-    "nch\":false,\"use_squash_pr_title_as_default\":false,\"organization\":{\"login\":\"octokit-fixture"
-    "-org\",\"id\":1000,\"type\":\"Organization\"},\"network_count\":42,\"subscribers_count\":42}";
+    "{\"id\":1000,\"name\":\"hello-world\",\"full_name\":\"octokit-fixture-org/hello-world\","
+    "\"private\":false,\"owner\":{\"login\":\"octokit-fixture-org\",\"id\":1000,\"type\":\"Or"
+    "ganization\"},\"html_url\":\"https://github.com/octokit-fixture-org/hello-world\",\"desc"
+    "ription\":null,\"fork\":false,\"url\":\"https://api.github.com/repos/octokit-fixture-org"
+    "/hello-world\",\"created_at\":\"2017-10-10T16:00:00Z\",\"updated_at\":\"2017-10-10T16:00"
+    ":00Z\",\"pushed_at\":\"2017-10-10T16:00:00Z\",\"homepage\":null,\"size\":0,\"stargazers_"
+    "count\":42,\"watchers_count\":42,\"language\":null,\"has_issues\":true,\"has_projects\":"
+    "true,\"has_downloads\":true,\"has_wiki\":true,\"has_pages\":false,\"forks_count\":42,\"a"
+    "rchived\":false,\"disabled\":false,\"open_issues_count\":42,\"license\":null,\"allow_for"
+    "king\":true,\"is_template\":false,\"web_commit_signoff_required\":false,\"topics\":[\"fi"
+    "xtures\",\"hello\",\"hello-world\"],\"visibility\":\"public\",\"forks\":42,\"open_issues"
+    "\":42,\"watchers\":42,\"default_branch\":\"master\",\"permissions\":{\"admin\":true,\"ma"
+    "intain\":true,\"push\":true,\"triage\":true,\"pull\":true},\"temp_clone_token\":\"\",\"a"
+    "llow_squash_merge\":true,\"allow_merge_commit\":true,\"allow_rebase_merge\":true,\"allow"
+    "_auto_merge\":false,\"delete_branch_on_merge\":false,\"allow_update_branch\":false,\"use"
+    "_squash_pr_title_as_default\":false,\"organization\":{\"login\":\"octokit-fixture-org\","
+    "\"id\":1000,\"type\":\"Organization\"},\"network_count\":42,\"subscribers_count\":42}";
 
 static const char FIX_BP_404[] =
-    "{\"message\":\"Branch not protected\",\"documentation_url\":\"https://docs.github.com/rest/refere"
-    "nce/repos#get-branch-protection\"}";
+    "{\"message\":\"Branch not protected\",\"documentation_url\":\"https://docs.github.com/re"
+    "st/reference/repos#get-branch-protection\"}";
 
-/* status 404 */
 static const char FIX_BP_MINIMAL[] =
-    "{\"url\":\"https://api.github.com/repos/octokit-fixture-org/branch-protection/branches/main/p"
-    "rotection\",\"required_signatures\":{\"url\":\"https://api.github.com/repos/octokit-fixture-org/"
-    "tmp-scenario-branch-protection-20220719043700727-wbo1k/branches/main/protection/required_s"
-    "ignatures\",\"enabled\":false},\"enforce_admins\":{\"url\":\"https://api.github.com/repos/octokit-"
-    "fixture-org/branch-protection/branches/main/protection/enforce_admins\",\"enabled\":false},\"r"
-    "equired_linear_history\":{\"enabled\":false},\"allow_force_pushes\":{\"enabled\":false},\"allow_de"
-    "letions\":{\"enabled\":false},\"block_creations\":{\"enabled\":false},\"required_conversation_reso"
-    "lution\":{\"enabled\":false}}";
+    "{\"url\":\"https://api.github.com/repos/octokit-fixture-org/branch-protection/branches/m"
+    "ain/protection\",\"required_signatures\":{\"url\":\"https://api.github.com/repos/octokit"
+    "-fixture-org/tmp-scenario-branch-protection-20220719043700727-wbo1k/branches/main/protec"
+    "tion/required_signatures\",\"enabled\":false},\"enforce_admins\":{\"url\":\"https://api."
+    "github.com/repos/octokit-fixture-org/branch-protection/branches/main/protection/enforce_"
+    "admins\",\"enabled\":false},\"required_linear_history\":{\"enabled\":false},\"allow_forc"
+    "e_pushes\":{\"enabled\":false},\"allow_deletions\":{\"enabled\":false},\"block_creations"
+    "\":{\"enabled\":false},\"required_conversation_resolution\":{\"enabled\":false}}";
 
 static const char FIX_BP_FULL[] =
-    "{\"url\":\"https://api.github.com/repos/octokit-fixture-org/branch-protection/branches/main/p"
-    "rotection\",\"required_status_checks\":{\"url\":\"https://api.github.com/repos/octokit-fixture-o"
-    "rg/branch-protection/branches/main/protection/required_status_checks\",\"strict\":true,\"conte"
-    "xts\":[\"foo/bar\"],\"checks\":[{\"context\":\"foo/bar\",\"app_id\":null}]},\"restrictions\":{\"url\":\"ht"
-    "tps://api.github.com/repos/octokit-fixture-org/branch-protection/branches/main/protection/"
-    "restrictions\",\"users\":[{\"login\":\"octokit-fixture-user-a\",\"id\":1000,\"url\":\"https://api.gith"
-    "ub.com/users/octokit-fixture-user-a\",\"html_url\":\"https://github.com/octokit-fixture-user-a"
-    "\",\"type\":\"User\",\"site_admin\":false}],\"teams\":[{\"name\":\"A-Team\",\"id\":1000,\"slug\":\"a-team\",\""
-    "description\":\"If you have a problem, if no one else can help you, then if you can find the"
-    "m, maybe you can hire the A-Team!\",\"privacy\":\"closed\",\"url\":\"https://api.github.com/organi"
-    "zations/31898100/team/2527061\",\"html_url\":\"https://github.com/orgs/octokit-fixture-org/tea"
-    "ms/a-team\",\"permission\":\"pull\",\"parent\":null}],\"apps\":[]},\"required_pull_request_reviews\":"
-    "{\"url\":\"https://api.github.com/repos/octokit-fixture-org/branch-protection/branches/main/p"
-    "rotection/required_pull_request_reviews\",\"dismiss_stale_reviews\":true,\"require_code_owner_"
-    "reviews\":false,\"required_approving_review_count\":1,\"dismissal_restrictions\":{\"url\":\"https:"
-    "//api.github.com/repos/octokit-fixture-org/branch-protection/branches/main/protection/dism"
-    "issal_restrictions\",\"users\":[{\"login\":\"octokit-fixture-user-a\",\"id\":1000,\"url\":\"https://ap"
-    "i.github.com/users/octokit-fixture-user-a\",\"html_url\":\"https://github.com/octokit-fixture-"
-    "user-a\",\"type\":\"User\",\"site_admin\":false}],\"teams\":[],\"apps\":[]}},\"required_signatures\":{\""
-    "url\":\"https://api.github.com/repos/octokit-fixture-org/tmp-scenario-branch-protection-2022"
-    "0719043700727-wbo1k/branches/main/protection/required_signatures\",\"enabled\":false},\"enforc"
-    "e_admins\":{\"url\":\"https://api.github.com/repos/octokit-fixture-org/branch-protection/branc"
-    "hes/main/protection/enforce_admins\",\"enabled\":true},\"required_linear_history\":{\"enabled\":f"
-    "alse},\"allow_force_pushes\":{\"enabled\":false},\"allow_deletions\":{\"enabled\":false},\"block_cr"
-    "eations\":{\"enabled\":false},\"required_conversation_resolution\":{\"enabled\":false}}";
+    "{\"url\":\"https://api.github.com/repos/octokit-fixture-org/branch-protection/branches/m"
+    "ain/protection\",\"required_status_checks\":{\"url\":\"https://api.github.com/repos/octo"
+    "kit-fixture-org/branch-protection/branches/main/protection/required_status_checks\",\"st"
+    "rict\":true,\"contexts\":[\"foo/bar\"],\"checks\":[{\"context\":\"foo/bar\",\"app_id\":n"
+    "ull}]},\"restrictions\":{\"url\":\"https://api.github.com/repos/octokit-fixture-org/bran"
+    "ch-protection/branches/main/protection/restrictions\",\"users\":[{\"login\":\"octokit-fi"
+    "xture-user-a\",\"id\":1000,\"url\":\"https://api.github.com/users/octokit-fixture-user-a"
+    "\",\"html_url\":\"https://github.com/octokit-fixture-user-a\",\"type\":\"User\",\"site_a"
+    "dmin\":false}],\"teams\":[{\"name\":\"A-Team\",\"id\":1000,\"slug\":\"a-team\",\"descrip"
+    "tion\":\"If you have a problem, if no one else can help you, then if you can find them, "
+    "maybe you can hire the A-Team!\",\"privacy\":\"closed\",\"url\":\"https://api.github.com"
+    "/organizations/31898100/team/2527061\",\"html_url\":\"https://github.com/orgs/octokit-fi"
+    "xture-org/teams/a-team\",\"permission\":\"pull\",\"parent\":null}],\"apps\":[]},\"requir"
+    "ed_pull_request_reviews\":{\"url\":\"https://api.github.com/repos/octokit-fixture-org/br"
+    "anch-protection/branches/main/protection/required_pull_request_reviews\",\"dismiss_stale"
+    "_reviews\":true,\"require_code_owner_reviews\":false,\"required_approving_review_count\""
+    ":1,\"dismissal_restrictions\":{\"url\":\"https://api.github.com/repos/octokit-fixture-or"
+    "g/branch-protection/branches/main/protection/dismissal_restrictions\",\"users\":[{\"logi"
+    "n\":\"octokit-fixture-user-a\",\"id\":1000,\"url\":\"https://api.github.com/users/octoki"
+    "t-fixture-user-a\",\"html_url\":\"https://github.com/octokit-fixture-user-a\",\"type\":"
+    "\"User\",\"site_admin\":false}],\"teams\":[],\"apps\":[]}},\"required_signatures\":{\"ur"
+    "l\":\"https://api.github.com/repos/octokit-fixture-org/tmp-scenario-branch-protection-20"
+    "220719043700727-wbo1k/branches/main/protection/required_signatures\",\"enabled\":false},"
+    "\"enforce_admins\":{\"url\":\"https://api.github.com/repos/octokit-fixture-org/branch-pr"
+    "otection/branches/main/protection/enforce_admins\",\"enabled\":true},\"required_linear_h"
+    "istory\":{\"enabled\":false},\"allow_force_pushes\":{\"enabled\":false},\"allow_deletion"
+    "s\":{\"enabled\":false},\"block_creations\":{\"enabled\":false},\"required_conversation_"
+    "resolution\":{\"enabled\":false}}";
 
 static const char FIX_COLLABORATORS[] =
-    "[{\"login\":\"octokit-fixture-user-a\",\"id\":31898046,\"url\":\"https://api.github.com/users/octok"
-    "it-fixture-user-a\",\"html_url\":\"https://github.com/octokit-fixture-user-a\",\"type\":\"User\",\"s"
-    "ite_admin\":false,\"permissions\":{\"admin\":true,\"maintain\":true,\"push\":true,\"triage\":true,\"pu"
-    "ll\":true},\"role_name\":\"admin\"},{\"login\":\"octokit-fixture-user-b\",\"id\":31899067,\"url\":\"http"
-    "s://api.github.com/users/octokit-fixture-user-b\",\"html_url\":\"https://github.com/octokit-fi"
-    "xture-user-b\",\"type\":\"User\",\"site_admin\":false,\"permissions\":{\"admin\":false,\"maintain\":fal"
-    "se,\"push\":true,\"triage\":true,\"pull\":true},\"role_name\":\"write\"}]";
-
+    "[{\"login\":\"octokit-fixture-user-a\",\"id\":31898046,\"url\":\"https://api.github.com/"
+    "users/octokit-fixture-user-a\",\"html_url\":\"https://github.com/octokit-fixture-user-a"
+    "\",\"type\":\"User\",\"site_admin\":false,\"permissions\":{\"admin\":true,\"maintain\":t"
+    "rue,\"push\":true,\"triage\":true,\"pull\":true},\"role_name\":\"admin\"},{\"login\":\"o"
+    "ctokit-fixture-user-b\",\"id\":31899067,\"url\":\"https://api.github.com/users/octokit-f"
+    "ixture-user-b\",\"html_url\":\"https://github.com/octokit-fixture-user-b\",\"type\":\"Us"
+    "er\",\"site_admin\":false,\"permissions\":{\"admin\":false,\"maintain\":false,\"push\":t"
+    "rue,\"triage\":true,\"pull\":true},\"role_name\":\"write\"}]";
 
 /* ---- a sink that records everything ---------------------------------------------------- */
 
@@ -616,7 +622,8 @@ static void test_members(void **state)
 {
     recorder r;
     casb_github_eval ev;
-    json_t *alice = load("{\"login\":\"alice\",\"id\":101,\"html_url\":\"https://github.com/alice\","
+    json_t *alice = load("{\"login\":\"alice\",\"id\":101,"
+                         "\"html_url\":\"https://github.com/alice\","
                          "\"role\":\"admin\",\"two_factor_disabled\":true}");
     json_t *bob = load("{\"login\":\"bob\",\"id\":102,\"role\":\"member\","
                        "\"two_factor_disabled\":false}");
@@ -695,6 +702,13 @@ static void test_webhooks(void **state)
     free(dump);
     f = finding_of(&r, "github.webhook.insecure_ssl", "org-hook:9");
     assert_true(json_is_true(casb_json_path(f, "details.plain_http")));
+    assert_int_equal(count_skipped(&ev), 0);
+    /* A hook listed without its config cannot be judged: skipped, no finding. */
+    json_object_del(good, "config");
+    assert_int_equal(casb_github_check_hook(&ev, good), 0);
+    expect_findings(&r, want);
+    assert_true(skipped(&ev, GH_T_WEBHOOK_NO_SECRET));
+    assert_true(skipped(&ev, GH_T_WEBHOOK_INSECURE_SSL));
     casb_github_eval_cleanup(&ev);
     json_decref(good);
     json_decref(bad);
@@ -710,7 +724,8 @@ static void test_deploy_keys(void **state)
     casb_github_eval ev;
     /* GitHub's documentation example, read-only, then the same key with write access. */
     json_t *ro = load("{\"id\":1,\"key\":\"ssh-rsa AAA...\",\"url\":\"https://api.github.com/repos/"
-                      "octocat/Hello-World/keys/1\",\"title\":\"octocat@octomac\",\"verified\":true,"
+                      "octocat/Hello-World/keys/1\",\"title\":\"octocat@octomac\","
+                      "\"verified\":true,"
                       "\"created_at\":\"2014-12-10T15:53:42Z\",\"read_only\":true,\"added_by\":"
                       "\"octocat\",\"last_used\":\"2022-01-10T15:53:42Z\",\"enabled\":true,"
                       "\"repository\":\"octocat/Hello-World\"}");
@@ -745,10 +760,12 @@ static void test_installations(void **state)
     recorder r;
     casb_github_eval ev;
     /* GitHub's documentation example: selected repositories, deployments write: narrow. */
-    json_t *doc = load("{\"id\":25381,\"account\":{\"login\":\"octo-org\"},\"repository_selection\":"
+    json_t *doc = load("{\"id\":25381,\"account\":{\"login\":\"octo-org\"},"
+                       "\"repository_selection\":"
                        "\"selected\",\"app_id\":2218,\"target_type\":\"Organization\","
                        "\"permissions\":{\"deployments\":\"write\",\"metadata\":\"read\","
-                       "\"pull_requests\":\"read\",\"statuses\":\"read\"},\"events\":[\"deployment\"],"
+                       "\"pull_requests\":\"read\",\"statuses\":\"read\"},"
+                       "\"events\":[\"deployment\"],"
                        "\"app_slug\":\"github-actions\",\"suspended_at\":null,"
                        "\"html_url\":\"https://github.com/organizations/octo-org/settings/"
                        "installations/25381\"}");

@@ -504,8 +504,9 @@ static const char TENANT[] =
     "    \"enforce_admins\":{\"enabled\":true},\"required_pull_request_reviews\":"
     "     {\"dismiss_stale_reviews\":true,\"required_approving_review_count\":2},"
     "    \"allow_force_pushes\":{\"enabled\":false}}},"
-    "  {\"id\":5003,\"name\":\"legacy\",\"full_name\":\"acme/legacy\",\"owner\":{\"login\":\"acme\"},"
-    "   \"html_url\":\"https://github.com/acme/legacy\",\"private\":true,\"visibility\":\"private\","
+    "  {\"id\":5003,\"name\":\"legacy\",\"full_name\":\"acme/legacy\","
+    "   \"owner\":{\"login\":\"acme\"},\"html_url\":\"https://github.com/acme/legacy\","
+    "   \"private\":true,\"visibility\":\"private\","
     "   \"archived\":false,\"default_branch\":\"master\",\"pushed_at\":\"2023-01-01T00:00:00Z\","
     "   \"security_and_analysis\":{\"secret_scanning\":{\"status\":\"disabled\"},"
     "    \"secret_scanning_push_protection\":{\"status\":\"disabled\"}},"
@@ -1006,7 +1007,8 @@ static void test_scan_permissions_missing(void **state)
     expect_findings(&x.rec, want);
     assert_int_equal(json_object_size(x.rec.skipped), sizeof(skipped_types) / sizeof(int));
     for (size_t i = 0; i < sizeof(skipped_types) / sizeof(int); i++)
-        assert_non_null(json_object_get(x.rec.skipped, casb_github_finding_types[skipped_types[i]]));
+        assert_non_null(
+            json_object_get(x.rec.skipped, casb_github_finding_types[skipped_types[i]]));
     assert_int_equal(json_array_size(x.rec.ran) + json_object_size(x.rec.skipped), GH_T_COUNT);
     reason = casb_json_str(x.rec.skipped, "github.webhook.no_secret");
     assert_non_null(strstr(reason, "Resource not accessible by integration"));
@@ -1044,7 +1046,7 @@ static void test_scan_server_error(void **state)
     add_fault("/orgs/acme/repos", NULL, 500, "Server Error", -1);
     run_init(&x, NULL);
     run_scan(&x);
-    assert_int_equal(x.rc, -1);
+    assert_int_equal(x.rc, CASB_EUNAVAILABLE);
     assert_non_null(strstr(x.err, "500"));
     assert_int_equal(json_array_size(x.rec.ran), 0);
     assert_int_equal(json_object_size(x.rec.skipped), 0);

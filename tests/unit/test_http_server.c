@@ -271,6 +271,16 @@ static int h_echo_len(casb_http_req *r)
     return casb_http_reply_text(r, 200, "text/plain", buf, strlen(buf));
 }
 
+static int twice_rc[2];
+
+/* Reply calls return the status sent; a second reply is refused. */
+static int h_twice(casb_http_req *r)
+{
+    twice_rc[0] = casb_http_reply_text(r, 202, "text/plain", "first", 5);
+    twice_rc[1] = casb_http_reply_problem(r, 500, "second", NULL);
+    return twice_rc[0];
+}
+
 static int h_noreply(casb_http_req *r)
 {
     return 200;
@@ -329,7 +339,8 @@ static int setup(void **state)
         casb_http_route(server, "POST", "/v1/echo-length", h_echo_len, 0) ||
         casb_http_route(server, "GET", "/v1/public/ping", h_ping, CASB_ROUTE_PUBLIC) ||
         casb_http_route(server, "GET", "/v1/stream", h_stream, 0) ||
-        casb_http_route(server, "GET", "/v1/noreply", h_noreply, 0))
+        casb_http_route(server, "GET", "/v1/noreply", h_noreply, 0) ||
+        casb_http_route(server, "GET", "/v1/twice", h_twice, 0))
         return -1;
     if (casb_http_server_start(server, err, sizeof(err)) != 0) {
         fprintf(stderr, "start: %s\n", err);
@@ -476,6 +487,13 @@ static void test_not_found_and_method_not_allowed(void **state)
     call("POST", "/healthz", NULL, NULL, 0, &r);
     json_decref(expect_problem(&r, 405, "Method Not Allowed"));
     assert_string_equal(hdr(&r, "Allow"), "GET");
+    result_free(&r);
+
+    call("GET", "/v1/twice", auth_headers, NULL, 0, &r);
+    assert_int_equal(r.status, 202);
+    assert_string_equal(r.body, "first");
+    assert_int_equal(twice_rc[0], 202);
+    assert_int_equal(twice_rc[1], -1);
     result_free(&r);
 
     /* A handler that forgets to answer still produces a response. */

@@ -61,7 +61,9 @@ void *casb_http_app(const casb_http_req *r);
  * was already sent. Content-Type and Content-Length are the server's. */
 int casb_http_add_header(casb_http_req *r, const char *name, const char *value);
 
-/* Replies. reply_json steals body (may be NULL for an empty 204). */
+/* Replies; each returns the status it sent (so a handler can `return casb_http_reply_...`),
+ * or -1 when a reply was already sent or the connection failed. reply_json steals body (may
+ * be NULL for an empty 204). */
 int casb_http_reply_json(casb_http_req *r, int status, json_t *body);
 /* application/problem+json with type "about:blank", title from the status, detail and
  * optional extra members (stolen, may be NULL; e.g. {"field":"credentials.token"}). */

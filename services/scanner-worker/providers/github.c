@@ -170,7 +170,8 @@ static int github_validate(const json_t *config, const json_t *credentials, char
     }
 
     has_token = json_object_get(credentials, "token") != NULL;
-    has_app = json_object_get(credentials, "app_id") || json_object_get(credentials, "private_key") ||
+    has_app = json_object_get(credentials, "app_id") ||
+              json_object_get(credentials, "private_key") ||
               json_object_get(credentials, "installation_id");
     if (has_token && has_app)
         return invalid(field, fieldlen, "credentials", err, errlen,
@@ -283,8 +284,9 @@ static int github_scan(casb_scan_ctx *ctx, char *err, size_t errlen)
     }
     casb_github_client_cleanup(&c);
     casb_github_eval_cleanup(&ev);
-    /* The worker tells an authorization failure (needs reauthorization) from the rest. */
-    if (rc != 0 && rc != CASB_EAUTH)
+    /* The worker tells rejected credentials (needs reauthorization) and an unavailable
+     * GitHub (5xx, network, rate limit exhausted) from the rest. */
+    if (rc != 0 && rc != CASB_EAUTH && rc != CASB_EUNAVAILABLE)
         rc = CASB_ERROR;
     return rc;
 }

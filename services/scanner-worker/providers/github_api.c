@@ -243,8 +243,8 @@ int casb_github_status_error(const casb_github_resp *r, const char *what, char *
                          "%s: GitHub rate limit still exceeded after retries (%ld %s)", what,
                          r->status, msg);
     if (r->status >= 500 || r->status == 0)
-        return casb_fail(err, errlen, CASB_EUNAVAILABLE, "%s: GitHub answered %ld after retries (%s)",
-                         what, r->status, msg);
+        return casb_fail(err, errlen, CASB_EUNAVAILABLE,
+                         "%s: GitHub answered %ld after retries (%s)", what, r->status, msg);
     if (r->status == 403)
         return casb_fail(err, errlen, CASB_GITHUB_EFORBIDDEN, "%s: 403 %s", what, msg);
     if (r->status == 404)

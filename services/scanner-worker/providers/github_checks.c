@@ -401,6 +401,13 @@ int casb_github_check_hook(casb_github_eval *ev, const json_t *hook)
         snprintf(asset_id, sizeof(asset_id), "org-hook:%lld", (long long)id);
     else
         snprintf(asset_id, sizeof(asset_id), "%s#hook:%lld", repo, (long long)id);
+    /* Without its config a hook cannot be judged: a missing secret would be a guess. */
+    if (!json_is_object(config)) {
+        casb_github_eval_skip(ev, GH_T_WEBHOOK_NO_SECRET, "webhook %s has no config", asset_id);
+        casb_github_eval_skip(ev, GH_T_WEBHOOK_INSECURE_SSL, "webhook %s has no config",
+                              asset_id);
+        return 0;
+    }
     url_host(hook_url, host, sizeof(host));
     snprintf(name, sizeof(name), "%s webhook %lld%s%s", target ? target : (repo ? repo : "org"),
              (long long)id, host[0] ? " to " : "", host);

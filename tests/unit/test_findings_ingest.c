@@ -1,0 +1,510 @@
+/* findings-api ingest (fa_ingest_apply) against a real PostgreSQL: CASB_TEST_DATABASE_URL
+ * (tests/run exports it). Each test runs scans of its own integration through result
+ * messages and checks findings, instances, scans and the integration afterwards. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/auth.h"
+#include "casb/crypto.h"
+#include "casb/db.h"
+#include "casb/json.h"
+#include "casb/migrate.h"
+#include "fa_catalogue.h"
+#include "fa_ingest.h"
+#include "fa_message.h"
+
+#define T_2FA "github.org.member_2fa_disabled"
+#define T_PUBLIC "github.repo.public"
+
+static casb_db *db;
+static fa_catalogue *cat;
+
+static const char CATALOGUE[] =
+    "{\"provider\":\"github\",\"finding_types\":["
+    " {\"id\":\"github.repo.public\",\"title\":\"Public\",\"severity\":\"low\","
+    "  \"category\":\"data_exposure\"},"
+    " {\"id\":\"github.org.member_2fa_disabled\",\"title\":\"No 2FA\",\"severity\":\"high\","
+    "  \"category\":\"user_activity\"}]}";
+
+typedef struct {
+    char integration_id[37];
+} fixture;
+
+static void exec_ok(const char *sql, int n, const char *const *params)
+{
+    char err[256] = "";
+
+    if (casb_db_exec(db, sql, n, params, NULL, err, sizeof(err)) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+/* The first column of the first row as text ("" for none, "(null)" for NULL). */
+static const char *value(char *buf, size_t len, const char *sql, int n, const char *const *params)
+{
+    char err[256] = "";
+    PGresult *res = casb_db_query(db, sql, n, params, err, sizeof(err));
+
+    if (!res)
+        fail_msg("%s: %s", sql, err);
+    if (PQntuples(res) == 0)
+        snprintf(buf, len, "%s", "");
+    else if (PQgetisnull(res, 0, 0))
+        snprintf(buf, len, "%s", "(null)");
+    else
+        snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return buf;
+}
+
+static int group_setup(void **state)
+{
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+    char err[256] = "";
+    json_t *doc;
+
+    if (!url || !*url)
+        fail_msg("CASB_TEST_DATABASE_URL is not set: these tests need a real PostgreSQL "
+                 "(tests/run exports it)");
+    if (casb_db_open(&db, url, 5000, err, sizeof(err)) != 0)
+        fail_msg("casb_db_open: %s", err);
+    if (casb_migrate(db, casb_migrations, casb_migrations_count, NULL, err, sizeof(err)) != 0)
+        fail_msg("casb_migrate: %s", err);
+    assert_int_equal(fa_catalogue_new(&cat, err, sizeof(err)), 0);
+    doc = json_loads(CATALOGUE, 0, NULL);
+    assert_int_equal(fa_catalogue_add(cat, doc, "test", err, sizeof(err)), 0);
+    json_decref(doc);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    fa_catalogue_free(cat);
+    casb_db_close(db);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+
+    casb_uuid_v4(f->integration_id);
+    const char *params[] = {f->integration_id, CASB_DEFAULT_ACCOUNT_ID};
+    exec_ok("INSERT INTO integrations (id, account_id, provider, name, credentials_sealed,"
+            " credentials_key_id, scan_interval_s)"
+            " VALUES ($1, $2, 'github', 'test_findings_ingest', 'v1.x.y', 'x', 3600)",
+            2, params);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    const char *params[] = {f->integration_id};
+
+    exec_ok("DELETE FROM ingested_batches WHERE scan_id IN"
+            " (SELECT id FROM scans WHERE integration_id = $1)", 1, params);
+    exec_ok("DELETE FROM integrations WHERE id = $1", 1, params);
+    free(f);
+    return 0;
+}
+
+/* A running scan started at the given RFC 3339 time. */
+static void new_scan(const fixture *f, char scan_id[37], const char *started_at)
+{
+    casb_uuid_v4(scan_id);
+    const char *params[] = {scan_id, CASB_DEFAULT_ACCOUNT_ID, f->integration_id, started_at};
+    exec_ok("INSERT INTO scans (id, account_id, integration_id, reason, status, started_at,"
+            " worker_id, lease_until)"
+            " VALUES ($1, $2, $3, 'manual', 'running', $4::timestamptz, 'w', now() + interval '2 minutes')",
+            4, params);
+}
+
+static json_t *message(const fixture *f, const char *scan_id, const char *started_at, int seq,
+                       const char *kind)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "schema",
+                     "casb.scan.result/v1", "scan_id", scan_id, "integration_id",
+                     f->integration_id, "account_id", CASB_DEFAULT_ACCOUNT_ID, "provider",
+                     "github", "seq", seq, "kind", kind, "scan_started_at", started_at);
+}
+
+/* findings message: "type|asset[|details-n]" entries, NULL-terminated. */
+static json_t *findings(const fixture *f, const char *scan_id, const char *started_at, int seq,
+                        const char *const *entries)
+{
+    json_t *m = message(f, scan_id, started_at, seq, "findings");
+    json_t *list = json_array();
+
+    for (int i = 0; entries[i]; i++) {
+        char type[128], asset[128];
+        int n = 0;
+        if (sscanf(entries[i], "%127[^|]|%127[^|]|%d", type, asset, &n) < 2)
+            fail_msg("bad entry %s", entries[i]);
+        json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s, s:s}, s:{s:i}}",
+                                              "finding_type", type, "asset", "kind", "thing",
+                                              "id", asset, "name", asset, "details", "n", n));
+    }
+    json_object_set_new(m, "findings", list);
+    return m;
+}
+
+static json_t *completed(const fixture *f, const char *scan_id, const char *started_at, int seq,
+                         const char *const *ran)
+{
+    json_t *m = message(f, scan_id, started_at, seq, "completed");
+    json_t *r = json_array();
+
+    for (int i = 0; ran[i]; i++)
+        json_array_append_new(r, json_string(ran[i]));
+    json_object_set_new(m, "total_messages", json_integer(seq));
+    json_object_set_new(m, "stats", json_pack("{s:i}", "api_calls", 7));
+    json_object_set_new(m, "coverage", json_pack("{s:o, s:[]}", "ran", r, "skipped"));
+    return m;
+}
+
+static fa_apply_result apply(json_t *m, char *reason, size_t reasonlen)
+{
+    char *text = json_dumps(m, JSON_COMPACT);
+    fa_result_msg parsed;
+    fa_apply_result r;
+
+    json_decref(m);
+    if (fa_message_parse(&parsed, text, strlen(text), cat, reason, reasonlen) != 0)
+        fail_msg("message refused: %s", reason);
+    free(text);
+    r = fa_ingest_apply(db, &parsed, cat, reason, reasonlen);
+    fa_message_clear(&parsed);
+    return r;
+}
+
+static void apply_ok(json_t *m)
+{
+    char reason[512] = "";
+    fa_apply_result r = apply(m, reason, sizeof(reason));
+
+    if (r != FA_APPLY_APPLIED)
+        fail_msg("apply: result %d: %s", (int)r, reason);
+}
+
+static const char *instance_state(const fixture *f, const char *type, const char *asset,
+                                  char *buf, size_t len)
+{
+    const char *params[] = {f->integration_id, type, asset};
+
+    return value(buf, len,
+                 "SELECT i.state FROM finding_instances i JOIN findings f ON f.id = i.finding_id"
+                 " WHERE f.integration_id = $1 AND f.finding_type = $2 AND i.asset_id = $3",
+                 3, params);
+}
+
+static long instance_count(const fixture *f, const char *type)
+{
+    char buf[32];
+    const char *params[] = {f->integration_id, type};
+
+    value(buf, sizeof(buf),
+          "SELECT instance_count FROM findings WHERE integration_id = $1 AND finding_type = $2",
+          2, params);
+    return buf[0] ? atol(buf) : -1;
+}
+
+static void test_scan_lifecycle_resolve_and_reopen(void **state)
+{
+    fixture *f = *state;
+    char s1[37], s2[37], s3[37], buf[256], reason[256];
+    const char *t1 = "2026-01-01T00:00:00.000001Z";
+    const char *t2 = "2026-01-02T00:00:00Z";
+    const char *t3 = "2026-01-03T00:00:00Z";
+
+    /* Scan 1: two members without 2FA, one public repository. */
+    new_scan(f, s1, t1);
+    const char *e1[] = {T_2FA "|alice|1", T_2FA "|bob|1", T_PUBLIC "|acme/api|1", NULL};
+    apply_ok(findings(f, s1, t1, 1, e1));
+    /* Redelivered: a duplicate changes nothing. */
+    assert_int_equal(apply(findings(f, s1, t1, 1, e1), reason, sizeof(reason)),
+                     FA_APPLY_DUPLICATE);
+    const char *ran_all[] = {T_2FA, T_PUBLIC, NULL};
+    apply_ok(completed(f, s1, t1, 2, ran_all));
+    assert_int_equal(instance_count(f, T_2FA), 2);
+    assert_int_equal(instance_count(f, T_PUBLIC), 1);
+    const char *ps1[] = {s1};
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps1),
+                        "succeeded");
+    assert_string_equal(value(buf, sizeof(buf), "SELECT stats->>'api_calls' FROM scans WHERE id = $1",
+                              1, ps1),
+                        "7");
+    assert_string_equal(value(buf, sizeof(buf), "SELECT coverage->'ran'->>0 FROM scans WHERE id = $1",
+                              1, ps1),
+                        T_2FA);
+    const char *pi[] = {f->integration_id};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT health || ',' || last_scan_status || ','"
+                              " || (last_scan_at IS NOT NULL) FROM integrations WHERE id = $1",
+                              1, pi),
+                        "healthy,succeeded,true");
+    assert_string_equal(value(buf, sizeof(buf), "SELECT severity FROM findings WHERE"
+                              " integration_id = $1 AND finding_type = '" T_2FA "'", 1, pi),
+                        "high");
+
+    /* Scan 2: bob fixed; the public-repository check was skipped (not in ran). */
+    new_scan(f, s2, t2);
+    const char *e2[] = {T_2FA "|alice|2", NULL};
+    apply_ok(findings(f, s2, t2, 1, e2));
+    const char *ran_2fa[] = {T_2FA, NULL};
+    apply_ok(completed(f, s2, t2, 2, ran_2fa));
+    assert_string_equal(instance_state(f, T_2FA, "bob", buf, sizeof(buf)), "resolved");
+    assert_string_equal(instance_state(f, T_2FA, "alice", buf, sizeof(buf)), "active");
+    assert_string_equal(instance_state(f, T_PUBLIC, "acme/api", buf, sizeof(buf)), "active");
+    assert_int_equal(instance_count(f, T_2FA), 1);
+    assert_int_equal(instance_count(f, T_PUBLIC), 1);
+
+    /* The user hides alice. Scan 3 sees alice and bob again: bob reopens, alice stays
+     * hidden (and is not counted). */
+    const char *ph[] = {f->integration_id};
+    exec_ok("UPDATE finding_instances SET state = 'hidden' WHERE integration_id = $1"
+            " AND asset_id = 'alice'", 1, ph);
+    new_scan(f, s3, t3);
+    const char *e3[] = {T_2FA "|alice|3", T_2FA "|bob|3", NULL};
+    apply_ok(findings(f, s3, t3, 1, e3));
+    assert_string_equal(instance_state(f, T_2FA, "bob", buf, sizeof(buf)), "active");
+    assert_string_equal(instance_state(f, T_2FA, "alice", buf, sizeof(buf)), "hidden");
+    assert_int_equal(instance_count(f, T_2FA), 1);
+    const char *pb[] = {f->integration_id};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT (resolved_at IS NULL) || ',' || (details->>'n')"
+                              "  FROM finding_instances WHERE integration_id = $1 AND asset_id = 'bob'",
+                              1, pb),
+                        "true,3");
+    /* Completing scan 3 leaves the hidden alice hidden. */
+    apply_ok(completed(f, s3, t3, 2, ran_2fa));
+    assert_string_equal(instance_state(f, T_2FA, "alice", buf, sizeof(buf)), "hidden");
+}
+
+static void test_not_seen_hidden_stays_hidden(void **state)
+{
+    fixture *f = *state;
+    char s1[37], s2[37], buf[64];
+    const char *t1 = "2026-02-01T00:00:00Z", *t2 = "2026-02-02T00:00:00Z";
+    const char *ran[] = {T_2FA, NULL};
+
+    new_scan(f, s1, t1);
+    const char *e1[] = {T_2FA "|carol", NULL};
+    apply_ok(findings(f, s1, t1, 1, e1));
+    apply_ok(completed(f, s1, t1, 2, ran));
+    const char *p[] = {f->integration_id};
+    exec_ok("UPDATE finding_instances SET state = 'hidden' WHERE integration_id = $1", 1, p);
+    new_scan(f, s2, t2);
+    apply_ok(completed(f, s2, t2, 1, ran));
+    assert_string_equal(instance_state(f, T_2FA, "carol", buf, sizeof(buf)), "hidden");
+    assert_int_equal(instance_count(f, T_2FA), 0);
+}
+
+static void test_late_message_of_older_scan_changes_nothing(void **state)
+{
+    fixture *f = *state;
+    char old_scan[37], new_scan_id[37], buf[128];
+    const char *t_old = "2026-03-01T00:00:00Z", *t_new = "2026-03-02T00:00:00Z";
+
+    new_scan(f, old_scan, t_old);
+    new_scan(f, new_scan_id, t_new);
+    const char *e_new[] = {T_PUBLIC "|acme/web|2", NULL};
+    const char *e_old[] = {T_PUBLIC "|acme/web|1", NULL};
+    apply_ok(findings(f, new_scan_id, t_new, 1, e_new));
+    apply_ok(findings(f, old_scan, t_old, 1, e_old));
+    const char *p[] = {f->integration_id};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT details->>'n' FROM finding_instances WHERE integration_id = $1",
+                              1, p),
+                        "2");
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT last_scan_id::text = '' || (SELECT id FROM scans WHERE"
+                              " started_at = '2026-03-02T00:00:00Z' AND integration_id = $1)"
+                              "  FROM finding_instances WHERE integration_id = $1",
+                              1, p),
+                        "t");
+}
+
+static void test_repeated_asset_in_one_message_and_big_batch(void **state)
+{
+    fixture *f = *state;
+    char s[37], buf[64];
+    const char *t = "2026-04-01T00:00:00Z";
+
+    new_scan(f, s, t);
+    /* The same asset twice: one instance, the last sighting wins. */
+    const char *e[] = {T_PUBLIC "|acme/x|1", T_PUBLIC "|acme/x|2", NULL};
+    apply_ok(findings(f, s, t, 1, e));
+    assert_int_equal(instance_count(f, T_PUBLIC), 1);
+    const char *p[] = {f->integration_id};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT details->>'n' FROM finding_instances WHERE integration_id = $1",
+                              1, p),
+                        "2");
+
+    /* 500 instances in one message, one statement. */
+    json_t *m = message(f, s, t, 2, "findings");
+    json_t *list = json_array();
+    for (int i = 0; i < 500; i++) {
+        char asset[32];
+        snprintf(asset, sizeof(asset), "member-%03d", i);
+        json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s}}", "finding_type", T_2FA,
+                                              "asset", "kind", "member", "id", asset));
+    }
+    json_object_set_new(m, "findings", list);
+    apply_ok(m);
+    assert_int_equal(instance_count(f, T_2FA), 500);
+    const char *ps[] = {s};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT instances FROM ingested_batches WHERE scan_id = $1 AND seq = 2",
+                              1, ps),
+                        "500");
+}
+
+static void test_incomplete_scan_is_not_applied(void **state)
+{
+    fixture *f = *state;
+    char s0[37], s[37], buf[128], reason[256] = "";
+    const char *t0 = "2026-05-01T00:00:00Z", *t = "2026-05-02T00:00:00Z";
+    const char *ran[] = {T_2FA, NULL};
+
+    new_scan(f, s0, t0);
+    const char *e0[] = {T_2FA "|dave", NULL};
+    apply_ok(findings(f, s0, t0, 1, e0));
+    apply_ok(completed(f, s0, t0, 2, ran));
+
+    /* Seq 2 of 3 never arrived: completing would resolve dave on partial evidence. */
+    new_scan(f, s, t);
+    const char *e1[] = {T_PUBLIC "|acme/z", NULL};
+    apply_ok(findings(f, s, t, 1, e1));
+    assert_int_equal(apply(completed(f, s, t, 3, ran), reason, sizeof(reason)),
+                     FA_APPLY_INCOMPLETE);
+    assert_string_equal(instance_state(f, T_2FA, "dave", buf, sizeof(buf)), "active");
+    const char *ps[] = {s};
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps),
+                        "running");
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT count(*) FROM ingested_batches WHERE scan_id = $1", 1, ps),
+                        "1");
+
+    /* Given up on: the scan fails, nothing is resolved, a redelivery is a duplicate. */
+    json_t *m = completed(f, s, t, 3, ran);
+    char *text = json_dumps(m, JSON_COMPACT);
+    fa_result_msg parsed;
+    json_decref(m);
+    assert_int_equal(fa_message_parse(&parsed, text, strlen(text), cat, reason, sizeof(reason)), 0);
+    free(text);
+    assert_int_equal(fa_ingest_fail_scan(db, &parsed, "incomplete scan results", reason,
+                                         sizeof(reason)),
+                     FA_APPLY_APPLIED);
+    assert_int_equal(fa_ingest_apply(db, &parsed, cat, reason, sizeof(reason)),
+                     FA_APPLY_DUPLICATE);
+    fa_message_clear(&parsed);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status || ':' || error FROM scans WHERE id = $1",
+                              1, ps),
+                        "failed:incomplete scan results");
+    assert_string_equal(instance_state(f, T_2FA, "dave", buf, sizeof(buf)), "active");
+}
+
+static void test_failed_scans_set_health(void **state)
+{
+    fixture *f = *state;
+    char s1[37], s2[37], s3[37], buf[256];
+    const char *t = "2026-06-01T00:00:00Z";
+    const char *pi[] = {f->integration_id};
+
+    new_scan(f, s1, t);
+    json_t *m = message(f, s1, t, 1, "failed");
+    json_object_set_new(m, "total_messages", json_integer(1));
+    json_object_set_new(m, "error", json_string("GitHub rejected the credentials"));
+    json_object_set_new(m, "error_kind", json_string("auth"));
+    apply_ok(m);
+    const char *ps[] = {s1};
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status || ':' || error FROM scans WHERE id = $1",
+                              1, ps),
+                        "failed:GitHub rejected the credentials");
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT health || ':' || health_reason || ':' || last_scan_status"
+                              "  FROM integrations WHERE id = $1", 1, pi),
+                        "needs_reauthorization:GitHub rejected the credentials:failed");
+
+    new_scan(f, s2, t);
+    m = message(f, s2, t, 1, "failed");
+    json_object_set_new(m, "total_messages", json_integer(1));
+    json_object_set_new(m, "error", json_string("GitHub answered 500"));
+    json_object_set_new(m, "error_kind", json_string("unavailable"));
+    apply_ok(m);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT health FROM integrations WHERE id = $1", 1, pi),
+                        "unhealthy");
+
+    /* Paused meanwhile: the health says paused whatever the scan's fate; a cancelled scan
+     * records its status. */
+    exec_ok("UPDATE integrations SET paused = true, health = 'paused' WHERE id = $1", 1, pi);
+    new_scan(f, s3, t);
+    m = message(f, s3, t, 1, "failed");
+    json_object_set_new(m, "total_messages", json_integer(1));
+    json_object_set_new(m, "error", json_string("integration is paused"));
+    json_object_set_new(m, "error_kind", json_string("cancelled"));
+    apply_ok(m);
+    const char *ps3[] = {s3};
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps3),
+                        "cancelled");
+    assert_string_equal(value(buf, sizeof(buf), "SELECT health FROM integrations WHERE id = $1", 1, pi),
+                        "paused");
+}
+
+static void test_unknown_scan_deleted_integration_and_wrong_provider(void **state)
+{
+    fixture *f = *state;
+    char s[37], unknown[37], reason[256] = "";
+    const char *t = "2026-07-01T00:00:00Z";
+    const char *e[] = {T_PUBLIC "|acme/q", NULL};
+
+    /* A scan the database does not know for an existing integration: dead-letter. */
+    casb_uuid_v4(unknown);
+    assert_int_equal(apply(findings(f, unknown, t, 1, e), reason, sizeof(reason)),
+                     FA_APPLY_REJECTED);
+    assert_non_null(strstr(reason, "unknown scan"));
+
+    /* The integration's provider differs from the message's. */
+    new_scan(f, s, t);
+    const char *pi[] = {f->integration_id};
+    exec_ok("UPDATE integrations SET provider = 'gitlab' WHERE id = $1", 1, pi);
+    assert_int_equal(apply(findings(f, s, t, 1, e), reason, sizeof(reason)), FA_APPLY_REJECTED);
+    assert_non_null(strstr(reason, "provider"));
+    exec_ok("UPDATE integrations SET provider = 'github' WHERE id = $1", 1, pi);
+
+    /* Deleted integration (its scans go with it): dropped, nothing written. */
+    exec_ok("DELETE FROM integrations WHERE id = $1", 1, pi);
+    assert_int_equal(apply(findings(f, s, t, 1, e), reason, sizeof(reason)), FA_APPLY_DROPPED);
+    char buf[32];
+    const char *ps[] = {s};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT count(*) FROM ingested_batches WHERE scan_id = $1", 1, ps),
+                        "0");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_scan_lifecycle_resolve_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_seen_hidden_stays_hidden, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_message_of_older_scan_changes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_asset_in_one_message_and_big_batch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_incomplete_scan_is_not_applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_scans_set_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_scan_deleted_integration_and_wrong_provider,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

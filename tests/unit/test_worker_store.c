@@ -1,0 +1,194 @@
+/* The scanner-worker's SQL (sw_store) against a real PostgreSQL: CASB_TEST_DATABASE_URL
+ * (tests/run exports it). Scan leases: taken once, renewed by their holder only, taken over
+ * after they expire or are released, never on a finished scan. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/auth.h"
+#include "casb/crypto.h"
+#include "casb/db.h"
+#include "casb/error.h"
+#include "casb/migrate.h"
+#include "sw_store.h"
+
+static casb_db *db;
+static char integration_id[37];
+
+static void exec_ok(const char *sql, int n, const char *const *params)
+{
+    char err[256] = "";
+
+    if (casb_db_exec(db, sql, n, params, NULL, err, sizeof(err)) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+static const char *scan_value(const char *scan_id, const char *column, char *buf, size_t len)
+{
+    char sql[160], err[256] = "";
+    const char *params[] = {scan_id};
+    PGresult *res;
+
+    snprintf(sql, sizeof(sql), "SELECT %s::text AS v FROM scans WHERE id = $1", column);
+    res = casb_db_query(db, sql, 1, params, err, sizeof(err));
+    if (!res || PQntuples(res) != 1)
+        fail_msg("%s: %s", sql, err);
+    snprintf(buf, len, "%s", casb_db_get(res, 0, "v") ? casb_db_get(res, 0, "v") : "(null)");
+    PQclear(res);
+    return buf;
+}
+
+static int setup(void **state)
+{
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+    char err[256] = "";
+
+    if (!url || !*url)
+        fail_msg("CASB_TEST_DATABASE_URL is not set: these tests need a real PostgreSQL "
+                 "(tests/run exports it)");
+    if (casb_db_open(&db, url, 5000, err, sizeof(err)) != 0)
+        fail_msg("casb_db_open: %s", err);
+    if (casb_migrate(db, casb_migrations, casb_migrations_count, NULL, err, sizeof(err)) != 0)
+        fail_msg("casb_migrate: %s", err);
+    casb_uuid_v4(integration_id);
+    const char *params[] = {integration_id, CASB_DEFAULT_ACCOUNT_ID};
+    exec_ok("INSERT INTO integrations (id, account_id, provider, name, config, credentials_sealed,"
+            " credentials_key_id, scan_interval_s)"
+            " VALUES ($1, $2, 'github', 'test_worker_store', '{\"organization\":\"acme\"}',"
+            " 'v1.abcd1234.sealed', 'abcd1234', 3600)",
+            2, params);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    const char *params[] = {integration_id};
+
+    exec_ok("DELETE FROM integrations WHERE id = $1", 1, params);
+    casb_db_close(db);
+    return 0;
+}
+
+static void new_scan(char scan_id[37])
+{
+    casb_uuid_v4(scan_id);
+    const char *params[] = {scan_id, CASB_DEFAULT_ACCOUNT_ID, integration_id};
+    exec_ok("INSERT INTO scans (id, account_id, integration_id, reason) VALUES ($1, $2, $3, 'manual')",
+            3, params);
+}
+
+static void test_lease_lifecycle(void **state)
+{
+    char scan[37], started_a[48] = "", started_b[48] = "", buf[64], err[256] = "";
+
+    new_scan(scan);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, started_a,
+                                         sizeof(started_a), err, sizeof(err)),
+                     1);
+    /* RFC 3339 UTC with microseconds: what the result messages carry. */
+    assert_int_equal(strlen(started_a), 27);
+    assert_int_equal(started_a[10], 'T');
+    assert_int_equal(started_a[26], 'Z');
+    assert_string_equal(scan_value(scan, "status", buf, sizeof(buf)), "running");
+    assert_string_equal(scan_value(scan, "worker_id", buf, sizeof(buf)), "worker-a");
+
+    /* Held: nobody else takes it, only the holder renews it. */
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, started_b,
+                                         sizeof(started_b), err, sizeof(err)),
+                     0);
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", 120, err, sizeof(err)), 1);
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-b", 120, err, sizeof(err)), 0);
+
+    /* Released (shutdown): another worker takes it at once, keeping the scan's start. */
+    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", err, sizeof(err)), 0);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, started_b,
+                                         sizeof(started_b), err, sizeof(err)),
+                     1);
+    assert_string_equal(started_a, started_b);
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", 120, err, sizeof(err)), 0);
+    /* A release by the former holder does not touch the new holder's lease. */
+    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", err, sizeof(err)), 0);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-c", 120, started_b,
+                                         sizeof(started_b), err, sizeof(err)),
+                     0);
+}
+
+static void test_expired_lease_is_taken_over(void **state)
+{
+    char scan[37], started[48], buf[64], err[256] = "";
+
+    new_scan(scan);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, started,
+                                         sizeof(started), err, sizeof(err)),
+                     1);
+    const char *params[] = {scan};
+    exec_ok("UPDATE scans SET lease_until = now() - interval '1 minute' WHERE id = $1", 1, params);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, started,
+                                         sizeof(started), err, sizeof(err)),
+                     1);
+    assert_string_equal(scan_value(scan, "worker_id", buf, sizeof(buf)), "worker-b");
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", 120, err, sizeof(err)), 0);
+}
+
+static void test_finished_or_foreign_scans_are_not_taken(void **state)
+{
+    char scan[37], started[48], other[37], err[256] = "";
+
+    new_scan(scan);
+    const char *params[] = {scan};
+    exec_ok("UPDATE scans SET status = 'succeeded', finished_at = now() WHERE id = $1", 1, params);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, started,
+                                         sizeof(started), err, sizeof(err)),
+                     0);
+    /* A job whose integration id does not match its scan takes nothing. */
+    new_scan(scan);
+    casb_uuid_v4(other);
+    assert_int_equal(sw_store_take_lease(db, scan, other, "worker-a", 120, started,
+                                         sizeof(started), err, sizeof(err)),
+                     0);
+    /* A scan that does not exist (deleted with its integration). */
+    assert_int_equal(sw_store_take_lease(db, other, integration_id, "worker-a", 120, started,
+                                         sizeof(started), err, sizeof(err)),
+                     0);
+}
+
+static void test_load_integration(void **state)
+{
+    sw_integration it;
+    char other[37], err[256] = "";
+
+    assert_int_equal(sw_store_load_integration(db, integration_id, CASB_DEFAULT_ACCOUNT_ID, &it,
+                                               err, sizeof(err)),
+                     0);
+    assert_string_equal(it.provider, "github");
+    assert_string_equal(it.credentials_sealed, "v1.abcd1234.sealed");
+    assert_non_null(strstr(it.config, "\"organization\""));
+    assert_int_equal(it.paused, 0);
+    sw_integration_clear(&it);
+
+    casb_uuid_v4(other);
+    assert_int_equal(sw_store_load_integration(db, other, CASB_DEFAULT_ACCOUNT_ID, &it, err,
+                                               sizeof(err)),
+                     CASB_ENOTFOUND);
+    /* Scoped to the job's account. */
+    assert_int_equal(sw_store_load_integration(db, integration_id, other, &it, err, sizeof(err)),
+                     CASB_ENOTFOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lease_lifecycle),
+        cmocka_unit_test(test_expired_lease_is_taken_over),
+        cmocka_unit_test(test_finished_or_foreign_scans_are_not_taken),
+        cmocka_unit_test(test_load_integration),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
