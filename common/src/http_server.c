@@ -1011,6 +1011,10 @@ int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
     options[n++] = "yes";
     options[n++] = "decode_url";
     options[n++] = "no";
+    /* Without TCP_NODELAY a keep-alive client waits out Nagle plus delayed ACK (~40 ms) on
+     * every reused connection. */
+    options[n++] = "tcp_nodelay";
+    options[n++] = "1";
     if (s->static_dir) {
         options[n++] = "document_root";
         options[n++] = s->static_dir;
