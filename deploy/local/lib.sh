@@ -40,8 +40,10 @@ casb_install_packages() {
   [ ${#missing[@]} -eq 0 ] && return 0
   casb_log "installing Debian packages: ${missing[*]}"
   [ "$(id -u)" -eq 0 ] || casb_die "missing packages (${missing[*]}) and not root"
-  # The postgresql-15 package would otherwise create and start its own cluster on 5432.
-  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  # The postgresql-15 package would otherwise create and start a system cluster on 5432: we
+  # run our own under .local/.
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]] &&
+    [ ! -e /etc/postgresql-common/createcluster.d/casb.conf ]; then
     mkdir -p /etc/postgresql-common/createcluster.d
     echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/casb.conf
   fi
@@ -116,7 +118,8 @@ casb_pg_superuser_password() { cat "$CASB_PG_DIR/superuser-password"; }
 # psql as the cluster superuser over TCP (the cluster has no Unix socket: paths of CI clones
 # may exceed the socket path limit).
 casb_psql_super() {
-  PGPASSWORD="$(casb_pg_superuser_password)" psql -X -q -v ON_ERROR_STOP=1 \
+  PGPASSWORD="$(casb_pg_superuser_password)" PGOPTIONS="-c client_min_messages=warning" \
+    psql -X -q -v ON_ERROR_STOP=1 \
     -h 127.0.0.1 -p "$CASB_PG_PORT" -U postgres "$@"
 }
 

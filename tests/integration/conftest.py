@@ -414,7 +414,7 @@ def org():
     try:
         o.create_integration()
         first = o.wait_scan_done()
-        assert first["status"] == "succeeded", f"first scan: {first}"
+        assert first["status"] == "succeeded", "first scan: " + describe(first)
         yield o
     finally:
         o.cleanup()
@@ -434,3 +434,11 @@ def new_org():
     finally:
         for o in orgs:
             o.cleanup()
+
+
+def describe(scan):
+    """A scan in one line for assertion messages: status, error and stats first."""
+    if not isinstance(scan, dict):
+        return repr(scan)
+    return (f"scan {scan.get('id')} {scan.get('status')} (reason {scan.get('reason')}): "
+            f"error={scan.get('error')!r} stats={scan.get('stats')}")

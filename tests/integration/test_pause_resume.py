@@ -3,7 +3,7 @@ resume starts one at once."""
 
 import time
 
-from conftest import im, psql, psql_value, sim, wait_until
+from conftest import describe, im, psql, psql_value, sim, wait_until
 
 
 def test_pause_stops_scans_and_resume_starts_one(org):
@@ -45,7 +45,7 @@ def test_pause_stops_scans_and_resume_starts_one(org):
     assert len(new) == 1, new
     assert new[0]["reason"] == "resume"
     done = org.wait_scan_done(new[0]["id"], timeout_s=60)
-    assert done["status"] == "succeeded", done
+    assert done["status"] == "succeeded", describe(done)
     assert time.time() - t0 < 45
     assert sim("GET", f"/_sim/orgs/{org.login}/stats").body["requests"] > 0
     assert im("GET", f"/v1/integrations/{org.integration_id}").body["health"] == "healthy"

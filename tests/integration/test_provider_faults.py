@@ -3,7 +3,7 @@ persistent 500 fails the scan and resolves nothing."""
 
 import time
 
-from conftest import im, sim
+from conftest import describe, im, sim
 
 
 def add_fault(org, **fault):
@@ -15,7 +15,7 @@ def test_429_storm_slows_the_scan_but_it_completes(org):
     baseline = org.active_counts()
     assert baseline
     quiet = org.rescan()
-    assert quiet["status"] == "succeeded"
+    assert quiet["status"] == "succeeded", describe(quiet)
     assert sim("POST", f"/_sim/orgs/{org.login}/stats/reset").status in (200, 204)
 
     add_fault(org, mode="429", rate=0.5, retry_after_s=1)
@@ -24,7 +24,7 @@ def test_429_storm_slows_the_scan_but_it_completes(org):
     took = time.time() - t0
     sim("DELETE", f"/_sim/orgs/{org.login}/faults")
 
-    assert stormy["status"] == "succeeded", stormy
+    assert stormy["status"] == "succeeded", describe(stormy)
     stats = sim("GET", f"/_sim/orgs/{org.login}/stats").body
     assert stats["faults_injected"] > 0, stats
     # Every 429 asked for a 1 s pause: the scan must have waited at least once.
@@ -43,7 +43,7 @@ def test_persistent_500_fails_the_scan_and_resolves_nothing(org):
 
     add_fault(org, mode="500")
     failed = org.rescan(timeout_s=180)
-    assert failed["status"] == "failed", failed
+    assert failed["status"] == "failed", describe(failed)
     assert failed.get("error"), failed
 
     assert org.active_counts() == baseline
@@ -56,7 +56,7 @@ def test_persistent_500_fails_the_scan_and_resolves_nothing(org):
     # Once the provider is back, the next scan succeeds and the integration is healthy again.
     sim("DELETE", f"/_sim/orgs/{org.login}/faults")
     ok = org.rescan()
-    assert ok["status"] == "succeeded", ok
+    assert ok["status"] == "succeeded", describe(ok)
     assert org.active_counts() == baseline
     assert im("GET", f"/v1/integrations/{org.integration_id}").body["health"] == "healthy"
 
@@ -69,5 +69,5 @@ def test_failed_scan_after_partial_collection_resolves_nothing(org):
     assert sim("PATCH", f"/_sim/orgs/{org.login}", {"members": members}).status == 200
     add_fault(org, mode="500", path_contains="/keys")
     failed = org.rescan(timeout_s=180)
-    assert failed["status"] == "failed", failed
+    assert failed["status"] == "failed", describe(failed)
     assert org.active_counts() == baseline

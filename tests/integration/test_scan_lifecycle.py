@@ -3,7 +3,7 @@
 
 import time
 
-from conftest import (GOOD_PROTECTION, expected_counts, fa, im, scan_id_of, sim, type_id,
+from conftest import (GOOD_PROTECTION, describe, expected_counts, fa, im, scan_id_of, sim, type_id,
                       wait_until)
 
 
@@ -26,7 +26,7 @@ def test_add_scan_fix_rescan_resolves(new_org):
     assert "credentials" not in created.body and "private_key" not in created.raw
 
     first = o.wait_scan_done()
-    assert first["status"] == "succeeded", first
+    assert first["status"] == "succeeded", describe(first)
     assert first["reason"] == "first"
     assert o.scan(first["id"])["status"] == "succeeded"
 
@@ -59,7 +59,7 @@ def test_add_scan_fix_rescan_resolves(new_org):
                {"org": {"two_factor_requirement_enabled": True}}).status == 200
 
     second = o.rescan()
-    assert second["status"] == "succeeded", second
+    assert second["status"] == "succeeded", describe(second)
     assert second["id"] != first["id"]
 
     want = expected_counts(o.expected)
@@ -109,7 +109,7 @@ def test_scan_now_produces_a_new_scan_within_seconds(org):
     wait_until("the manual scan to start", lambda: (org.scan(sid) or {}).get("status")
                in ("running", "succeeded"), timeout_s=10, interval_s=0.2)
     done = org.wait_scan_done(sid, timeout_s=60)
-    assert done["status"] == "succeeded", done
+    assert done["status"] == "succeeded", describe(done)
     assert done["reason"] == "manual"
     took = time.time() - t0
     assert took < 30, f"scan-now took {took:.1f}s"

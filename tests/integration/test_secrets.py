@@ -5,7 +5,7 @@ import glob
 import os
 import subprocess
 
-from conftest import cfg, im, kafka_dump
+from conftest import cfg, describe, im, kafka_dump
 
 
 TOPICS = ["casb.scan.jobs", "casb.scan.results", "casb.integration.events",
@@ -55,7 +55,7 @@ def test_token_credentials_are_sealed_and_never_leak(new_org):
     created = o.create_integration()
     assert o.token not in created.raw
     first = o.wait_scan_done()
-    assert first["status"] == "succeeded", first  # the worker could open the sealed token
+    assert first["status"] == "succeeded", describe(first)  # the worker could open the sealed token
     assert_nowhere([o.token], o)
 
 
@@ -63,7 +63,7 @@ def test_app_private_key_is_sealed_and_never_leaks(new_org):
     o = new_org("github_app")
     created = o.create_integration()
     first = o.wait_scan_done()
-    assert first["status"] == "succeeded", first
+    assert first["status"] == "succeeded", describe(first)
     body_lines = [line for line in o.private_key.splitlines()
                   if line and not line.startswith("-----")]
     canaries = [body_lines[1], body_lines[len(body_lines) // 2], body_lines[-2]]
