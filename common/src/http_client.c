@@ -21,6 +21,7 @@
 #define MAX_HEADER_BYTES ((size_t)256 * 1024)
 #define BACKOFF_BASE_MS 500LL
 #define SLEEP_SLICE_MS 100
+#define DEFAULT_RATE_LIMIT_BUDGET_S 900
 #define RESET_MARGIN_MS 1000LL /* x-ratelimit-reset has one-second resolution */
 
 struct casb_http_client {
@@ -137,6 +138,8 @@ int casb_http_client_new(casb_http_client **out, const casb_http_client_opts *op
         c->opts.max_retries = 0;
     if (c->opts.max_wait_s <= 0)
         c->opts.max_wait_s = DEFAULT_MAX_WAIT_S;
+    if (c->opts.rate_limit_budget_s <= 0)
+        c->opts.rate_limit_budget_s = DEFAULT_RATE_LIMIT_BUDGET_S;
     if (c->opts.max_body_bytes == 0)
         c->opts.max_body_bytes = DEFAULT_MAX_BODY_BYTES;
     if (c->opts.user_agent) {
@@ -613,7 +616,14 @@ int casb_http_request(casb_http_client *c, casb_http_response **out, const char 
     }
     rbody.max = c->opts.max_body_bytes;
     rhead.max = MAX_HEADER_BYTES;
-    for (int attempt = 0;; attempt++) {
+    /* Two budgets: failures (network errors, 5xx) are retried max_retries times; rate
+     * limits are waited out for up to rate_limit_budget_s in total. */
+    int failures = 0;
+    int limited_waits = 0;
+    long long limited_wait_ms = 0;
+    const long long limit_budget_ms = (long long)c->opts.rate_limit_budget_s * 1000;
+
+    for (;;) {
         CURLcode cc;
         long long wait_ms;
         int limited = 0;
@@ -640,12 +650,13 @@ int casb_http_request(casb_http_client *c, casb_http_response **out, const char 
                 casb_fail(err, errlen, CASB_EUNAVAILABLE, "%s %s: cancelled", method, logurl);
                 goto out;
             }
-            if (!retryable_curl_error(cc) || attempt >= c->opts.max_retries) {
+            if (!retryable_curl_error(cc) || failures >= c->opts.max_retries) {
                 casb_fail(err, errlen, CASB_EUNAVAILABLE, "%s %s: %s", method, logurl,
                           c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
                 goto out;
             }
-            wait_ms = backoff_ms(c, attempt);
+            wait_ms = backoff_ms(c, failures);
+            failures++;
             snprintf(status, sizeof(status), "%s", "network");
         } else {
             long code = 0;
@@ -670,19 +681,29 @@ int casb_http_request(casb_http_client *c, casb_http_response **out, const char 
                 casb_fail(err, errlen, CASB_ERROR, "http request: out of memory");
                 goto out;
             }
-            if (!retryable_status(resp) || attempt >= c->opts.max_retries) {
+            limited = rate_limited(resp);
+            ra = retry_after(resp, (long)time(NULL), &from_reset);
+            if (ra >= 0)
+                wait_ms = (long long)ra * 1000 + (from_reset ? RESET_MARGIN_MS : 0);
+            else
+                wait_ms = backoff_ms(c, limited ? limited_waits : failures);
+            if (wait_ms > (long long)c->opts.max_wait_s * 1000)
+                wait_ms = (long long)c->opts.max_wait_s * 1000;
+            if (!retryable_status(resp) ||
+                (limited && limited_wait_ms + wait_ms > limit_budget_ms) ||
+                (!limited && failures >= c->opts.max_retries)) {
                 resp->retry_waits = retry_waits;
                 *out = resp;
                 resp = NULL;
                 rc = 0;
                 goto out;
             }
-            limited = rate_limited(resp);
-            ra = retry_after(resp, (long)time(NULL), &from_reset);
-            if (ra >= 0)
-                wait_ms = (long long)ra * 1000 + (from_reset ? RESET_MARGIN_MS : 0);
-            else
-                wait_ms = backoff_ms(c, attempt);
+            if (limited) {
+                limited_waits++;
+                limited_wait_ms += wait_ms;
+            } else {
+                failures++;
+            }
             snprintf(status, sizeof(status), "%ld", code);
             casb_http_response_free(resp);
             resp = NULL;

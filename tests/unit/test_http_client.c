@@ -226,15 +226,22 @@ static int teardown(void **state)
     return 0;
 }
 
-static casb_http_client *new_client(int max_retries, long max_wait_s, size_t max_body)
+static casb_http_client *new_client_budget(int max_retries, long max_wait_s, size_t max_body,
+                                           long rate_limit_budget_s)
 {
     casb_http_client *c = NULL;
     casb_http_client_opts o = {.max_retries = max_retries, .max_wait_s = max_wait_s,
-                               .max_body_bytes = max_body, .timeout_ms = 10000};
+                               .max_body_bytes = max_body, .timeout_ms = 10000,
+                               .rate_limit_budget_s = rate_limit_budget_s};
     char err[128];
 
     assert_int_equal(casb_http_client_new(&c, &o, err, sizeof(err)), 0);
     return c;
+}
+
+static casb_http_client *new_client(int max_retries, long max_wait_s, size_t max_body)
+{
+    return new_client_budget(max_retries, max_wait_s, max_body, 0);
 }
 
 static int occurrences(const char *hay, const char *needle)
@@ -274,6 +281,25 @@ static void test_retry_429_honours_retry_after(void **state)
     assert_int_equal(occurrences(r->headers, "HTTP/1.1"), 1);
     assert_int_equal(occurrences(r->headers, "Retry-After"), 0);
     assert_non_null(strstr(r->body, "\"attempts\":3"));
+    casb_http_response_free(r);
+    casb_http_client_free(c);
+}
+
+/* Rate limits are the provider pacing us: they are waited out within the time budget and
+ * do not use up the retries meant for failures. */
+static void test_rate_limits_do_not_use_up_retries(void **state)
+{
+    casb_http_client *c = new_client_budget(1, 10, 0, 10);
+    casb_http_response *r = NULL;
+    const casb_http_stats *st = casb_http_client_stats(c);
+    char err[256];
+
+    assert_int_equal(casb_http_request(c, &r, "GET", BASE "/r429?id=tbudget&n=3", NULL, NULL, 0,
+                                       err, sizeof(err)),
+                     0);
+    assert_int_equal(r->status, 200);
+    assert_int_equal(st->requests, 4);
+    assert_int_equal(st->rate_limit_waits, 3);
     casb_http_response_free(r);
     casb_http_client_free(c);
 }
@@ -378,13 +404,14 @@ static void test_persistent_500_returns_last_response(void **state)
 
 static void test_wait_is_capped_by_max_wait(void **state)
 {
-    casb_http_client *c = new_client(1, 1, 0);
+    casb_http_client *c = new_client_budget(1, 1, 0, 1);
     casb_http_response *r = NULL;
     const casb_http_stats *st = casb_http_client_stats(c);
     char err[256];
     int64_t start = casb_monotonic_ms();
 
-    /* Retry-After: 30, but one wait never exceeds max_wait_s = 1. */
+    /* Retry-After: 30, but one wait never exceeds max_wait_s = 1, and a second wait would
+     * pass the rate-limit budget of 1 s: the 429 is returned. */
     assert_int_equal(casb_http_request(c, &r, "GET", BASE "/r429long?id=tcap", NULL, NULL, 0,
                                        err, sizeof(err)),
                      0);
@@ -696,6 +723,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_429_honours_retry_after),
+        cmocka_unit_test(test_rate_limits_do_not_use_up_retries),
         cmocka_unit_test(test_retry_503_backoff),
         cmocka_unit_test(test_retry_403_rate_limit_reset),
         cmocka_unit_test(test_retry_403_secondary_limit),

@@ -15,8 +15,11 @@ typedef struct casb_http_client casb_http_client;
 typedef struct {
     long timeout_ms;        /* whole request; 0: 30000 */
     long connect_timeout_ms;/* 0: 5000 */
-    int max_retries;        /* 0: no retry; default set by the caller's config */
+    int max_retries;        /* retries of network errors and 5xx; 0: none */
     long max_wait_s;        /* cap for one backoff or Retry-After wait; 0: 60 */
+    long rate_limit_budget_s; /* total time one request may wait on rate limits (429, 403
+                               * with x-ratelimit-remaining 0): these are the provider pacing
+                               * us, not failures, so they do not use up max_retries; 0: 900 */
     size_t max_body_bytes;  /* 0: 32 MiB */
     const char *user_agent; /* NULL: "casb/<version>" */
     volatile int *cancel;   /* optional: when it becomes non-zero, waits stop and calls fail */
