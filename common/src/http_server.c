@@ -537,6 +537,11 @@ int casb_http_query(const casb_http_req *r, const char *name, char *buf, size_t 
     return 1;
 }
 
+const char *casb_http_query_string(const casb_http_req *r)
+{
+    return r ? r->ri->query_string : NULL;
+}
+
 const char *casb_http_header(const casb_http_req *r, const char *name)
 {
     if (!r || !name)

@@ -6,12 +6,12 @@
 
 #include "casb/crypto.h"
 #include "casb/log.h"
+#include "casb/query.h"
+#include "fa_query.h"
 #include "fa_store.h"
 #include "fa_views.h"
 
 #define FA_POOL_WAIT_MS 5000
-#define FA_DEFAULT_LIMIT 100
-#define FA_MAX_LIMIT 500
 
 int fa_ready(void *app, char *reason, size_t reasonlen)
 {
@@ -40,325 +40,279 @@ int fa_ready(void *app, char *reason, size_t reasonlen)
     return 1;
 }
 
-static int bad_param(casb_http_req *r, const char *field, const char *detail)
+static const char *account_of(casb_http_req *r)
 {
-    return casb_http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", field));
+    return casb_http_principal(r)->account_id;
 }
 
-static int db_unavailable(casb_http_req *r, const char *err)
+static int reply_internal(casb_http_req *r, const char *operation, const char *err)
 {
-    casb_log_error("database query failed", "path", casb_http_path(r), "error", err);
-    return casb_http_reply_problem(r, 503, "database unavailable", NULL);
+    casb_log_error("request failed", "operation", operation, "error", err);
+    return casb_http_reply_problem(r, 500, "internal error", NULL);
 }
 
-/* Reads an optional query parameter: 1 present (in buf), 0 absent, -1 answered 400. */
-static int query_param(casb_http_req *r, const char *name, char *buf, size_t buflen)
+static int reply_not_found(casb_http_req *r)
 {
-    int rc = casb_http_query(r, name, buf, buflen);
+    return casb_http_reply_problem(r, 404, "finding not found", NULL);
+}
 
-    if (rc < 0) {
-        bad_param(r, name, "query parameter too long");
-        return -1;
+/* A pooled connection, or NULL with *status the 503 already answered. */
+static casb_db *acquire(casb_http_req *r, int *status)
+{
+    fa_app *a = casb_http_app(r);
+    casb_db *db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
+
+    if (!db) {
+        casb_log_warn("no database connection available");
+        *status = casb_http_reply_problem(r, 503, "database unavailable, retry later", NULL);
     }
-    if (rc == 1 && buf[0] == '\0')
-        return 0; /* "?severity=" means no filter */
-    return rc;
+    return db;
 }
 
-static int parse_limit(casb_http_req *r, int *limit)
+static void release(casb_http_req *r, casb_db *db)
 {
-    char buf[16];
-    int rc = query_param(r, "limit", buf, sizeof(buf));
-    char *end;
-    long v;
+    fa_app *a = casb_http_app(r);
 
-    *limit = FA_DEFAULT_LIMIT;
-    if (rc <= 0)
-        return rc;
-    v = strtol(buf, &end, 10);
-    if (*end || v < 1 || v > FA_MAX_LIMIT) {
-        bad_param(r, "limit", "limit: expected an integer from 1 to 500");
-        return -1;
+    casb_db_pool_release(a->pool, db);
+}
+
+/* {"<noun>": items, "next_cursor": next}; steals items, frees next. */
+static int reply_list(casb_http_req *r, const char *noun, json_t *items, char *next)
+{
+    json_t *body = json_pack("{s:o, s:s?}", noun, items, "next_cursor", next);
+
+    free(next);
+    return casb_http_reply_json(r, 200, body);
+}
+
+/* The start of the /v1/findings/{id} handlers: the query (params) and the path's id. An id
+ * that is not a UUID names no finding: 404 like an unknown one, before any SQL. Returns 0
+ * with *id set, or the status already answered. */
+static int finding_request(casb_http_req *r, const casb_query_param *params,
+                           casb_query_text *text, const char **id)
+{
+    int status = casb_query_read(r, params, text);
+
+    *id = casb_http_param(r, "id");
+    if (status != 0)
+        return status;
+    if (!*id || !casb_uuid_valid(*id))
+        return reply_not_found(r);
+    return 0;
+}
+
+/* Loads the caller's finding: 0 with *res (one row, the caller clears it), or the status
+ * already answered (404 when the account has no such finding). */
+static int load_finding(casb_http_req *r, casb_db *db, const char *id, PGresult **res)
+{
+    char err[256];
+
+    *res = fa_store_get_finding(db, account_of(r), id, err, sizeof(err));
+    if (!*res)
+        return reply_internal(r, "get finding", err);
+    if (PQntuples(*res) == 0) {
+        PQclear(*res);
+        *res = NULL;
+        return reply_not_found(r);
     }
-    *limit = (int)v;
     return 0;
 }
 
 static int handle_finding_types(casb_http_req *r)
 {
     fa_app *a = casb_http_app(r);
-    char provider[64];
-    json_t *list = json_array();
-    int rc = query_param(r, "provider", provider, sizeof(provider));
+    const char *provider = NULL;
+    const casb_query_param params[] = {{"provider", &provider}, {NULL, NULL}};
+    casb_query_text text;
+    const char *param = NULL;
+    char err[256];
+    json_t *list = NULL;
+    int status;
 
-    if (rc < 0) {
-        json_decref(list);
-        return 400;
-    }
+    status = casb_query_read(r, params, &text);
+    if (status != 0)
+        return status;
+    if (fa_query_provider(provider, &param, err, sizeof(err)) != 0)
+        return casb_query_reply_invalid(r, param, err);
+    list = json_array();
     for (size_t i = 0; i < fa_catalogue_count(a->catalogue); i++) {
         const fa_finding_type *t = fa_catalogue_at(a->catalogue, i);
-        if (rc == 1 && strcmp(t->provider, provider) != 0)
+
+        if (provider && strcmp(t->provider, provider) != 0)
             continue;
         json_array_append(list, t->doc);
     }
-    return casb_http_reply_json(r, 200,
-                                json_pack("{s:o, s:n}", "finding_types", list, "next_cursor"));
+    return reply_list(r, "finding_types", list, NULL);
 }
 
 static int handle_list_findings(casb_http_req *r)
 {
     fa_app *a = casb_http_app(r);
-    const casb_principal *who = casb_http_principal(r);
-    fa_findings_query q = {.account_id = who->account_id};
-    char integration_id[64], provider[64], severity[16], status[16], category[32];
-    char finding_type[160], include_resolved[8], cursor[128], err[256];
-    json_t *types = NULL, *list = NULL, *body = NULL;
+    fa_findings_params p;
+    const casb_query_param params[] = {
+        {"integration_id", &p.integration_id},
+        {"provider", &p.provider},
+        {"severity", &p.severity},
+        {"status", &p.status},
+        {"category", &p.category},
+        {"finding_type", &p.finding_type},
+        {"include_resolved", &p.include_resolved},
+        {"limit", &p.limit},
+        {"cursor", &p.cursor},
+        {NULL, NULL},
+    };
+    casb_query_text text;
+    fa_findings_query q = {.account_id = account_of(r)};
+    const char *param = NULL;
+    json_t *types = NULL, *list = NULL;
     char *types_s = NULL, *next = NULL;
     PGresult *res = NULL;
     casb_db *db = NULL;
-    int rc, n, status_code = 400;
+    char err[256];
+    int status, n;
 
-    if ((rc = query_param(r, "integration_id", integration_id, sizeof(integration_id))) < 0)
-        goto out;
-    if (rc == 1) {
-        if (!casb_uuid_valid(integration_id)) {
-            status_code = bad_param(r, "integration_id", "integration_id: not a UUID");
-            goto out;
-        }
-        q.integration_id = integration_id;
-    }
-    if ((rc = query_param(r, "provider", provider, sizeof(provider))) < 0)
-        goto out;
-    q.provider = rc == 1 ? provider : NULL;
-    if ((rc = query_param(r, "severity", severity, sizeof(severity))) < 0)
-        goto out;
-    if (rc == 1) {
-        if (fa_severity_rank(severity) < 0) {
-            status_code = bad_param(r, "severity",
-                                    "severity: expected critical, high, medium or low");
-            goto out;
-        }
-        q.severity = severity;
-    }
-    if ((rc = query_param(r, "status", status, sizeof(status))) < 0)
-        goto out;
-    if (rc == 1) {
-        if (strcmp(status, "active") != 0 && strcmp(status, "ignored") != 0) {
-            status_code = bad_param(r, "status", "status: expected active or ignored");
-            goto out;
-        }
-        q.status = status;
-    }
-    if ((rc = query_param(r, "category", category, sizeof(category))) < 0)
-        goto out;
-    if (rc == 1) {
-        if (!fa_category_valid(category)) {
-            status_code = bad_param(r, "category",
-                                    "category: expected misconfiguration, user_activity, "
-                                    "data_exposure or shadow_it");
-            goto out;
-        }
-        types = fa_catalogue_ids_in_category(a->catalogue, category);
+    status = casb_query_read(r, params, &text);
+    if (status != 0)
+        return status;
+    if (fa_query_findings(&q, &p, &param, err, sizeof(err)) != 0)
+        return casb_query_reply_invalid(r, param, err);
+    if (p.category) {
+        types = fa_catalogue_ids_in_category(a->catalogue, p.category);
         types_s = types ? json_dumps(types, JSON_COMPACT) : NULL;
         if (!types_s) {
-            status_code = casb_http_reply_problem(r, 500, "out of memory", NULL);
+            status = reply_internal(r, "list findings", "out of memory");
             goto out;
         }
         q.types_json = types_s;
     }
-    if ((rc = query_param(r, "finding_type", finding_type, sizeof(finding_type))) < 0)
-        goto out;
-    q.finding_type = rc == 1 ? finding_type : NULL;
-    if ((rc = query_param(r, "include_resolved", include_resolved, sizeof(include_resolved))) < 0)
-        goto out;
-    if (rc == 1) {
-        if (strcmp(include_resolved, "true") == 0 || strcmp(include_resolved, "1") == 0) {
-            q.include_resolved = 1;
-        } else if (strcmp(include_resolved, "false") != 0 && strcmp(include_resolved, "0") != 0) {
-            status_code = bad_param(r, "include_resolved", "include_resolved: expected true or false");
-            goto out;
-        }
-    }
-    if (parse_limit(r, &q.limit) < 0)
-        goto out;
-    if ((rc = query_param(r, "cursor", cursor, sizeof(cursor))) < 0)
-        goto out;
-    if (rc == 1) {
-        if (fa_cursor_findings_decode(cursor, &q.cursor_rank, &q.cursor_count, q.cursor_id) != 0) {
-            status_code = bad_param(r, "cursor", "cursor: not a cursor of this list");
-            goto out;
-        }
-        q.has_cursor = 1;
-    }
-    /* One row more than the page tells whether there is a next page. */
-    q.limit += 1;
 
-    db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
-    if (!db) {
-        status_code = db_unavailable(r, "no pooled connection");
+    db = acquire(r, &status);
+    if (!db)
         goto out;
-    }
     res = fa_store_list_findings(db, &q, err, sizeof(err));
+    release(r, db);
     if (!res) {
-        status_code = db_unavailable(r, err);
+        status = reply_internal(r, "list findings", err);
         goto out;
     }
     list = json_array();
     n = PQntuples(res);
-    for (int i = 0; i < n && i < q.limit - 1; i++)
+    for (int i = 0; i < n && i < q.limit; i++)
         json_array_append_new(list, fa_view_finding(res, i, a->catalogue, 0));
-    if (n >= q.limit) {
-        int last = q.limit - 2;
+    if (n > q.limit) {
+        int last = q.limit - 1;
+
         next = fa_cursor_findings_encode((int)casb_db_get_int(res, last, "severity_rank", 3),
                                          (long)casb_db_get_int(res, last, "instance_count", 0),
                                          casb_db_get(res, last, "id"));
     }
-    body = json_pack("{s:o, s:s?}", "findings", list, "next_cursor", next);
-    list = NULL;
-    status_code = casb_http_reply_json(r, 200, body);
+    status = reply_list(r, "findings", list, next);
 out:
     PQclear(res);
-    if (db)
-        casb_db_pool_release(a->pool, db);
     json_decref(types);
-    json_decref(list);
     free(types_s);
-    free(next);
-    return status_code;
+    return status;
 }
 
 static int handle_get_finding(casb_http_req *r)
 {
     fa_app *a = casb_http_app(r);
-    const casb_principal *who = casb_http_principal(r);
-    const char *id = casb_http_param(r, "id");
-    char err[256];
+    const casb_query_param none[] = {{NULL, NULL}};
+    const char *id = NULL;
     PGresult *res = NULL;
     casb_db *db = NULL;
-    int status_code;
+    int status;
 
-    if (!id || !casb_uuid_valid(id))
-        return casb_http_reply_problem(r, 404, "no such finding", NULL);
-    db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
+    status = finding_request(r, none, NULL, &id);
+    if (status != 0)
+        return status;
+    db = acquire(r, &status);
     if (!db)
-        return db_unavailable(r, "no pooled connection");
-    res = fa_store_get_finding(db, who->account_id, id, err, sizeof(err));
-    if (!res)
-        status_code = db_unavailable(r, err);
-    else if (PQntuples(res) == 0)
-        status_code = casb_http_reply_problem(r, 404, "no such finding", NULL);
-    else
-        status_code = casb_http_reply_json(r, 200, fa_view_finding(res, 0, a->catalogue, 1));
+        return status;
+    status = load_finding(r, db, id, &res);
+    release(r, db);
+    if (status != 0)
+        return status;
+    status = casb_http_reply_json(r, 200, fa_view_finding(res, 0, a->catalogue, 1));
     PQclear(res);
-    casb_db_pool_release(a->pool, db);
-    return status_code;
+    return status;
 }
 
 static int handle_list_instances(casb_http_req *r)
 {
-    fa_app *a = casb_http_app(r);
-    const casb_principal *who = casb_http_principal(r);
-    const char *id = casb_http_param(r, "id");
-    char state[16], cursor[4096], err[256];
-    const char *state_filter = "active";
-    char *after = NULL, *next = NULL;
+    fa_instances_params p;
+    const casb_query_param params[] = {
+        {"state", &p.state}, {"limit", &p.limit}, {"cursor", &p.cursor}, {NULL, NULL}};
+    casb_query_text text;
+    fa_instances_page page;
+    const char *id = NULL;
+    const char *param = NULL;
+    char *next = NULL;
     PGresult *res = NULL;
     casb_db *db = NULL;
     json_t *list = NULL;
-    int limit, rc, n, status_code = 400;
+    char err[256];
+    int status, n;
 
-    if (!id || !casb_uuid_valid(id))
-        return casb_http_reply_problem(r, 404, "no such finding", NULL);
-    if ((rc = query_param(r, "state", state, sizeof(state))) < 0)
-        goto out;
-    if (rc == 1) {
-        if (strcmp(state, "all") == 0) {
-            state_filter = NULL;
-        } else if (strcmp(state, "active") == 0 || strcmp(state, "hidden") == 0 ||
-                   strcmp(state, "resolved") == 0) {
-            state_filter = state;
-        } else {
-            status_code = bad_param(r, "state", "state: expected active, hidden, resolved or all");
-            goto out;
-        }
-    }
-    if (parse_limit(r, &limit) < 0)
-        goto out;
-    if ((rc = query_param(r, "cursor", cursor, sizeof(cursor))) < 0)
-        goto out;
-    if (rc == 1) {
-        after = fa_cursor_instances_decode(cursor);
-        if (!after) {
-            status_code = bad_param(r, "cursor", "cursor: not a cursor of this list");
-            goto out;
-        }
-    }
-
-    db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
-    if (!db) {
-        status_code = db_unavailable(r, "no pooled connection");
-        goto out;
-    }
+    status = finding_request(r, params, &text, &id);
+    if (status != 0)
+        return status;
+    if (fa_query_instances(&page, &p, &param, err, sizeof(err)) != 0)
+        return casb_query_reply_invalid(r, param, err);
+    db = acquire(r, &status);
+    if (!db)
+        return status;
     /* The finding must exist in the caller's account: an empty list would hide a typo. */
-    res = fa_store_get_finding(db, who->account_id, id, err, sizeof(err));
-    if (!res) {
-        status_code = db_unavailable(r, err);
-        goto out;
-    }
-    if (PQntuples(res) == 0) {
-        status_code = casb_http_reply_problem(r, 404, "no such finding", NULL);
-        goto out;
-    }
+    status = load_finding(r, db, id, &res);
     PQclear(res);
-    res = fa_store_list_instances(db, who->account_id, id, state_filter, after, limit + 1, err,
-                                  sizeof(err));
-    if (!res) {
-        status_code = db_unavailable(r, err);
-        goto out;
+    res = NULL;
+    if (status == 0) {
+        res = fa_store_list_instances(db, account_of(r), id, page.state,
+                                      page.after_asset_id[0] ? page.after_asset_id : NULL,
+                                      page.limit, err, sizeof(err));
+        if (!res)
+            status = reply_internal(r, "list instances", err);
     }
+    release(r, db);
+    if (status != 0)
+        return status;
     list = json_array();
     n = PQntuples(res);
-    for (int i = 0; i < n && i < limit; i++)
+    for (int i = 0; i < n && i < page.limit; i++)
         json_array_append_new(list, fa_view_instance(res, i));
-    if (n > limit)
-        next = fa_cursor_instances_encode(casb_db_get(res, limit - 1, "asset_id"));
-    json_t *body = json_pack("{s:o, s:s?}", "instances", list, "next_cursor", next);
-    list = NULL;
-    status_code = casb_http_reply_json(r, 200, body);
-out:
+    if (n > page.limit)
+        next = fa_cursor_instances_encode(casb_db_get(res, page.limit - 1, "asset_id"));
     PQclear(res);
-    if (db)
-        casb_db_pool_release(a->pool, db);
-    json_decref(list);
-    free(after);
-    free(next);
-    return status_code;
+    return reply_list(r, "instances", list, next);
 }
 
 static int handle_summary(casb_http_req *r)
 {
     fa_app *a = casb_http_app(r);
-    const casb_principal *who = casb_http_principal(r);
+    const casb_query_param none[] = {{NULL, NULL}};
     PGresult *by_type = NULL, *by_integration = NULL;
     char err[256];
     casb_db *db;
-    int status_code;
+    int status;
 
-    db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
+    status = casb_query_read(r, none, NULL);
+    if (status != 0)
+        return status;
+    db = acquire(r, &status);
     if (!db)
-        return db_unavailable(r, "no pooled connection");
-    by_type = fa_store_summary_by_type(db, who->account_id, err, sizeof(err));
+        return status;
+    by_type = fa_store_summary_by_type(db, account_of(r), err, sizeof(err));
     if (by_type)
-        by_integration = fa_store_summary_by_integration(db, who->account_id, err, sizeof(err));
+        by_integration = fa_store_summary_by_integration(db, account_of(r), err, sizeof(err));
+    release(r, db);
     if (!by_type || !by_integration)
-        status_code = db_unavailable(r, err);
+        status = reply_internal(r, "summary", err);
     else
-        status_code = casb_http_reply_json(r, 200,
-                                           fa_view_summary(by_type, by_integration, a->catalogue));
+        status = casb_http_reply_json(r, 200,
+                                      fa_view_summary(by_type, by_integration, a->catalogue));
     PQclear(by_type);
     PQclear(by_integration);
-    casb_db_pool_release(a->pool, db);
-    return status_code;
+    return status;
 }
 
 int fa_routes_register(casb_http_server *s)

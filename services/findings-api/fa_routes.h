@@ -6,6 +6,7 @@
 #include "casb/db.h"
 #include "casb/http_server.h"
 #include "casb/kafka.h"
+#include "casb/service.h"
 #include "fa_catalogue.h"
 #include "fa_ingest.h"
 
@@ -16,6 +17,7 @@ typedef struct {
     const fa_catalogue *catalogue;
     casb_producer *producer; /* for /readyz */
     fa_ingest *ingest;       /* for /readyz: started before the HTTP server */
+    casb_service_probe *probe; /* for /readyz: PostgreSQL and Kafka */
 } fa_app;
 
 /* Registers every route; the server's app must be an fa_app. 0 or -1. */

@@ -2,37 +2,38 @@
 
 #include <string.h>
 
-#include "casb/config.h"
-#include "casb/log.h"
+#include "casb/service.h"
 
+#define FA_PROG "casb-findings-api"
 #define FA_SUMMARY                                                                             \
     "Ingests scan results from casb.scan.results into findings and serves them over HTTP " \
     "(/v1/findings, /v1/finding-types, /v1/summary)."
 
-void fa_settings_load_or_exit(fa_settings *s, int argc, char **argv)
+size_t fa_settings_table(fa_settings *s, casb_cfg_var *vars, size_t cap)
 {
     memset(s, 0, sizeof(*s));
-    s->log_level = CASB_LOG_INFO;
-    const casb_cfg_var vars[] = {
-        {"CASB_DATABASE_URL", CASB_CFG_STRING, "postgresql://casb:casb@127.0.0.1:55432/casb", 1, 1,
-         0, 0, "PostgreSQL connection URL.", &s->database_url},
-        {"CASB_KAFKA_BROKERS", CASB_CFG_STRING, "127.0.0.1:19092", 1, 0, 0, 0,
-         "Kafka bootstrap brokers, comma-separated host:port.", &s->kafka_brokers},
-        {"CASB_HTTP_ADDR", CASB_CFG_ADDR, "127.0.0.1:8082", 1, 0, 0, 0,
-         "Address the HTTP API listens on.", &s->http_addr},
-        {"CASB_ADMIN_TOKEN", CASB_CFG_STRING, NULL, 1, 1, 0, 0,
-         "Bearer token of the bootstrap administrator.", &s->admin_token},
-        {"CASB_DB_POOL_SIZE", CASB_CFG_INT, "8", 0, 0, 1, 256,
-         "PostgreSQL connections shared by HTTP requests.", &s->db_pool_size},
+    const casb_cfg_var table[FA_SETTINGS_COUNT] = {
+        casb_service_var_database_url(&s->database_url),
+        casb_service_var_kafka_brokers(&s->kafka_brokers),
+        casb_service_var_http_addr(&s->http_addr, "127.0.0.1:8082"),
+        casb_service_var_log_level(&s->log_level),
+        casb_service_var_shutdown_grace_s(&s->shutdown_grace_s),
+        casb_service_var_admin_token(&s->admin_token),
+        casb_service_var_db_pool_size(&s->db_pool_size),
         {"CASB_CATALOGUE_DIR", CASB_CFG_STRING, FA_DEFAULT_CATALOGUE_DIR, 0, 0, 0, 0,
          "Directory of the finding catalogues (<provider>.json), loaded at start.",
          &s->catalogue_dir},
-        {"CASB_LOG_LEVEL", CASB_CFG_LOGLEVEL, "info", 0, 0, 0, 0,
-         "Minimum log level: debug, info, warn or error.", &s->log_level},
-        {"CASB_SHUTDOWN_GRACE_S", CASB_CFG_INT, "30", 0, 0, 0, 3600,
-         "Seconds allowed for in-flight work on SIGTERM.", &s->shutdown_grace_s},
     };
+    size_t n = FA_SETTINGS_COUNT < cap ? FA_SETTINGS_COUNT : cap;
 
-    casb_config_init_or_exit(argc, argv, "casb-findings-api", FA_SUMMARY, vars,
-                             sizeof(vars) / sizeof(vars[0]));
+    memcpy(vars, table, n * sizeof(table[0]));
+    return n;
+}
+
+void fa_settings_load_or_exit(fa_settings *s, int argc, char **argv)
+{
+    casb_cfg_var vars[FA_SETTINGS_COUNT];
+    size_t n = fa_settings_table(s, vars, FA_SETTINGS_COUNT);
+
+    casb_config_init_or_exit(argc, argv, FA_PROG, FA_SUMMARY, vars, n);
 }

@@ -1,23 +1,34 @@
 #ifndef FA_SETTINGS_H
 #define FA_SETTINGS_H
 
-/* The findings-api's configuration, read once from the environment at start. */
+#include <stddef.h>
+
+#include "casb/config.h"
+
+/* The findings-api's configuration, one member per environment variable. Strings point into
+ * the environment or into the table's defaults and are never freed. */
 typedef struct {
     char *database_url;
     char *kafka_brokers;
     char *http_addr;
+    int log_level;
+    long shutdown_grace_s;
     char *admin_token;   /* secret: never printed */
     long db_pool_size;
     char *catalogue_dir; /* directory of <provider>.json finding catalogues */
-    int log_level;
-    long shutdown_grace_s;
 } fa_settings;
 
 /* The catalogue directory when CASB_CATALOGUE_DIR is unset: the source tree's
  * proto/findings (CASB_SOURCE_DIR is set at compile time). */
 #define FA_DEFAULT_CATALOGUE_DIR CASB_SOURCE_DIR "/proto/findings"
 
-/* Loads every variable (handles --help, exits 2 on a bad value). */
+#define FA_SETTINGS_COUNT 8
+
+/* Fills vars (room for FA_SETTINGS_COUNT entries) with the service's variable table, each
+ * entry's target pointing into s. Returns the number of entries written. */
+size_t fa_settings_table(fa_settings *s, casb_cfg_var *vars, size_t cap);
+
+/* Loads every variable into s: handles --help (exit 0); a bad value exits 2 with one line. */
 void fa_settings_load_or_exit(fa_settings *s, int argc, char **argv);
 
 #endif

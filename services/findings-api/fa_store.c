@@ -73,7 +73,7 @@ PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *
 
     snprintf(rank_s, sizeof(rank_s), "%d", q->cursor_rank);
     snprintf(count_s, sizeof(count_s), "%ld", q->cursor_count);
-    snprintf(limit_s, sizeof(limit_s), "%d", q->limit);
+    snprintf(limit_s, sizeof(limit_s), "%d", q->limit + 1);
     const char *params[] = {
         q->account_id,
         q->integration_id,
@@ -105,7 +105,7 @@ PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const cha
 {
     char limit_s[16];
 
-    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
     const char *params[] = {account_id, finding_id, state, after_asset_id, limit_s};
     return casb_db_query(db, SQL_LIST_INSTANCES, 5, params, err, errlen);
 }

@@ -23,8 +23,11 @@ typedef struct {
     int cursor_rank;
     long cursor_count;
     char cursor_id[37];
-    int limit;
+    int limit;                    /* page size */
 } fa_findings_query;
+
+/* The list queries return up to limit + 1 rows: a row beyond the page tells that another
+ * page exists. */
 
 /* Findings ordered by severity (critical first), instance_count descending, then id. */
 PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *err,

@@ -1,61 +1,33 @@
 /* casb-findings-api: ingests casb.scan.results into findings and serves the findings API.
  * main only wires the modules together. */
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "casb/auth.h"
 #include "casb/db.h"
 #include "casb/http_server.h"
 #include "casb/kafka.h"
 #include "casb/log.h"
-#include "casb/migrate.h"
-#include "casb/timeutil.h"
+#include "casb/service.h"
 #include "fa_catalogue.h"
 #include "fa_ingest.h"
 #include "fa_routes.h"
 #include "fa_settings.h"
 
-#define FA_DB_CONNECT_TIMEOUT_MS 60000
+#define PROG "casb-findings-api"
 
-static volatile sig_atomic_t g_stop;
-
-/* Brings the schema up to date; replicas starting together apply each migration once. */
-static int migrate(const char *url, char *err, size_t errlen)
+/* /readyz: the shared probe (PostgreSQL, Kafka), then the ingest thread, which stops for good
+ * on a fatal consumer error. */
+static int ready(void *app, char *reason, size_t reasonlen)
 {
-    casb_db *db = NULL;
-    int applied = 0;
-    char applied_s[16];
-    int rc = -1;
+    fa_app *a = app;
 
-    if (casb_db_open(&db, url, FA_DB_CONNECT_TIMEOUT_MS, err, errlen) != 0)
-        goto out;
-    if (casb_migrate(db, casb_migrations, casb_migrations_count, &applied, err, errlen) != 0)
-        goto out;
-    snprintf(applied_s, sizeof(applied_s), "%d", applied);
-    casb_log_info("migrations checked", "applied", applied_s);
-    rc = 0;
-out:
-    casb_db_close(db);
-    return rc;
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (!casb_service_probe_ready(a->probe, reason, reasonlen))
+        return 0;
+    if (!fa_ingest_alive(a->ingest)) {
+        snprintf(reason, reasonlen, "result ingest stopped");
+        return 0;
+    }
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -65,8 +37,9 @@ int main(int argc, char **argv)
     casb_auth *auth = NULL;
     casb_db_pool *pool = NULL;
     casb_producer *producer = NULL;
-    casb_http_server *http = NULL;
+    casb_service_probe *probe = NULL;
     fa_ingest *ingest = NULL;
+    casb_http_server *http = NULL;
     fa_app app = {0};
     char err[512];
     char count[16];
@@ -75,34 +48,34 @@ int main(int argc, char **argv)
     fa_settings_load_or_exit(&st, argc, argv);
     casb_log_init("findings-api", st.log_level);
     if (fa_catalogue_load_dir(&cat, st.catalogue_dir, err, sizeof(err)) != 0) {
-        fprintf(stderr, "casb-findings-api: CASB_CATALOGUE_DIR: %s\n", err);
-        return 2;
+        fprintf(stderr, "%s: CASB_CATALOGUE_DIR: %s\n", PROG, err);
+        return CASB_SERVICE_EXIT_CONFIG;
     }
     if (casb_auth_new(&auth, st.admin_token, err, sizeof(err)) != 0) {
-        fprintf(stderr, "casb-findings-api: CASB_ADMIN_TOKEN: %s\n", err);
+        fprintf(stderr, "%s: CASB_ADMIN_TOKEN: %s\n", PROG, err);
         fa_catalogue_free(cat);
-        return 2;
+        return CASB_SERVICE_EXIT_CONFIG;
     }
-    install_signals();
+    casb_service_signals_install();
     fa_ingest_metrics_init();
 
-    if (migrate(st.database_url, err, sizeof(err)) != 0) {
+    if (casb_service_migrate(st.database_url, err, sizeof(err)) != 0) {
         casb_log_error("cannot migrate the database", "error", err);
         goto out;
     }
-    if (casb_db_pool_new(&pool, st.database_url, (int)st.db_pool_size, FA_DB_CONNECT_TIMEOUT_MS,
-                         err, sizeof(err)) != 0) {
+    if (casb_db_pool_new(&pool, st.database_url, (int)st.db_pool_size,
+                         CASB_SERVICE_CONNECT_TIMEOUT_MS, err, sizeof(err)) != 0) {
         casb_log_error("cannot connect to PostgreSQL", "error", err);
         goto out;
     }
-    if (casb_producer_new(&producer, st.kafka_brokers, "casb-findings-api", err,
-                          sizeof(err)) != 0) {
+    if (casb_producer_new(&producer, st.kafka_brokers, PROG, err, sizeof(err)) != 0) {
         casb_log_error("cannot create the Kafka producer", "error", err);
         goto out;
     }
-    app.pool = pool;
-    app.catalogue = cat;
-    app.producer = producer;
+    if (casb_service_probe_new(&probe, st.database_url, producer, err, sizeof(err)) != 0) {
+        casb_log_error("cannot connect to PostgreSQL", "error", err);
+        goto out;
+    }
 
     fa_ingest_opts io = {
         .database_url = st.database_url,
@@ -114,36 +87,43 @@ int main(int argc, char **argv)
         casb_log_error("cannot start result ingest", "error", err);
         goto out;
     }
-    app.ingest = ingest;
 
+    app.pool = pool;
+    app.catalogue = cat;
+    app.producer = producer;
+    app.ingest = ingest;
+    app.probe = probe;
     casb_http_server_opts ho = {
         .addr = st.http_addr,
         .auth = auth,
-        .ready = fa_ready,
+        .ready = ready,
         .app = &app,
     };
     if (casb_http_server_new(&http, &ho, err, sizeof(err)) != 0 ||
         fa_routes_register(http) != 0 || casb_http_server_start(http, err, sizeof(err)) != 0) {
-        casb_log_error("cannot start the HTTP server", "error", err, "addr", st.http_addr);
+        casb_log_error("cannot start the HTTP server", "addr", st.http_addr, "error", err);
         goto out;
     }
 
     snprintf(count, sizeof(count), "%zu", fa_catalogue_count(cat));
-    casb_log_info("findings-api started", "http_addr", st.http_addr, "finding_types", count);
+    casb_log_info("findings-api started", "addr", st.http_addr, "finding_types", count);
 
-    while (!g_stop)
-        casb_sleep_ms(200);
-    casb_log_info("findings-api stopping");
+    casb_service_wait(producer);
+
+    casb_log_info("shutting down");
     exit_code = 0;
 out:
     /* The server first: its handlers use the ingest (readyz). The ingest's message in
      * progress is then either committed or redelivered later. */
     casb_http_server_free(http);
     fa_ingest_stop(ingest);
+    casb_service_flush(producer, st.shutdown_grace_s);
+    casb_service_probe_free(probe);
     casb_producer_free(producer);
-    if (pool)
-        casb_db_pool_free(pool);
+    casb_db_pool_free(pool);
     casb_auth_free(auth);
     fa_catalogue_free(cat);
+    if (exit_code == 0)
+        casb_log_info("stopped");
     return exit_code;
 }

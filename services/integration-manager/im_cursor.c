@@ -7,6 +7,7 @@
 
 #include "casb/crypto.h"
 #include "casb/error.h"
+#include "casb/query.h"
 
 /* The separator cannot occur in either part. */
 #define CURSOR_SEP '|'
@@ -30,7 +31,7 @@ static int field(const char *s, size_t n)
     return v;
 }
 
-/* A timestamp exactly as PostgreSQL renders it with the IM_SQL_TS_US format, checked to be a
+/* A timestamp exactly as PostgreSQL renders it with the TS_US format, checked to be a
  * real calendar instant so that the database never sees an invalid literal. */
 static int timestamp_valid(const char *at)
 {
@@ -101,19 +102,22 @@ out:
     return rc;
 }
 
-int im_limit_parse(const char *s, long *out)
+int im_page_parse(im_page *out, const char *limit, const char *cursor, const char **param,
+                  char *err, size_t errlen)
 {
-    long v = 0;
-
-    *out = IM_LIMIT_DEFAULT;
-    if (!s)
-        return 0;
-    /* Plain decimal only: no sign, no spaces, at most 3 digits (the maximum is 200). */
-    if (!*s || strlen(s) > 3 || !digits(s, strlen(s)))
+    memset(out, 0, sizeof(*out));
+    *param = NULL;
+    if (casb_query_limit(limit, &out->limit, err, errlen) != 0) {
+        *param = "limit";
         return CASB_EINVALID;
-    v = strtol(s, NULL, 10);
-    if (v < 1 || v > IM_LIMIT_MAX)
-        return CASB_EINVALID;
-    *out = v;
+    }
+    if (cursor) {
+        if (im_cursor_decode(cursor, &out->cursor) != 0) {
+            *param = "cursor";
+            return casb_fail(err, errlen, CASB_EINVALID,
+                             "cursor: not a next_cursor of this list");
+        }
+        out->has_cursor = 1;
+    }
     return 0;
 }

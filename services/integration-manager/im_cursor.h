@@ -4,11 +4,9 @@
 #include <stddef.h>
 
 /* Keyset pagination. A cursor is an opaque token (base64url, no padding) of the last row's
- * sort key: its timestamp with microseconds, exactly as IM_SQL_TS_US renders it
- * ("2026-11-28T20:25:55.123456Z"), and its id. Clients only hand it back. */
-
-#define IM_LIMIT_DEFAULT 50
-#define IM_LIMIT_MAX 200
+ * sort key: its timestamp with microseconds, exactly as the TS_US format of
+ * im_integrations.c renders it ("2026-11-28T20:25:55.123456Z"), and its id. Clients only
+ * hand it back. */
 
 typedef struct {
     char at[32]; /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
@@ -22,8 +20,17 @@ char *im_cursor_encode(const char *at, const char *id);
  * token this service issued (wrong encoding, bad timestamp, bad id). */
 int im_cursor_decode(const char *token, im_cursor *out);
 
-/* Parses the "limit" query parameter (decimal, 1..IM_LIMIT_MAX). s NULL means absent and
- * gives IM_LIMIT_DEFAULT. Returns 0 or CASB_EINVALID. */
-int im_limit_parse(const char *s, long *out);
+/* The paging of a list request: how many rows, and after which one. */
+typedef struct {
+    long limit;     /* 1..CASB_QUERY_LIMIT_MAX */
+    int has_cursor; /* 0: from the start */
+    im_cursor cursor;
+} im_page;
+
+/* Reads the limit and cursor query values (NULL when absent; limit defaults to
+ * CASB_QUERY_LIMIT_DEFAULT). Returns 0, or CASB_EINVALID with *param naming the refused
+ * parameter ("limit" or "cursor") and err a detail for the 400 answer. */
+int im_page_parse(im_page *out, const char *limit, const char *cursor, const char **param,
+                  char *err, size_t errlen);
 
 #endif

@@ -35,44 +35,64 @@ static int single_object(PGresult *res, json_t *(*view)(const PGresult *, int), 
     return 0;
 }
 
-/* Turns up to limit rows into items; a row beyond limit means another page exists, whose
- * cursor is the last returned row's key. */
-static int page(PGresult *res, long limit, json_t *(*view)(const PGresult *, int),
-                json_t **items, char **next_cursor, char *err, size_t errlen)
+/* Runs a keyset list statement whose last parameter is the row count, then turns up to
+ * page->limit rows into items. It asks for one row more than the page: when that row
+ * comes, another page exists, whose cursor is the last returned row's key. params[n - 1]
+ * is filled here. */
+static int query_page(casb_db *db, const char *sql, int n, const char **params,
+                      const im_page *page, json_t *(*view)(const PGresult *, int),
+                      json_t **items, char **next_cursor, char *err, size_t errlen)
 {
-    int n = PQntuples(res);
-    int shown = n > limit ? (int)limit : n;
+    char fetch[32];
+    PGresult *res = NULL;
+    int rows;
+    int shown;
+    int rc = -1;
 
-    *items = json_array();
+    *items = NULL;
     *next_cursor = NULL;
+    snprintf(fetch, sizeof(fetch), "%ld", page->limit + 1);
+    params[n - 1] = fetch;
+    res = casb_db_query(db, sql, n, params, err, errlen);
+    if (!res)
+        return -1;
+    rows = PQntuples(res);
+    shown = rows > page->limit ? (int)page->limit : rows;
+    *items = json_array();
     for (int i = 0; i < shown; i++)
         json_array_append_new(*items, view(res, i));
-    if (n > limit && shown > 0) {
+    if (rows > page->limit && shown > 0) {
         *next_cursor = im_cursor_encode(casb_db_get(res, shown - 1, "cursor_at"),
                                         casb_db_get(res, shown - 1, "id"));
         if (!*next_cursor) {
+            casb_fail(err, errlen, CASB_ERROR, "cannot encode page cursor");
             json_decref(*items);
             *items = NULL;
-            return casb_fail(err, errlen, CASB_ERROR, "cannot encode page cursor");
+            goto out;
         }
     }
-    return 0;
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
 }
 
-/* Locks the account's integration row for the rest of the transaction: pause, resume and
- * scan requests on one integration then run one after the other, and the scheduler's
- * SKIP LOCKED claim passes over it meanwhile. */
-static int lock_integration(casb_db *db, const char *account_id, const char *id, int *paused,
-                            char *err, size_t errlen)
+/* Whether the account has the integration, and whether it is paused. With lock, the row
+ * stays locked for the rest of the transaction: pause, resume and scan requests on one
+ * integration then run one after the other, and the scheduler's SKIP LOCKED claim passes
+ * over it meanwhile. */
+static int find_integration(casb_db *db, const char *account_id, const char *id, int lock,
+                            int *paused, char *err, size_t errlen)
 {
+    static const char plain[] = "SELECT paused FROM integrations "
+                                "WHERE id = $1::uuid AND account_id = $2::uuid";
+    static const char locked[] = "SELECT paused FROM integrations "
+                                 "WHERE id = $1::uuid AND account_id = $2::uuid FOR UPDATE";
     const char *params[2] = {id, account_id};
     PGresult *res = NULL;
     int rc = -1;
 
-    res = casb_db_query(db,
-                        "SELECT paused FROM integrations WHERE id = $1::uuid "
-                        "AND account_id = $2::uuid FOR UPDATE",
-                        2, params, err, errlen);
+    res = casb_db_query(db, lock ? locked : plain, 2, params, err, errlen);
     if (!res)
         goto out;
     if (PQntuples(res) == 0) {
@@ -83,6 +103,47 @@ static int lock_integration(casb_db *db, const char *account_id, const char *id,
     rc = 0;
 out:
     PQclear(res);
+    return rc;
+}
+
+/* Opens the transaction of an action (pause, resume, scan now), locks the integration and
+ * clears the action's outputs. On failure nothing is left open. */
+static int begin_action(casb_db *db, const char *account_id, const char *id, int *paused,
+                        json_t **out, int *changed, char *err, size_t errlen)
+{
+    int rc;
+
+    *out = NULL;
+    *changed = 0;
+    if (casb_db_begin(db, err, errlen) != 0)
+        return -1;
+    rc = find_integration(db, account_id, id, 1, paused, err, errlen);
+    if (rc != 0)
+        casb_db_rollback(db);
+    return rc;
+}
+
+/* Ends a transaction: commits when rc is 0, else rolls back. Returns rc, or -1 when the
+ * commit failed. */
+static int end_transaction(casb_db *db, int rc, char *err, size_t errlen)
+{
+    if (rc == 0 && casb_db_commit(db, err, errlen) != 0)
+        rc = -1;
+    if (rc != 0)
+        casb_db_rollback(db);
+    return rc;
+}
+
+/* Ends the transaction of an action; on failure drops what the action prepared. */
+static int finish_action(casb_db *db, int rc, json_t **out, int *changed, char *err,
+                         size_t errlen)
+{
+    rc = end_transaction(db, rc, err, errlen);
+    if (rc != 0) {
+        json_decref(*out);
+        *out = NULL;
+        *changed = 0;
+    }
     return rc;
 }
 
@@ -173,13 +234,11 @@ int im_integrations_create(casb_db *db, const im_integration_new *in, json_t **o
         goto out;
     if (enqueue_scan(db, in->id, "first", first_scan_id, err, errlen) != 0)
         goto out;
-    if (casb_db_commit(db, err, errlen) != 0)
-        goto out;
-    *out = im_view_integration(res, 0);
     rc = 0;
 out:
-    if (rc != 0)
-        casb_db_rollback(db);
+    rc = end_transaction(db, rc, err, errlen);
+    if (rc == 0)
+        *out = im_view_integration(res, 0);
     PQclear(res);
     return rc;
 }
@@ -191,34 +250,20 @@ int im_integrations_get(casb_db *db, const char *account_id, const char *id, jso
     return fetch_integration(db, account_id, id, out, err, errlen);
 }
 
-int im_integrations_list(casb_db *db, const char *account_id, const im_cursor *after,
-                         long limit, json_t **items, char **next_cursor, char *err,
-                         size_t errlen)
+int im_integrations_list(casb_db *db, const char *account_id, const im_page *page,
+                         json_t **items, char **next_cursor, char *err, size_t errlen)
 {
-    char fetch[32];
     const char *params[4];
-    PGresult *res = NULL;
-    int rc;
 
-    *items = NULL;
-    *next_cursor = NULL;
-    /* One row more than asked tells whether another page exists. */
-    snprintf(fetch, sizeof(fetch), "%ld", limit + 1);
     params[0] = account_id;
-    params[1] = after ? after->at : NULL;
-    params[2] = after ? after->id : NULL;
-    params[3] = fetch;
-    res = casb_db_query(db,
-                        "SELECT " INTEGRATION_COLUMNS " FROM integrations "
-                        "WHERE account_id = $1::uuid AND ($2::timestamptz IS NULL "
-                        "OR (created_at, id) > ($2::timestamptz, $3::uuid)) "
-                        "ORDER BY created_at, id LIMIT $4::integer",
-                        4, params, err, errlen);
-    if (!res)
-        return -1;
-    rc = page(res, limit, im_view_integration, items, next_cursor, err, errlen);
-    PQclear(res);
-    return rc;
+    params[1] = page->has_cursor ? page->cursor.at : NULL;
+    params[2] = page->has_cursor ? page->cursor.id : NULL;
+    return query_page(db,
+                      "SELECT " INTEGRATION_COLUMNS " FROM integrations "
+                      "WHERE account_id = $1::uuid AND ($2::timestamptz IS NULL "
+                      "OR (created_at, id) > ($2::timestamptz, $3::uuid)) "
+                      "ORDER BY created_at, id LIMIT $4::integer",
+                      4, params, page, im_view_integration, items, next_cursor, err, errlen);
 }
 
 int im_integrations_delete(casb_db *db, const char *account_id, const char *id,
@@ -251,32 +296,28 @@ int im_integrations_delete(casb_db *db, const char *account_id, const char *id,
         goto out;
     }
     snprintf(provider, providerlen, "%s", casb_db_get(res, 0, "provider"));
-    if (casb_db_commit(db, err, errlen) != 0)
-        goto out;
     rc = 0;
 out:
-    if (rc != 0)
-        casb_db_rollback(db);
+    rc = end_transaction(db, rc, err, errlen);
     PQclear(res);
     return rc;
 }
 
-int im_integrations_pause(casb_db *db, const char *account_id, const char *id, json_t **out,
-                          int *changed, char *err, size_t errlen)
+/* The state change of pause (paused = 1) or resume (0), made only when the integration is
+ * in the other state. */
+static int set_paused(casb_db *db, const char *account_id, const char *id, int paused,
+                      json_t **out, int *changed, char *err, size_t errlen)
 {
     const char *params[1] = {id};
-    int paused = 0;
-    int rc = -1;
+    char scan_id[37];
+    int was_paused = 0;
+    int rc;
 
-    *out = NULL;
-    *changed = 0;
-    if (casb_db_begin(db, err, errlen) != 0)
-        return -1;
-    rc = lock_integration(db, account_id, id, &paused, err, errlen);
+    rc = begin_action(db, account_id, id, &was_paused, out, changed, err, errlen);
     if (rc != 0)
-        goto out;
+        return rc;
     rc = -1;
-    if (!paused) {
+    if (paused && !was_paused) {
         if (casb_db_exec(db,
                          "UPDATE integrations SET paused = true, health = 'paused', "
                          "health_reason = NULL, updated_at = now() WHERE id = $1::uuid",
@@ -291,39 +332,7 @@ int im_integrations_pause(casb_db *db, const char *account_id, const char *id, j
                          1, params, NULL, err, errlen) != 0)
             goto out;
         *changed = 1;
-    }
-    if (fetch_integration(db, account_id, id, out, err, errlen) != 0)
-        goto out;
-    if (casb_db_commit(db, err, errlen) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (rc != 0) {
-        casb_db_rollback(db);
-        json_decref(*out);
-        *out = NULL;
-        *changed = 0;
-    }
-    return rc;
-}
-
-int im_integrations_resume(casb_db *db, const char *account_id, const char *id, json_t **out,
-                           int *changed, char *err, size_t errlen)
-{
-    const char *params[1] = {id};
-    char scan_id[37];
-    int paused = 0;
-    int rc = -1;
-
-    *out = NULL;
-    *changed = 0;
-    if (casb_db_begin(db, err, errlen) != 0)
-        return -1;
-    rc = lock_integration(db, account_id, id, &paused, err, errlen);
-    if (rc != 0)
-        goto out;
-    rc = -1;
-    if (paused) {
+    } else if (!paused && was_paused) {
         if (casb_db_exec(db,
                          "UPDATE integrations SET paused = false, "
                          "health = CASE WHEN last_scan_status = 'succeeded' THEN 'healthy' "
@@ -336,19 +345,21 @@ int im_integrations_resume(casb_db *db, const char *account_id, const char *id, 
             goto out;
         *changed = 1;
     }
-    if (fetch_integration(db, account_id, id, out, err, errlen) != 0)
-        goto out;
-    if (casb_db_commit(db, err, errlen) != 0)
-        goto out;
-    rc = 0;
+    rc = fetch_integration(db, account_id, id, out, err, errlen);
 out:
-    if (rc != 0) {
-        casb_db_rollback(db);
-        json_decref(*out);
-        *out = NULL;
-        *changed = 0;
-    }
-    return rc;
+    return finish_action(db, rc, out, changed, err, errlen);
+}
+
+int im_integrations_pause(casb_db *db, const char *account_id, const char *id, json_t **out,
+                          int *changed, char *err, size_t errlen)
+{
+    return set_paused(db, account_id, id, 1, out, changed, err, errlen);
+}
+
+int im_integrations_resume(casb_db *db, const char *account_id, const char *id, json_t **out,
+                           int *changed, char *err, size_t errlen)
+{
+    return set_paused(db, account_id, id, 0, out, changed, err, errlen);
 }
 
 int im_integrations_scan_now(casb_db *db, const char *account_id, const char *id,
@@ -358,15 +369,11 @@ int im_integrations_scan_now(casb_db *db, const char *account_id, const char *id
     PGresult *res = NULL;
     char scan_id[37];
     int paused = 0;
-    int rc = -1;
+    int rc;
 
-    *out = NULL;
-    *created = 0;
-    if (casb_db_begin(db, err, errlen) != 0)
-        return -1;
-    rc = lock_integration(db, account_id, id, &paused, err, errlen);
+    rc = begin_action(db, account_id, id, &paused, out, created, err, errlen);
     if (rc != 0)
-        goto out;
+        return rc;
     if (paused) {
         rc = casb_fail(err, errlen, CASB_ECONFLICT, "integration is paused; resume it first");
         goto out;
@@ -398,59 +405,35 @@ int im_integrations_scan_now(casb_db *db, const char *account_id, const char *id
         casb_fail(err, errlen, CASB_ERROR, "could not queue a scan");
         goto out;
     }
-    if (casb_db_commit(db, err, errlen) != 0)
-        goto out;
     rc = 0;
 out:
-    if (rc != 0) {
-        casb_db_rollback(db);
-        json_decref(*out);
-        *out = NULL;
-        *created = 0;
-    }
     PQclear(res);
-    return rc;
+    return finish_action(db, rc, out, created, err, errlen);
 }
 
 int im_integrations_scans(casb_db *db, const char *account_id, const char *id,
-                          const im_cursor *before, long limit, json_t **items,
-                          char **next_cursor, char *err, size_t errlen)
+                          const im_page *page, json_t **items, char **next_cursor, char *err,
+                          size_t errlen)
 {
-    const char *check[2] = {id, account_id};
-    char fetch[32];
     const char *params[5];
-    PGresult *res = NULL;
-    int rc = -1;
+    int paused = 0;
+    int rc;
 
     *items = NULL;
     *next_cursor = NULL;
-    res = casb_db_query(db,
-                        "SELECT 1 FROM integrations WHERE id = $1::uuid AND account_id = $2::uuid",
-                        2, check, err, errlen);
-    if (!res)
-        return -1;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return CASB_ENOTFOUND;
-    }
-    PQclear(res);
-
-    snprintf(fetch, sizeof(fetch), "%ld", limit + 1);
+    /* An unknown integration answers 404, not an empty list that would hide a typo. */
+    rc = find_integration(db, account_id, id, 0, &paused, err, errlen);
+    if (rc != 0)
+        return rc;
     params[0] = id;
     params[1] = account_id;
-    params[2] = before ? before->at : NULL;
-    params[3] = before ? before->id : NULL;
-    params[4] = fetch;
-    res = casb_db_query(db,
-                        "SELECT " SCAN_COLUMNS " FROM scans "
-                        "WHERE integration_id = $1::uuid AND account_id = $2::uuid "
-                        "AND ($3::timestamptz IS NULL "
-                        "OR (queued_at, id) < ($3::timestamptz, $4::uuid)) "
-                        "ORDER BY queued_at DESC, id DESC LIMIT $5::integer",
-                        5, params, err, errlen);
-    if (!res)
-        return -1;
-    rc = page(res, limit, im_view_scan, items, next_cursor, err, errlen);
-    PQclear(res);
-    return rc;
+    params[2] = page->has_cursor ? page->cursor.at : NULL;
+    params[3] = page->has_cursor ? page->cursor.id : NULL;
+    return query_page(db,
+                      "SELECT " SCAN_COLUMNS " FROM scans "
+                      "WHERE integration_id = $1::uuid AND account_id = $2::uuid "
+                      "AND ($3::timestamptz IS NULL "
+                      "OR (queued_at, id) < ($3::timestamptz, $4::uuid)) "
+                      "ORDER BY queued_at DESC, id DESC LIMIT $5::integer",
+                      5, params, page, im_view_scan, items, next_cursor, err, errlen);
 }

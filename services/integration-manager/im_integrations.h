@@ -32,25 +32,30 @@ int im_integrations_create(casb_db *db, const im_integration_new *in, json_t **o
 int im_integrations_get(casb_db *db, const char *account_id, const char *id, json_t **out,
                         char *err, size_t errlen);
 
-/* One page in creation order, after the cursor when non-NULL. *items is an array;
+/* One page in creation order, after page->cursor when it has one. *items is an array;
  * *next_cursor is malloc'ed, or NULL on the last page. */
-int im_integrations_list(casb_db *db, const char *account_id, const im_cursor *after,
-                         long limit, json_t **items, char **next_cursor, char *err,
-                         size_t errlen);
+int im_integrations_list(casb_db *db, const char *account_id, const im_page *page,
+                         json_t **items, char **next_cursor, char *err, size_t errlen);
 
 /* Deletes the integration; findings, instances, scans and queued jobs go with it (ON DELETE
  * CASCADE). provider receives the deleted integration's provider id. */
 int im_integrations_delete(casb_db *db, const char *account_id, const char *id,
                            char *provider, size_t providerlen, char *err, size_t errlen);
 
+/* pause, resume and scan now share one shape: a change made under the integration's row
+ * lock, answered with the resulting object (*out), *changed saying whether anything
+ * happened (an event or a metric follows only then). */
+typedef int (*im_integration_action)(casb_db *db, const char *account_id, const char *id,
+                                     json_t **out, int *changed, char *err, size_t errlen);
+
 /* Pauses: no scheduled scans, health 'paused', queued (not yet started) scans cancelled.
- * Idempotent: *changed is 0 when it was paused already. */
+ * Idempotent: *changed is 0 when it was paused already. *out is the integration. */
 int im_integrations_pause(casb_db *db, const char *account_id, const char *id, json_t **out,
                           int *changed, char *err, size_t errlen);
 
 /* Resumes: health back ('healthy' after a successful last scan, else 'initializing'), next
  * scheduled scan one interval from now, and a scan queued at once (reason 'resume').
- * Idempotent: *changed is 0 when it was not paused. */
+ * Idempotent: *changed is 0 when it was not paused. *out is the integration. */
 int im_integrations_resume(casb_db *db, const char *account_id, const char *id, json_t **out,
                            int *changed, char *err, size_t errlen);
 
@@ -59,9 +64,10 @@ int im_integrations_resume(casb_db *db, const char *account_id, const char *id, 
 int im_integrations_scan_now(casb_db *db, const char *account_id, const char *id,
                              json_t **out, int *created, char *err, size_t errlen);
 
-/* One page of the integration's scans, newest first, before the cursor when non-NULL. */
+/* One page of the integration's scans, newest first, before page->cursor when it has
+ * one. */
 int im_integrations_scans(casb_db *db, const char *account_id, const char *id,
-                          const im_cursor *before, long limit, json_t **items,
-                          char **next_cursor, char *err, size_t errlen);
+                          const im_page *page, json_t **items, char **next_cursor, char *err,
+                          size_t errlen);
 
 #endif

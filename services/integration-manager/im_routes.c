@@ -11,6 +11,7 @@
 #include "casb/json.h"
 #include "casb/log.h"
 #include "casb/metrics.h"
+#include "casb/query.h"
 #include "im_cursor.h"
 #include "im_events.h"
 #include "im_integrations.h"
@@ -62,6 +63,16 @@ static int reply_not_found(casb_http_req *req)
     return casb_http_reply_problem(req, 404, "integration not found", NULL);
 }
 
+/* The answer to a failed im_integrations_* call. */
+static int reply_failure(casb_http_req *req, int rc, const char *operation, const char *err)
+{
+    if (rc == CASB_ENOTFOUND)
+        return reply_not_found(req);
+    if (rc == CASB_ECONFLICT)
+        return casb_http_reply_problem(req, 409, err, NULL);
+    return reply_internal(req, operation, err);
+}
+
 static casb_db *acquire(casb_http_req *req)
 {
     casb_db *db = casb_db_pool_acquire(app_of(req)->pool, POOL_WAIT_MS);
@@ -73,12 +84,54 @@ static casb_db *acquire(casb_http_req *req)
     return db;
 }
 
-/* The {id} of the path when it is a UUID; anything else names no integration. */
-static const char *integration_id(casb_http_req *req)
+static void release(casb_http_req *req, casb_db *db)
 {
-    const char *id = casb_http_param(req, "id");
+    casb_db_pool_release(app_of(req)->pool, db);
+}
 
-    return id && casb_uuid_valid(id) ? id : NULL;
+/* Checks the query: with page NULL the route takes no parameters; otherwise it takes limit
+ * and cursor, parsed into *page. Returns 0, or the status of the 400 already answered. */
+static int read_query(casb_http_req *req, im_page *page)
+{
+    const char *limit = NULL;
+    const char *cursor = NULL;
+    const casb_query_param none[] = {{NULL, NULL}};
+    const casb_query_param paging[] = {{"limit", &limit}, {"cursor", &cursor}, {NULL, NULL}};
+    casb_query_text text;
+    const char *param = NULL;
+    char err[256];
+    int status;
+
+    status = casb_query_read(req, page ? paging : none, page ? &text : NULL);
+    if (status != 0 || !page)
+        return status;
+    if (im_page_parse(page, limit, cursor, &param, err, sizeof(err)) != 0)
+        return casb_query_reply_invalid(req, param, err);
+    return 0;
+}
+
+/* The start of every handler that reads the database: the query (see read_query), the
+ * path's id when the route has one (id non-NULL), and a pooled connection. An id that is
+ * not a UUID names no integration: 404 like an unknown one, before any SQL. Returns the
+ * connection, or NULL with *status the answer already sent. */
+static casb_db *open_request(casb_http_req *req, im_page *page, const char **id, int *status)
+{
+    casb_db *db = NULL;
+
+    *status = read_query(req, page);
+    if (*status != 0)
+        return NULL;
+    if (id) {
+        *id = casb_http_param(req, "id");
+        if (!*id || !casb_uuid_valid(*id)) {
+            *status = reply_not_found(req);
+            return NULL;
+        }
+    }
+    db = acquire(req);
+    if (!db)
+        *status = 503;
+    return db;
 }
 
 /* Events follow the database change they announce; losing one is logged, not undone. */
@@ -93,41 +146,12 @@ static void publish_event(casb_http_req *req, const char *event, const char *id,
                        "account_id", account_of(req), "error", err);
 }
 
-/* Reads cursor and limit. Returns 0, or the status of the 400 it has already answered. */
-static int page_params(casb_http_req *req, im_cursor *cursor, int *has_cursor, long *limit)
-{
-    char buf[160];
-    int present;
-
-    *has_cursor = 0;
-    present = casb_http_query(req, "limit", buf, sizeof(buf));
-    if (present < 0 || im_limit_parse(present == 1 ? buf : NULL, limit) != 0)
-        return casb_http_reply_problem(req, 400, "limit must be an integer from 1 to 200",
-                                       field_member("limit"));
-    present = casb_http_query(req, "cursor", buf, sizeof(buf));
-    if (present == 1 && buf[0]) {
-        if (im_cursor_decode(buf, cursor) != 0)
-            return casb_http_reply_problem(req, 400, "cursor is not valid",
-                                           field_member("cursor"));
-        *has_cursor = 1;
-    } else if (present < 0) {
-        return casb_http_reply_problem(req, 400, "cursor is not valid", field_member("cursor"));
-    }
-    return 0;
-}
-
-static int reply_page(casb_http_req *req, const char *noun, json_t *items, char *next_cursor)
-{
-    json_t *body = json_object();
-
-    json_object_set_new(body, noun, items);
-    json_object_set_new(body, "next_cursor", next_cursor ? json_string(next_cursor) : json_null());
-    free(next_cursor);
-    return casb_http_reply_json(req, 200, body);
-}
-
 static int list_providers(casb_http_req *req)
 {
+    int status = read_query(req, NULL);
+
+    if (status != 0)
+        return status;
     return casb_http_reply_json(req, 200, im_view_providers(casb_provider_all()));
 }
 
@@ -179,7 +203,7 @@ static int seal_credentials(const im_app *app, const json_t *credentials, char *
 static int create_integration(casb_http_req *req)
 {
     im_app *app = app_of(req);
-    json_t *body = casb_http_body_json(req);
+    json_t *body = NULL;
     json_t *integration = NULL;
     im_create_request cr;
     im_integration_new row;
@@ -193,6 +217,10 @@ static int create_integration(casb_http_req *req)
     int status;
     int rc;
 
+    status = read_query(req, NULL);
+    if (status != 0)
+        return status;
+    body = casb_http_body_json(req);
     if (!body)
         return 400;
     if (im_validate_create(&cr, body, casb_provider_all(), allowed_endpoints(app),
@@ -241,7 +269,7 @@ static int create_integration(casb_http_req *req)
         goto out;
     }
     rc = im_integrations_create(db, &row, &integration, scan_id, err, sizeof(err));
-    casb_db_pool_release(app->pool, db);
+    release(req, db);
     if (rc != 0) {
         status = reply_internal(req, "create integration", err);
         goto out;
@@ -260,74 +288,84 @@ out:
     return status;
 }
 
-static int list_integrations(casb_http_req *req)
+/* GET lists: one page of the account's integrations (of_integration 0) or of the scans of
+ * the integration in the path (1), as {"<noun>": [...], "next_cursor": ...}. */
+static int list_page(casb_http_req *req, int of_integration)
 {
+    const char *id = NULL;
     json_t *items = NULL;
+    json_t *body = NULL;
     char *next = NULL;
-    im_cursor cursor;
+    im_page page;
     casb_db *db = NULL;
     char err[512];
-    long limit;
-    int has_cursor;
     int status;
     int rc;
 
-    status = page_params(req, &cursor, &has_cursor, &limit);
-    if (status != 0)
-        return status;
-    db = acquire(req);
+    db = open_request(req, &page, of_integration ? &id : NULL, &status);
     if (!db)
-        return 503;
-    rc = im_integrations_list(db, account_of(req), has_cursor ? &cursor : NULL, limit, &items,
-                              &next, err, sizeof(err));
-    casb_db_pool_release(app_of(req)->pool, db);
+        return status;
+    if (id)
+        rc = im_integrations_scans(db, account_of(req), id, &page, &items, &next, err,
+                                   sizeof(err));
+    else
+        rc = im_integrations_list(db, account_of(req), &page, &items, &next, err, sizeof(err));
+    release(req, db);
     if (rc != 0)
-        return reply_internal(req, "list integrations", err);
-    return reply_page(req, "integrations", items, next);
+        return reply_failure(req, rc, id ? "list scans" : "list integrations", err);
+    body = json_object();
+    json_object_set_new(body, id ? "scans" : "integrations", items);
+    json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
+    free(next);
+    return casb_http_reply_json(req, 200, body);
+}
+
+static int list_integrations(casb_http_req *req)
+{
+    return list_page(req, 0);
+}
+
+static int list_scans(casb_http_req *req)
+{
+    return list_page(req, 1);
 }
 
 static int get_integration(casb_http_req *req)
 {
-    const char *id = integration_id(req);
+    const char *id = NULL;
     json_t *integration = NULL;
     casb_db *db = NULL;
     char err[512];
+    int status;
     int rc;
 
-    if (!id)
-        return reply_not_found(req);
-    db = acquire(req);
+    db = open_request(req, NULL, &id, &status);
     if (!db)
-        return 503;
+        return status;
     rc = im_integrations_get(db, account_of(req), id, &integration, err, sizeof(err));
-    casb_db_pool_release(app_of(req)->pool, db);
-    if (rc == CASB_ENOTFOUND)
-        return reply_not_found(req);
+    release(req, db);
     if (rc != 0)
-        return reply_internal(req, "get integration", err);
+        return reply_failure(req, rc, "get integration", err);
     return casb_http_reply_json(req, 200, integration);
 }
 
 static int delete_integration(casb_http_req *req)
 {
-    const char *id = integration_id(req);
+    const char *id = NULL;
     casb_db *db = NULL;
     char provider[64];
     char err[512];
+    int status;
     int rc;
 
-    if (!id)
-        return reply_not_found(req);
-    db = acquire(req);
+    db = open_request(req, NULL, &id, &status);
     if (!db)
-        return 503;
+        return status;
     rc = im_integrations_delete(db, account_of(req), id, provider, sizeof(provider), err,
                                 sizeof(err));
-    casb_db_pool_release(app_of(req)->pool, db);
-    if (rc == CASB_ENOTFOUND)
-        return reply_not_found(req);
+    release(req, db);
     if (rc != 0)
-        return reply_internal(req, "delete integration", err);
+        return reply_failure(req, rc, "delete integration", err);
     casb_metric_add(m_deleted, 1);
     casb_log_info("integration deleted", "integration_id", id, "account_id", account_of(req),
                   "provider", provider);
@@ -335,30 +373,39 @@ static int delete_integration(casb_http_req *req)
     return casb_http_reply_json(req, 204, NULL);
 }
 
-typedef int (*state_change_fn)(casb_db *, const char *, const char *, json_t **, int *,
-                               char *, size_t);
-
-/* pause and resume: the same shape, a different change and event. */
-static int change_state(casb_http_req *req, state_change_fn change, const char *event)
+/* pause, resume and scan now: one action on the integration. Returns 0 with *out (owned by
+ * the caller) and *changed, or the status already answered. */
+static int run_action(casb_http_req *req, im_integration_action action, const char *operation,
+                      const char **id, json_t **out, int *changed)
 {
-    const char *id = integration_id(req);
-    json_t *integration = NULL;
     casb_db *db = NULL;
     char err[512];
-    int changed = 0;
+    int status;
     int rc;
 
-    if (!id)
-        return reply_not_found(req);
-    db = acquire(req);
+    *out = NULL;
+    *changed = 0;
+    db = open_request(req, NULL, id, &status);
     if (!db)
-        return 503;
-    rc = change(db, account_of(req), id, &integration, &changed, err, sizeof(err));
-    casb_db_pool_release(app_of(req)->pool, db);
-    if (rc == CASB_ENOTFOUND)
-        return reply_not_found(req);
+        return status;
+    rc = action(db, account_of(req), *id, out, changed, err, sizeof(err));
+    release(req, db);
     if (rc != 0)
-        return reply_internal(req, event, err);
+        return reply_failure(req, rc, operation, err);
+    return 0;
+}
+
+/* pause and resume: the same shape, a different change and event. */
+static int change_state(casb_http_req *req, im_integration_action change, const char *event)
+{
+    const char *id = NULL;
+    json_t *integration = NULL;
+    int changed = 0;
+    int status;
+
+    status = run_action(req, change, event, &id, &integration, &changed);
+    if (status != 0)
+        return status;
     if (changed) {
         casb_log_info("integration state changed", "event", event, "integration_id", id,
                       "account_id", account_of(req));
@@ -379,63 +426,20 @@ static int resume_integration(casb_http_req *req)
 
 static int request_scan(casb_http_req *req)
 {
-    const char *id = integration_id(req);
+    const char *id = NULL;
     json_t *scan = NULL;
-    casb_db *db = NULL;
-    char err[512];
     int created = 0;
-    int rc;
+    int status;
 
-    if (!id)
-        return reply_not_found(req);
-    db = acquire(req);
-    if (!db)
-        return 503;
-    rc = im_integrations_scan_now(db, account_of(req), id, &scan, &created, err, sizeof(err));
-    casb_db_pool_release(app_of(req)->pool, db);
-    if (rc == CASB_ENOTFOUND)
-        return reply_not_found(req);
-    if (rc == CASB_ECONFLICT)
-        return casb_http_reply_problem(req, 409, err, NULL);
-    if (rc != 0)
-        return reply_internal(req, "scan now", err);
+    status = run_action(req, im_integrations_scan_now, "scan now", &id, &scan, &created);
+    if (status != 0)
+        return status;
     if (created) {
         casb_metric_add(m_scans_requested, 1);
         casb_log_info("scan requested", "integration_id", id, "account_id", account_of(req),
                       "scan_id", json_string_value(json_object_get(scan, "id")));
     }
     return casb_http_reply_json(req, 202, scan);
-}
-
-static int list_scans(casb_http_req *req)
-{
-    const char *id = integration_id(req);
-    json_t *items = NULL;
-    char *next = NULL;
-    im_cursor cursor;
-    casb_db *db = NULL;
-    char err[512];
-    long limit;
-    int has_cursor;
-    int status;
-    int rc;
-
-    if (!id)
-        return reply_not_found(req);
-    status = page_params(req, &cursor, &has_cursor, &limit);
-    if (status != 0)
-        return status;
-    db = acquire(req);
-    if (!db)
-        return 503;
-    rc = im_integrations_scans(db, account_of(req), id, has_cursor ? &cursor : NULL, limit,
-                               &items, &next, err, sizeof(err));
-    casb_db_pool_release(app_of(req)->pool, db);
-    if (rc == CASB_ENOTFOUND)
-        return reply_not_found(req);
-    if (rc != 0)
-        return reply_internal(req, "list scans", err);
-    return reply_page(req, "scans", items, next);
 }
 
 static void register_metrics(void)

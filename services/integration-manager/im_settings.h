@@ -27,4 +27,7 @@ typedef struct {
  * entry's target pointing into s. Returns the number of entries written. */
 size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap);
 
+/* Loads every variable into s: handles --help (exit 0); a bad value exits 2 with one line. */
+void im_settings_load_or_exit(im_settings *s, int argc, char **argv);
+
 #endif

@@ -1,26 +1,38 @@
 #ifndef SW_SETTINGS_H
 #define SW_SETTINGS_H
 
-/* The scanner-worker's configuration, read once from the environment at start. */
+#include <stddef.h>
+
+#include "casb/config.h"
+
+/* The scanner-worker's configuration, one member per environment variable. Strings point into
+ * the environment, the table's defaults or worker_id_buf, and are never freed. */
 typedef struct {
     char *database_url;
     char *kafka_brokers;
     char *http_addr;            /* health and metrics only */
+    int log_level;
+    long shutdown_grace_s;
     char *master_key;           /* secret: never printed */
-    char *master_key_previous;  /* secret, optional ("" when unset) */
-    char *allowed_endpoints;    /* CASB_ALLOWED_ENDPOINTS, "" when unset */
+    char *master_key_previous;  /* secret; NULL when unset */
+    char *allowed_endpoints;    /* NULL when unset: only providers' own endpoints */
     char *worker_id;            /* CASB_WORKER_ID, or "<hostname>-<pid>" */
     long result_batch_size;     /* findings per casb.scan.result message, 1..500 */
     long http_timeout_ms;
     long http_max_retries;
     long retry_max_wait_s;
     long lease_s;               /* scan lease length; renewed while the scan runs */
-    int log_level;
-    long shutdown_grace_s;
     char worker_id_buf[160];    /* storage for the default worker id */
 } sw_settings;
 
-/* Loads every variable (handles --help, exits 2 on a bad value). */
+#define SW_SETTINGS_COUNT 14
+
+/* Fills vars (room for SW_SETTINGS_COUNT entries) with the service's variable table, each
+ * entry's target pointing into s. Returns the number of entries written. */
+size_t sw_settings_table(sw_settings *s, casb_cfg_var *vars, size_t cap);
+
+/* Loads every variable into s and gives the worker its default id when CASB_WORKER_ID is
+ * unset: handles --help (exit 0); a bad value exits 2 with one line. */
 void sw_settings_load_or_exit(sw_settings *s, int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 #include "casb/json.h"
 #include "casb/log.h"
 #include "casb/metrics.h"
+#include "casb/service.h"
 #include "casb/timeutil.h"
 #include "provider.h"
 #include "sw_job.h"
@@ -56,16 +57,6 @@ static void metric_add(casb_metric *m, double v)
 {
     if (m)
         casb_metric_add(m, v);
-}
-
-/* Sleeps up to ms, waking early when the process is asked to stop. */
-static void sleep_unless_stopped(const sw_worker *w, long ms)
-{
-    while (ms > 0 && !*w->stop) {
-        long step = ms < 100 ? ms : 100;
-        casb_sleep_ms(step);
-        ms -= step;
-    }
 }
 
 typedef struct {
@@ -192,8 +183,8 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, const char *star
             break;
         casb_log_error("cannot load the integration; retrying", "scan_id", job->scan_id,
                        "error", err);
-        sleep_unless_stopped(w, 2000);
-        if (*w->stop) {
+        casb_service_sleep_ms(2000);
+        if (casb_service_stopping()) {
             outcome = SW_JOB_SHUTDOWN;
             goto release;
         }
@@ -290,7 +281,7 @@ finish:
     }
     metric_add(m_findings, (double)sw_sink_findings(sink));
 
-    if (*w->stop) {
+    if (casb_service_stopping()) {
         /* Shutting down: the scan is neither completed nor failed. Its job stays uncommitted
          * and goes to another worker, which rescans from the start. */
         casb_log_info("scan abandoned on shutdown; the job will be redelivered", "scan_id",
@@ -382,7 +373,7 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
         casb_log_warn("invalid job message sent to the dead-letter topic", "reason", reason);
         if (casb_dlq_publish(w->producer, msg, reason, err, sizeof(err)) != 0) {
             casb_log_error("dead-letter publish failed", "error", err);
-            return *w->stop ? SW_JOB_SHUTDOWN : SW_JOB_REDELIVER;
+            return casb_service_stopping() ? SW_JOB_SHUTDOWN : SW_JOB_REDELIVER;
         }
         metric_add(m_invalid, 1);
         return SW_JOB_COMMIT;
@@ -390,7 +381,7 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
 
     /* A fresh cancel flag per scan; a stop requested meanwhile still cancels. */
     *w->cancel = 0;
-    if (*w->stop) {
+    if (casb_service_stopping()) {
         *w->cancel = 1;
         return SW_JOB_SHUTDOWN;
     }
@@ -403,8 +394,8 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
             break;
         casb_log_error("cannot take the scan lease; retrying", "scan_id", job.scan_id, "error",
                        err);
-        sleep_unless_stopped(w, 2000);
-        if (*w->stop)
+        casb_service_sleep_ms(2000);
+        if (casb_service_stopping())
             return SW_JOB_SHUTDOWN;
     }
     if (rc == 0) {

@@ -20,12 +20,13 @@ typedef struct {
     const casb_keyring *keys;
     casb_db *db;              /* used by this thread only */
     casb_producer *producer;
-    volatile int *stop;       /* set by SIGTERM/SIGINT */
-    volatile int *cancel;     /* the running scan's cancel flag (HTTP waits watch it) */
+    volatile int *cancel;     /* the running scan's cancel flag (HTTP waits watch it); also
+                               * set by SIGTERM/SIGINT (casb_service_cancel_flag) */
 } sw_worker;
 
 /* Handles one job message: validation (invalid -> dead letter), the lease, the integration
- * and its credentials, the provider's scan, the result messages and their flush. */
+ * and its credentials, the provider's scan, the result messages and their flush. A stop
+ * request (casb_service_stopping) abandons the job with SW_JOB_SHUTDOWN. */
 sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg);
 
 /* Registers the worker's Prometheus metrics (call once at start). */

@@ -4,6 +4,7 @@
 
 #include "casb/log.h"
 #include "casb/metrics.h"
+#include "casb/service.h"
 #include "casb/timeutil.h"
 #include "sched_claim.h"
 #include "sched_relay.h"
@@ -174,7 +175,7 @@ static void sweep_step(sched_app *app, loop_metrics *m)
     casb_metric_add(m->abandoned, r.abandoned);
 }
 
-void sched_loop_run(sched_app *app, volatile sig_atomic_t *stop)
+void sched_loop_run(sched_app *app)
 {
     const sched_settings *s = app->settings;
     loop_metrics m;
@@ -187,7 +188,7 @@ void sched_loop_run(sched_app *app, volatile sig_atomic_t *stop)
     d.backlog = now;
     d.sweep = now + SWEEP_FIRST_AFTER_MS;
 
-    while (!*stop) {
+    while (!casb_service_stopping()) {
         now = casb_monotonic_ms();
         if (now >= d.claim) {
             int queued = claim_step(app, &m);
@@ -196,7 +197,7 @@ void sched_loop_run(sched_app *app, volatile sig_atomic_t *stop)
             if (queued > 0)
                 d.relay = now; /* publish what was just queued without waiting for a poll */
         }
-        if (!*stop && now >= d.relay) {
+        if (!casb_service_stopping() && now >= d.relay) {
             int sent = relay_step(app, &m);
 
             d.relay = sched_loop_next_relay(casb_monotonic_ms(), sent, s->batch,
@@ -206,7 +207,7 @@ void sched_loop_run(sched_app *app, volatile sig_atomic_t *stop)
             backlog_step(app, &m);
             d.backlog = now + BACKLOG_EVERY_MS;
         }
-        if (!*stop && now >= d.sweep) {
+        if (!casb_service_stopping() && now >= d.sweep) {
             sweep_step(app, &m);
             d.sweep = now + SWEEP_EVERY_MS;
         }

@@ -1,16 +1,15 @@
 #ifndef SCHED_LOOP_H
 #define SCHED_LOOP_H
 
-#include <signal.h>
 #include <stdint.h>
 
 #include "sched_app.h"
 
 /* The scheduler's single loop: claim due integrations every tick, relay the outbox every
  * poll interval (at once after a claim queued something, and back to back while a full
- * batch comes out), sweep once a minute. Returns when *stop becomes non-zero; a step in
- * progress finishes first. */
-void sched_loop_run(sched_app *app, volatile sig_atomic_t *stop);
+ * batch comes out), sweep once a minute. Returns once the process is asked to stop
+ * (casb_service_stopping); a step in progress finishes first. */
+void sched_loop_run(sched_app *app);
 
 /* Deadlines of the loop's steps, in monotonic ms. */
 typedef struct {

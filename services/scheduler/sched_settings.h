@@ -24,4 +24,7 @@ typedef struct {
  * pointing into s. Returns the number of entries written. */
 size_t sched_settings_table(sched_settings *s, casb_cfg_var *vars, size_t cap);
 
+/* Loads every variable into s: handles --help (exit 0); a bad value exits 2 with one line. */
+void sched_settings_load_or_exit(sched_settings *s, int argc, char **argv);
+
 #endif

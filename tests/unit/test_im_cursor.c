@@ -1,4 +1,4 @@
-/* Unit tests for the integration-manager's keyset cursors and the limit parameter
+/* Unit tests for the integration-manager's keyset cursors and paging parameters
  * (im_cursor.c): a cursor round-trips, and anything it did not issue is refused before it
  * could reach SQL. */
 #include <setjmp.h>
@@ -12,6 +12,7 @@
 
 #include "casb/crypto.h"
 #include "casb/error.h"
+#include "casb/query.h"
 #include "im_cursor.h"
 
 #define AT "2026-11-28T20:25:55.123456Z"
@@ -99,24 +100,38 @@ static void test_leap_day(void **state)
     free(bad);
 }
 
-static void test_limit(void **state)
+static void test_page(void **state)
 {
-    long limit = 0;
+    char *token = im_cursor_encode(AT, ID);
+    const char *param = NULL;
+    char err[256];
+    im_page page;
 
     (void)state;
-    assert_int_equal(im_limit_parse(NULL, &limit), 0);
-    assert_int_equal(limit, IM_LIMIT_DEFAULT);
-    assert_int_equal(im_limit_parse("1", &limit), 0);
-    assert_int_equal(limit, 1);
-    assert_int_equal(im_limit_parse("200", &limit), 0);
-    assert_int_equal(limit, 200);
-    assert_int_equal(im_limit_parse("0", &limit), CASB_EINVALID);
-    assert_int_equal(im_limit_parse("201", &limit), CASB_EINVALID);
-    assert_int_equal(im_limit_parse("-5", &limit), CASB_EINVALID);
-    assert_int_equal(im_limit_parse("", &limit), CASB_EINVALID);
-    assert_int_equal(im_limit_parse("5x", &limit), CASB_EINVALID);
-    assert_int_equal(im_limit_parse(" 5", &limit), CASB_EINVALID);
-    assert_int_equal(im_limit_parse("99999999999999999999", &limit), CASB_EINVALID);
+    assert_int_equal(im_page_parse(&page, NULL, NULL, &param, err, sizeof(err)), 0);
+    assert_int_equal(page.limit, CASB_QUERY_LIMIT_DEFAULT);
+    assert_int_equal(page.has_cursor, 0);
+    assert_null(param);
+
+    assert_int_equal(im_page_parse(&page, "200", token, &param, err, sizeof(err)), 0);
+    assert_int_equal(page.limit, 200);
+    assert_int_equal(page.has_cursor, 1);
+    assert_string_equal(page.cursor.at, AT);
+    assert_string_equal(page.cursor.id, ID);
+
+    /* Each refusal names its parameter for the 400 answer. */
+    assert_int_equal(im_page_parse(&page, "201", token, &param, err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(param, "limit");
+    assert_string_equal(err, "limit: expected an integer from 1 to 200");
+    assert_int_equal(im_page_parse(&page, "0", NULL, &param, err, sizeof(err)), CASB_EINVALID);
+    assert_string_equal(param, "limit");
+    assert_int_equal(im_page_parse(&page, "10", "***", &param, err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(param, "cursor");
+    assert_string_equal(err, "cursor: not a next_cursor of this list");
+    assert_int_equal(page.has_cursor, 0);
+    free(token);
 }
 
 int main(void)
@@ -126,7 +141,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses_malformed),
         cmocka_unit_test(test_decode_refuses_forgeries),
         cmocka_unit_test(test_leap_day),
-        cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_page),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,7 +116,8 @@ static void test_secrets_not_shown(void **state)
     assert_null(strstr(text, "previous-key-secret-value"));
     free(text);
     for (size_t i = 0; i < IM_SETTINGS_COUNT; i++) {
-        if (strcmp(vars[i].name, "CASB_MASTER_KEY") == 0 ||
+        if (strcmp(vars[i].name, "CASB_DATABASE_URL") == 0 ||
+            strcmp(vars[i].name, "CASB_MASTER_KEY") == 0 ||
             strcmp(vars[i].name, "CASB_MASTER_KEY_PREVIOUS") == 0 ||
             strcmp(vars[i].name, "CASB_ADMIN_TOKEN") == 0)
             assert_true(vars[i].secret);

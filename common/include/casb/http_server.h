@@ -48,6 +48,9 @@ const char *casb_http_path(const casb_http_req *r);
 const char *casb_http_param(const casb_http_req *r, const char *name); /* path {name} */
 /* Decoded query parameter into buf; returns 1 when present, 0 when absent, -1 if too long. */
 int casb_http_query(const casb_http_req *r, const char *name, char *buf, size_t buflen);
+/* The query string as sent (after '?', still percent-encoded), or NULL when the URL has
+ * none. casb/query.h reads it strictly. */
+const char *casb_http_query_string(const casb_http_req *r);
 const char *casb_http_header(const casb_http_req *r, const char *name);
 const char *casb_http_body(const casb_http_req *r, size_t *len);
 /* Parses the body as a JSON object (depth-limited). On failure it has already answered 400

@@ -1,0 +1,290 @@
+#include "casb/service.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/db.h"
+#include "casb/error.h"
+#include "casb/log.h"
+#include "casb/migrate.h"
+#include "casb/timeutil.h"
+
+/* The slice in which waiting loops look at the stop flag: short enough that SIGTERM is seen
+ * at once by a human, long enough to cost nothing. */
+#define STOP_CHECK_MS 100
+/* Health-only servers answer a probe now and then: a few threads are plenty. */
+#define HEALTH_SERVER_THREADS 4
+
+/* The standard variables, one definition each (targets are filled in by the accessors). */
+enum {
+    VAR_DATABASE_URL,
+    VAR_KAFKA_BROKERS,
+    VAR_HTTP_ADDR,
+    VAR_LOG_LEVEL,
+    VAR_SHUTDOWN_GRACE_S,
+    VAR_MASTER_KEY,
+    VAR_MASTER_KEY_PREVIOUS,
+    VAR_ADMIN_TOKEN,
+    VAR_ALLOWED_ENDPOINTS,
+    VAR_DB_POOL_SIZE,
+};
+
+static const casb_cfg_var standard_vars[] = {
+    [VAR_DATABASE_URL] = {"CASB_DATABASE_URL", CASB_CFG_STRING, NULL, 1, 1, 0, 0,
+                          "PostgreSQL connection URL (postgresql://user:password@host:port/db).",
+                          NULL},
+    [VAR_KAFKA_BROKERS] = {"CASB_KAFKA_BROKERS", CASB_CFG_STRING, NULL, 1, 0, 0, 0,
+                           "Comma-separated Kafka bootstrap servers (host:port).", NULL},
+    [VAR_HTTP_ADDR] = {"CASB_HTTP_ADDR", CASB_CFG_ADDR, NULL, 0, 0, 0, 0,
+                       "Address (IPv4 host:port) of the service's HTTP API, if it has one, and "
+                       "of /healthz, /readyz and /metrics.",
+                       NULL},
+    [VAR_LOG_LEVEL] = {"CASB_LOG_LEVEL", CASB_CFG_LOGLEVEL, "info", 0, 0, 0, 0,
+                       "Minimum log level: debug, info, warn or error.", NULL},
+    [VAR_SHUTDOWN_GRACE_S] = {"CASB_SHUTDOWN_GRACE_S", CASB_CFG_INT, "30", 0, 0, 0, 3600,
+                              "Seconds given on SIGTERM to deliver the Kafka messages still "
+                              "queued once the work has stopped (0: do not wait).",
+                              NULL},
+    [VAR_MASTER_KEY] = {"CASB_MASTER_KEY", CASB_CFG_STRING, NULL, 1, 1, 0, 0,
+                        "32-byte key sealing integration credentials at rest, as 64 hex "
+                        "characters or base64.",
+                        NULL},
+    [VAR_MASTER_KEY_PREVIOUS] = {"CASB_MASTER_KEY_PREVIOUS", CASB_CFG_STRING, NULL, 0, 1, 0, 0,
+                                 "The master key before the last rotation; credentials sealed "
+                                 "with it stay readable.",
+                                 NULL},
+    [VAR_ADMIN_TOKEN] = {"CASB_ADMIN_TOKEN", CASB_CFG_STRING, NULL, 1, 1, 0, 0,
+                         "Bearer token of the default account's bootstrap administrator.", NULL},
+    [VAR_ALLOWED_ENDPOINTS] = {"CASB_ALLOWED_ENDPOINTS", CASB_CFG_STRING, NULL, 0, 0, 0, 0,
+                               "Comma-separated base URLs providers may use besides their "
+                               "public endpoints (e.g. http://127.0.0.1:8090).",
+                               NULL},
+    [VAR_DB_POOL_SIZE] = {"CASB_DB_POOL_SIZE", CASB_CFG_INT, "8", 0, 0, 1, 256,
+                          "PostgreSQL connections shared by the HTTP request handlers.", NULL},
+};
+
+static casb_cfg_var standard_var(int which, void *target)
+{
+    casb_cfg_var v = standard_vars[which];
+
+    v.target = target;
+    return v;
+}
+
+casb_cfg_var casb_service_var_database_url(char **target)
+{
+    return standard_var(VAR_DATABASE_URL, target);
+}
+
+casb_cfg_var casb_service_var_kafka_brokers(char **target)
+{
+    return standard_var(VAR_KAFKA_BROKERS, target);
+}
+
+casb_cfg_var casb_service_var_http_addr(char **target, const char *default_addr)
+{
+    casb_cfg_var v = standard_var(VAR_HTTP_ADDR, target);
+
+    v.default_value = default_addr;
+    return v;
+}
+
+casb_cfg_var casb_service_var_log_level(int *target)
+{
+    return standard_var(VAR_LOG_LEVEL, target);
+}
+
+casb_cfg_var casb_service_var_shutdown_grace_s(long *target)
+{
+    return standard_var(VAR_SHUTDOWN_GRACE_S, target);
+}
+
+casb_cfg_var casb_service_var_master_key(char **target)
+{
+    return standard_var(VAR_MASTER_KEY, target);
+}
+
+casb_cfg_var casb_service_var_master_key_previous(char **target)
+{
+    return standard_var(VAR_MASTER_KEY_PREVIOUS, target);
+}
+
+casb_cfg_var casb_service_var_admin_token(char **target)
+{
+    return standard_var(VAR_ADMIN_TOKEN, target);
+}
+
+casb_cfg_var casb_service_var_allowed_endpoints(char **target)
+{
+    return standard_var(VAR_ALLOWED_ENDPOINTS, target);
+}
+
+casb_cfg_var casb_service_var_db_pool_size(long *target)
+{
+    return standard_var(VAR_DB_POOL_SIZE, target);
+}
+
+/* Written only by the signal handler (and read everywhere): sig_atomic_t is what a handler
+ * may set. The cancel flag has the type its watchers expect (volatile int); glibc's
+ * sig_atomic_t is an int, so the handler's store is just as atomic. */
+static volatile sig_atomic_t stop_requested;
+static volatile int cancel_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    cancel_requested = 1;
+}
+
+void casb_service_signals_install(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int casb_service_stopping(void)
+{
+    return stop_requested != 0;
+}
+
+volatile int *casb_service_cancel_flag(void)
+{
+    return &cancel_requested;
+}
+
+void casb_service_sleep_ms(long ms)
+{
+    while (ms > 0 && !stop_requested) {
+        long step = ms < STOP_CHECK_MS ? ms : STOP_CHECK_MS;
+
+        casb_sleep_ms(step);
+        ms -= step;
+    }
+}
+
+void casb_service_wait(casb_producer *producer)
+{
+    while (!stop_requested) {
+        if (producer)
+            casb_producer_poll(producer);
+        casb_sleep_ms(STOP_CHECK_MS * 2);
+    }
+}
+
+int casb_service_migrate(const char *database_url, char *err, size_t errlen)
+{
+    casb_db *db = NULL;
+    char applied_text[16];
+    int applied = 0;
+    int rc = -1;
+
+    if (casb_db_open(&db, database_url, CASB_SERVICE_CONNECT_TIMEOUT_MS, err, errlen) != 0)
+        goto out;
+    if (casb_migrate(db, casb_migrations, casb_migrations_count, &applied, err, errlen) != 0)
+        goto out;
+    snprintf(applied_text, sizeof(applied_text), "%d", applied);
+    casb_log_info("migrations checked", "applied", applied_text);
+    rc = 0;
+out:
+    casb_db_close(db);
+    return rc;
+}
+
+struct casb_service_probe {
+    pthread_mutex_t mu; /* guards db: /readyz runs on any server thread */
+    casb_db *db;
+    casb_producer *producer; /* borrowed */
+};
+
+int casb_service_probe_new(casb_service_probe **out, const char *database_url,
+                           casb_producer *producer, char *err, size_t errlen)
+{
+    casb_service_probe *p;
+
+    *out = NULL;
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    if (casb_db_open(&p->db, database_url, CASB_SERVICE_CONNECT_TIMEOUT_MS, err, errlen) != 0) {
+        free(p);
+        return CASB_ERROR;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    p->producer = producer;
+    *out = p;
+    return 0;
+}
+
+int casb_service_probe_ready(void *probe, char *reason, size_t reasonlen)
+{
+    casb_service_probe *p = probe;
+    char err[256];
+    int db_ok;
+
+    /* casb_db_exec, not casb_db_ping: it reconnects a connection that broke (a PostgreSQL
+     * restart), so the probe recovers together with the database. */
+    pthread_mutex_lock(&p->mu);
+    db_ok = casb_db_exec(p->db, "SELECT 1", 0, NULL, NULL, err, sizeof(err)) == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (!db_ok) {
+        casb_fail(reason, reasonlen, 0, "database unreachable");
+        return 0;
+    }
+    if (!casb_kafka_reachable(p->producer, CASB_SERVICE_READY_TIMEOUT_MS)) {
+        casb_fail(reason, reasonlen, 0, "kafka unreachable");
+        return 0;
+    }
+    return 1;
+}
+
+void casb_service_probe_free(casb_service_probe *probe)
+{
+    if (!probe)
+        return;
+    casb_db_close(probe->db);
+    pthread_mutex_destroy(&probe->mu);
+    free(probe);
+}
+
+int casb_service_health_start(casb_http_server **out, const char *addr,
+                              casb_service_probe *probe, char *err, size_t errlen)
+{
+    casb_http_server_opts opts;
+    casb_http_server *s = NULL;
+
+    *out = NULL;
+    memset(&opts, 0, sizeof(opts));
+    opts.addr = addr;
+    opts.num_threads = HEALTH_SERVER_THREADS;
+    opts.ready = casb_service_probe_ready;
+    opts.app = probe;
+    if (casb_http_server_new(&s, &opts, err, errlen) != 0)
+        return CASB_ERROR;
+    if (casb_http_server_start(s, err, errlen) != 0) {
+        casb_http_server_free(s);
+        return CASB_ERROR;
+    }
+    *out = s;
+    return 0;
+}
+
+void casb_service_flush(casb_producer *producer, long grace_s)
+{
+    char err[256];
+
+    if (!producer || grace_s <= 0)
+        return;
+    if (casb_producer_flush(producer, (int)(grace_s * 1000), err, sizeof(err)) != 0)
+        casb_log_warn("kafka flush at shutdown incomplete", "error", err);
+}

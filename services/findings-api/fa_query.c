@@ -1,0 +1,148 @@
+#include "fa_query.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casb/crypto.h"
+#include "casb/error.h"
+#include "casb/query.h"
+#include "fa_views.h"
+
+#define PROVIDER_ID_MAX_CHARS 32 /* ^[a-z][a-z0-9_]{0,31}$, as in proto/messages */
+#define TYPE_ID_MAX_CHARS 128    /* the catalogue's rule for type ids */
+
+static int refuse(const char **param, const char *name, char *err, size_t errlen,
+                  const char *expected)
+{
+    *param = name;
+    return casb_fail(err, errlen, CASB_EINVALID, "%s: %s", name, expected);
+}
+
+static int one_of(const char *v, const char *const *set)
+{
+    for (size_t i = 0; set[i]; i++) {
+        if (strcmp(v, set[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int provider_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > PROVIDER_ID_MAX_CHARS || s[0] < 'a' || s[0] > 'z')
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static int type_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > TYPE_ID_MAX_CHARS)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int limit_parse(const char *s, int *out, const char **param, char *err, size_t errlen)
+{
+    long v = 0;
+
+    if (casb_query_limit(s, &v, err, errlen) != 0) {
+        *param = "limit";
+        return CASB_EINVALID;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int fa_query_provider(const char *provider, const char **param, char *err, size_t errlen)
+{
+    *param = NULL;
+    if (provider && !provider_valid(provider))
+        return refuse(param, "provider", err, errlen, "expected a provider id such as github");
+    return 0;
+}
+
+int fa_query_findings(fa_findings_query *q, const fa_findings_params *in, const char **param,
+                      char *err, size_t errlen)
+{
+    static const char *const statuses[] = {"active", "ignored", NULL};
+    static const char *const booleans[] = {"true", "false", NULL};
+    const char *account_id = q->account_id;
+
+    memset(q, 0, sizeof(*q));
+    q->account_id = account_id;
+    *param = NULL;
+    if (in->integration_id && !casb_uuid_valid(in->integration_id))
+        return refuse(param, "integration_id", err, errlen, "expected an integration's UUID");
+    if (fa_query_provider(in->provider, param, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (in->severity && fa_severity_rank(in->severity) < 0)
+        return refuse(param, "severity", err, errlen, "expected critical, high, medium or low");
+    if (in->status && !one_of(in->status, statuses))
+        return refuse(param, "status", err, errlen, "expected active or ignored");
+    if (in->category && !fa_category_valid(in->category))
+        return refuse(param, "category", err, errlen,
+                      "expected misconfiguration, user_activity, data_exposure or shadow_it");
+    if (in->finding_type && !type_id_valid(in->finding_type))
+        return refuse(param, "finding_type", err, errlen,
+                      "expected a finding type id such as github.org.member_2fa_disabled");
+    if (in->include_resolved && !one_of(in->include_resolved, booleans))
+        return refuse(param, "include_resolved", err, errlen, "expected true or false");
+    if (limit_parse(in->limit, &q->limit, param, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (in->cursor) {
+        if (fa_cursor_findings_decode(in->cursor, &q->cursor_rank, &q->cursor_count,
+                                      q->cursor_id) != 0)
+            return refuse(param, "cursor", err, errlen, "not a next_cursor of this list");
+        q->has_cursor = 1;
+    }
+    q->integration_id = in->integration_id;
+    q->provider = in->provider;
+    q->severity = in->severity;
+    q->status = in->status;
+    q->finding_type = in->finding_type;
+    q->include_resolved = in->include_resolved && strcmp(in->include_resolved, "true") == 0;
+    return 0;
+}
+
+int fa_query_instances(fa_instances_page *out, const fa_instances_params *in,
+                       const char **param, char *err, size_t errlen)
+{
+    static const char *const states[] = {"active", "hidden", "resolved", "all", NULL};
+    char *after = NULL;
+
+    memset(out, 0, sizeof(*out));
+    *param = NULL;
+    out->state = "active";
+    if (in->state) {
+        if (!one_of(in->state, states))
+            return refuse(param, "state", err, errlen,
+                          "expected active, hidden, resolved or all");
+        out->state = strcmp(in->state, "all") == 0 ? NULL : in->state;
+    }
+    if (limit_parse(in->limit, &out->limit, param, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (in->cursor) {
+        after = fa_cursor_instances_decode(in->cursor);
+        if (!after || strlen(after) >= sizeof(out->after_asset_id)) {
+            free(after);
+            return refuse(param, "cursor", err, errlen, "not a next_cursor of this list");
+        }
+        snprintf(out->after_asset_id, sizeof(out->after_asset_id), "%s", after);
+        free(after);
+    }
+    return 0;
+}
