@@ -25,6 +25,7 @@
 
 static casb_metric *m_applied[4];
 static casb_metric *m_duplicates;
+static casb_metric *m_superseded;
 static casb_metric *m_dropped;
 static casb_metric *m_dead_lettered;
 static casb_metric *m_instances;
@@ -41,6 +42,9 @@ void fa_ingest_metrics_init(void)
                                             "Result messages applied, by kind.", kinds[i]);
     m_duplicates = casb_metrics_counter("casb_ingest_duplicates_total",
                                         "Result messages skipped as already applied.", NULL);
+    m_superseded = casb_metrics_counter(
+        "casb_ingest_superseded_total",
+        "Completed/failed messages of a scan attempt that another worker took over.", NULL);
     m_dropped = casb_metrics_counter("casb_ingest_dropped_total",
                                      "Result messages of deleted integrations.", NULL);
     m_dead_lettered = casb_metrics_counter("casb_ingest_dead_lettered_total",
@@ -62,7 +66,8 @@ static void metric_add(casb_metric *m, double v)
 /* ---- SQL ---- */
 
 static const char SQL_LOCK_SCAN[] =
-    "SELECT s.status, i.provider FROM scans s JOIN integrations i ON i.id = s.integration_id"
+    "SELECT s.status, s.attempt, i.provider"
+    "  FROM scans s JOIN integrations i ON i.id = s.integration_id"
     " WHERE s.id = $1 AND s.integration_id = $2 AND s.account_id = $3"
     " FOR UPDATE OF s";
 
@@ -70,11 +75,14 @@ static const char SQL_INTEGRATION_EXISTS[] =
     "SELECT 1 FROM integrations WHERE id = $1 AND account_id = $2";
 
 static const char SQL_RECORD_BATCH[] =
-    "INSERT INTO ingested_batches (scan_id, seq, kind, instances) VALUES ($1, $2, $3, $4)"
+    "INSERT INTO ingested_batches (scan_id, attempt, seq, kind, instances)"
+    " VALUES ($1, $2, $3, $4, $5)"
     " ON CONFLICT DO NOTHING";
 
+/* The messages of one attempt before its completed: another attempt's count for nothing. */
 static const char SQL_EARLIER_BATCHES[] =
-    "SELECT count(*) AS n FROM ingested_batches WHERE scan_id = $1 AND seq < $2";
+    "SELECT count(*) AS n FROM ingested_batches"
+    " WHERE scan_id = $1 AND attempt = $2 AND seq < $3";
 
 /* Findings rows first: the instances refer to them. Severity follows the catalogue. */
 static const char SQL_UPSERT_FINDINGS[] =
@@ -173,6 +181,7 @@ static char *dump_or_null(const json_t *v)
 
 typedef struct {
     int finished; /* the scan already has its outcome */
+    int attempt;  /* scans.attempt: the attempt whose lease is current (0: never leased) */
 } scan_state;
 
 /* Locks the scan row and checks the message against it. Returns APPLIED to go on. */
@@ -208,23 +217,25 @@ static fa_apply_result lock_scan(casb_db *db, const fa_result_msg *m, scan_state
     }
     status = casb_db_get(res, 0, "status");
     st->finished = strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+    st->attempt = (int)casb_db_get_int(res, 0, "attempt", 0);
     r = FA_APPLY_APPLIED;
 out:
     PQclear(res);
     return r;
 }
 
-/* Records (scan, seq); a conflict means the message was applied before. */
+/* Records (scan, attempt, seq); a conflict means the message was applied before. */
 static fa_apply_result record_batch(casb_db *db, const fa_result_msg *m, long instances,
                                     char *reason, size_t reasonlen)
 {
-    char seq_s[16], n_s[24];
+    char attempt_s[16], seq_s[16], n_s[24];
     long affected = 0;
 
+    snprintf(attempt_s, sizeof(attempt_s), "%d", m->attempt);
     snprintf(seq_s, sizeof(seq_s), "%d", m->seq);
     snprintf(n_s, sizeof(n_s), "%ld", instances);
-    const char *params[] = {m->scan_id, seq_s, m->kind_name, n_s};
-    if (casb_db_exec(db, SQL_RECORD_BATCH, 4, params, &affected, reason, reasonlen) != 0)
+    const char *params[] = {m->scan_id, attempt_s, seq_s, m->kind_name, n_s};
+    if (casb_db_exec(db, SQL_RECORD_BATCH, 5, params, &affected, reason, reasonlen) != 0)
         return FA_APPLY_ERROR;
     return affected == 0 ? FA_APPLY_DUPLICATE : FA_APPLY_APPLIED;
 }
@@ -339,17 +350,18 @@ static fa_apply_result apply_progress(casb_db *db, const fa_result_msg *m, char 
     return rc == 0 ? FA_APPLY_APPLIED : FA_APPLY_ERROR;
 }
 
-/* Every message of the scan before this one has been applied. */
+/* Every message of the attempt before this one has been applied. */
 static fa_apply_result check_complete(casb_db *db, const fa_result_msg *m, char *reason,
                                       size_t reasonlen)
 {
-    char seq_s[16];
+    char attempt_s[16], seq_s[16];
     PGresult *res;
     long long n;
 
+    snprintf(attempt_s, sizeof(attempt_s), "%d", m->attempt);
     snprintf(seq_s, sizeof(seq_s), "%d", m->seq);
-    const char *params[] = {m->scan_id, seq_s};
-    res = casb_db_query(db, SQL_EARLIER_BATCHES, 2, params, reason, reasonlen);
+    const char *params[] = {m->scan_id, attempt_s, seq_s};
+    res = casb_db_query(db, SQL_EARLIER_BATCHES, 3, params, reason, reasonlen);
     if (!res)
         return FA_APPLY_ERROR;
     n = casb_db_get_int(res, 0, "n", -1);
@@ -362,6 +374,18 @@ static fa_apply_result check_complete(casb_db *db, const fa_result_msg *m, char 
     return FA_APPLY_APPLIED;
 }
 
+/* Logs the end message of an attempt that is not the scan's current one. */
+static void log_superseded(const fa_result_msg *m, int current_attempt)
+{
+    char attempt_s[16], current_s[16];
+
+    snprintf(attempt_s, sizeof(attempt_s), "%d", m->attempt);
+    snprintf(current_s, sizeof(current_s), "%d", current_attempt);
+    casb_log_info("end message of a superseded scan attempt ignored", "scan_id", m->scan_id,
+                  "integration_id", m->integration_id, "account_id", m->account_id, "kind",
+                  m->kind_name, "attempt", attempt_s, "current_attempt", current_s);
+}
+
 fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_catalogue *cat,
                                 char *reason, size_t reasonlen)
 {
@@ -369,6 +393,7 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
     fa_apply_result r;
     long resolved = 0;
     long instances = m->kind == FA_KIND_FINDINGS ? (long)json_array_size(m->findings) : 0;
+    int current;
 
     if (casb_db_begin(db, reason, reasonlen) != 0)
         return FA_APPLY_ERROR;
@@ -378,23 +403,32 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
     r = record_batch(db, m, instances, reason, reasonlen);
     if (r != FA_APPLY_APPLIED)
         goto out;
+    /* The lease taken by a worker raised scans.attempt before it sent anything, and this
+     * transaction holds the scan row: an attempt other than the current one was taken over
+     * and must not end (or report on) the scan the current attempt is running. */
+    current = m->attempt == st.attempt;
     switch (m->kind) {
     case FA_KIND_FINDINGS:
-        /* Applied even when the scan already ended: the sightings are real, and the
-         * timestamps keep a late message from undoing newer state. */
+        /* Applied even when the scan already ended or the attempt was superseded: the
+         * sightings are real, and the timestamps keep a late message from undoing newer
+         * state. */
         r = apply_findings(db, m, cat, reason, reasonlen);
         break;
     case FA_KIND_PROGRESS:
-        r = st.finished ? FA_APPLY_APPLIED : apply_progress(db, m, reason, reasonlen);
+        r = (st.finished || !current) ? FA_APPLY_APPLIED
+                                      : apply_progress(db, m, reason, reasonlen);
         break;
     case FA_KIND_COMPLETED:
+        if (!current)
+            break;
         r = check_complete(db, m, reason, reasonlen);
         if (r == FA_APPLY_APPLIED && !st.finished)
             r = apply_completed(db, m, &resolved, reason, reasonlen);
         break;
     case FA_KIND_FAILED:
-        r = st.finished ? FA_APPLY_APPLIED
-                        : apply_failed(db, m, m->error, m->error_kind, reason, reasonlen);
+        if (!current || st.finished)
+            break;
+        r = apply_failed(db, m, m->error, m->error_kind, reason, reasonlen);
         break;
     }
     if (r != FA_APPLY_APPLIED)
@@ -404,15 +438,21 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
         goto out;
     }
     metric_add(m_resolved, (double)resolved);
+    if ((m->kind == FA_KIND_COMPLETED || m->kind == FA_KIND_FAILED) && !current) {
+        log_superseded(m, st.attempt);
+        return FA_APPLY_SUPERSEDED;
+    }
     if (m->kind == FA_KIND_COMPLETED || m->kind == FA_KIND_FAILED) {
-        char seq_s[16], resolved_s[24];
+        char attempt_s[16], seq_s[16], resolved_s[24];
+        snprintf(attempt_s, sizeof(attempt_s), "%d", m->attempt);
         snprintf(seq_s, sizeof(seq_s), "%d", m->seq);
         snprintf(resolved_s, sizeof(resolved_s), "%ld", resolved);
         casb_log_info(m->kind == FA_KIND_COMPLETED ? "scan succeeded" : "scan failed",
                       "scan_id", m->scan_id, "integration_id", m->integration_id, "account_id",
-                      m->account_id, "messages", seq_s, "resolved", resolved_s, "error",
-                      m->error, "error_kind", m->kind == FA_KIND_FAILED ? m->error_kind : NULL,
-                      "already_finished", st.finished ? "true" : "false");
+                      m->account_id, "attempt", attempt_s, "messages", seq_s, "resolved",
+                      resolved_s, "error", m->error, "error_kind",
+                      m->kind == FA_KIND_FAILED ? m->error_kind : NULL, "already_finished",
+                      st.finished ? "true" : "false");
     }
     return FA_APPLY_APPLIED;
 out:
@@ -434,7 +474,8 @@ fa_apply_result fa_ingest_fail_scan(casb_db *db, const fa_result_msg *m, const c
     r = record_batch(db, m, 0, reason, reasonlen);
     if (r != FA_APPLY_APPLIED)
         goto out;
-    if (!st.finished) {
+    /* Taken over while we waited for the missing messages: the new attempt ends the scan. */
+    if (!st.finished && m->attempt == st.attempt) {
         r = apply_failed(db, m, error, "internal", reason, reasonlen);
         if (r != FA_APPLY_APPLIED)
             goto out;
@@ -442,6 +483,10 @@ fa_apply_result fa_ingest_fail_scan(casb_db *db, const fa_result_msg *m, const c
     if (casb_db_commit(db, reason, reasonlen) != 0) {
         r = FA_APPLY_ERROR;
         goto out;
+    }
+    if (m->attempt != st.attempt) {
+        log_superseded(m, st.attempt);
+        return FA_APPLY_SUPERSEDED;
     }
     return FA_APPLY_APPLIED;
 out:
@@ -507,6 +552,7 @@ static int handle(fa_ingest *ing, const casb_message *msg)
 {
     fa_result_msg m;
     char reason[512];
+    char detail[512];
     int permanent_errors = 0;
     int incomplete = 0;
     long backoff_ms = 250;
@@ -533,6 +579,10 @@ static int handle(fa_ingest *ing, const casb_message *msg)
             metric_add(m_duplicates, 1);
             casb_log_debug("result message already applied", "scan_id", m.scan_id);
             break;
+        case FA_APPLY_SUPERSEDED:
+            /* Recorded and logged by fa_ingest_apply; the current attempt ends the scan. */
+            metric_add(m_superseded, 1);
+            break;
         case FA_APPLY_DROPPED:
             metric_add(m_dropped, 1);
             casb_log_info("result message dropped: integration deleted", "scan_id", m.scan_id,
@@ -550,8 +600,7 @@ static int handle(fa_ingest *ing, const casb_message *msg)
                 done = 0;
                 break;
             }
-            casb_log_error("scan results incomplete: scan marked failed", "scan_id", m.scan_id,
-                           "integration_id", m.integration_id, "detail", reason);
+            snprintf(detail, sizeof(detail), "%s", reason);
             r = fa_ingest_fail_scan(ing->db, &m, "incomplete scan results", reason,
                                     sizeof(reason));
             if (r == FA_APPLY_ERROR) {
@@ -561,6 +610,13 @@ static int handle(fa_ingest *ing, const casb_message *msg)
                 done = 0;
                 break;
             }
+            if (r == FA_APPLY_SUPERSEDED) {
+                /* Taken over meanwhile: the new attempt ends the scan, not this one. */
+                metric_add(m_superseded, 1);
+                break;
+            }
+            casb_log_error("scan results incomplete: scan marked failed", "scan_id", m.scan_id,
+                           "integration_id", m.integration_id, "detail", detail);
             done = dead_letter(ing, msg, "incomplete scan results") ? 1 : -1;
             break;
         case FA_APPLY_ERROR:

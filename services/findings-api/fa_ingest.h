@@ -9,25 +9,36 @@
 #include "fa_message.h"
 
 /* Ingest of casb.scan.results: each message is applied in one PostgreSQL transaction that
- * also records (scan_id, seq) in ingested_batches, so a redelivered message changes nothing
- * (at-least-once delivery, exactly-once effect). The Kafka offset is committed only after
- * that transaction committed. */
+ * also records (scan_id, attempt, seq) in ingested_batches, so a redelivered message changes
+ * nothing (at-least-once delivery, exactly-once effect). The Kafka offset is committed only
+ * after that transaction committed.
+ *
+ * A scan taken over by another worker (its first worker died or lost the lease) is a new
+ * attempt (scans.attempt) that rescans from the start with seq 1..N again. Its findings
+ * messages are applied like any other: sightings of every attempt are real, and
+ * last_scan_started_at (the attempt's start) keeps them ordered. Only the scan's current
+ * attempt may end it: a completed or failed message of an earlier attempt is recorded and
+ * otherwise ignored (FA_APPLY_SUPERSEDED). */
 
 typedef enum {
     FA_APPLY_APPLIED = 0,  /* committed */
-    FA_APPLY_DUPLICATE,    /* (scan, seq) was applied before: nothing done */
+    FA_APPLY_DUPLICATE,    /* (scan, attempt, seq) was applied before: nothing done */
+    FA_APPLY_SUPERSEDED,   /* completed/failed of an attempt that is not the scan's current
+                            * one: recorded and committed, the scan left alone */
     FA_APPLY_DROPPED,      /* the integration no longer exists: nothing to do */
     FA_APPLY_INCOMPLETE,   /* completed, but earlier messages of the scan are missing */
     FA_APPLY_REJECTED,     /* the message contradicts the database (reason set): dead-letter */
     FA_APPLY_ERROR,        /* database error (reason set): retry */
 } fa_apply_result;
 
-/* Applies one validated message. Rolls back on anything but APPLIED. */
+/* Applies one validated message. Commits on APPLIED and SUPERSEDED, rolls back on anything
+ * else. */
 fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_catalogue *cat,
                                 char *reason, size_t reasonlen);
 
 /* Ends a scan whose results will never be complete: marks it failed with error (resolving
- * nothing) and records (scan, seq) so a redelivery is a duplicate. */
+ * nothing) and records (scan, attempt, seq) so a redelivery is a duplicate. When m's attempt
+ * is no longer the scan's current one, the scan is left alone: SUPERSEDED. */
 fa_apply_result fa_ingest_fail_scan(casb_db *db, const fa_result_msg *m, const char *error,
                                     char *reason, size_t reasonlen);
 

@@ -14,6 +14,7 @@
 #define FA_MAX_ASSET_KIND 64
 #define FA_MAX_ERROR 2000
 #define FA_MAX_SEQ 1000000
+#define FA_MAX_ATTEMPT 1000000
 
 static int digits(const char *s, int n)
 {
@@ -199,7 +200,7 @@ int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_c
     char perr[160];
     json_t *root, *v;
     const char *s;
-    json_int_t seq;
+    json_int_t seq, attempt;
 
     memset(out, 0, sizeof(*out));
     root = casb_json_parse(buf, len, 32, perr, sizeof(perr));
@@ -229,6 +230,14 @@ int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_c
         goto fail;
     }
     out->seq = (int)seq;
+    v = json_object_get(root, "attempt");
+    attempt = json_is_integer(v) ? json_integer_value(v) : 0;
+    if (attempt < 1 || attempt > FA_MAX_ATTEMPT) {
+        casb_fail(reason, reasonlen, CASB_EINVALID, "attempt: missing or not an integer 1..%d",
+                  FA_MAX_ATTEMPT);
+        goto fail;
+    }
+    out->attempt = (int)attempt;
     out->kind_name = casb_json_str(root, "kind");
     if (parse_kind(out->kind_name, &out->kind) != 0) {
         casb_fail(reason, reasonlen, CASB_EINVALID,

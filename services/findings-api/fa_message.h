@@ -27,7 +27,8 @@ typedef struct {
     const char *account_id;
     const char *provider;
     const char *scan_started_at; /* RFC 3339, checked by shape; PostgreSQL parses it */
-    int seq;                     /* 1.. */
+    int attempt;                 /* 1..: the scan's attempt (lease) that sent the message */
+    int seq;                     /* 1.., within the attempt */
     fa_kind kind;
     const char *kind_name;
     json_t *findings;            /* findings: array of valid findings */

@@ -21,6 +21,7 @@ struct sw_sink {
     char *account_id;
     char *provider;
     char *scan_started_at;
+    int attempt;
     int batch_size;
     size_t max_batch_bytes;
     sw_sink_send_fn send;
@@ -56,6 +57,8 @@ int sw_sink_new(sw_sink **out, const sw_sink_opts *o, char *err, size_t errlen)
     if (!o->scan_id || !o->integration_id || !o->account_id || !o->provider ||
         !o->scan_started_at || !o->send)
         return casb_fail(err, errlen, CASB_EINVALID, "sink: missing option");
+    if (o->attempt < 1)
+        return casb_fail(err, errlen, CASB_EINVALID, "sink: attempt must be >= 1");
     if (o->batch_size < 1 || o->batch_size > SW_SINK_MAX_BATCH)
         return casb_fail(err, errlen, CASB_EINVALID, "sink: batch size must be 1..%d",
                          SW_SINK_MAX_BATCH);
@@ -75,6 +78,7 @@ int sw_sink_new(sw_sink **out, const sw_sink_opts *o, char *err, size_t errlen)
         sw_sink_free(s);
         return casb_fail(err, errlen, CASB_ERROR, "out of memory");
     }
+    s->attempt = o->attempt;
     s->batch_size = o->batch_size;
     s->max_batch_bytes = o->max_batch_bytes ? o->max_batch_bytes : SW_DEFAULT_MAX_BATCH_BYTES;
     s->send = o->send;
@@ -107,10 +111,11 @@ void sw_sink_free(sw_sink *s)
 /* The members every result message starts with. seq is the number this message gets. */
 static json_t *message_new(const sw_sink *s, const char *kind)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "schema", SW_RESULT_SCHEMA,
-                     "scan_id", s->scan_id, "integration_id", s->integration_id, "account_id",
-                     s->account_id, "provider", s->provider, "seq", s->seq + 1, "kind", kind,
-                     "scan_started_at", s->scan_started_at);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s}", "schema",
+                     SW_RESULT_SCHEMA, "scan_id", s->scan_id, "integration_id",
+                     s->integration_id, "account_id", s->account_id, "provider", s->provider,
+                     "attempt", s->attempt, "seq", s->seq + 1, "kind", kind, "scan_started_at",
+                     s->scan_started_at);
 }
 
 /* Serializes and sends msg (borrowed); on success the sequence number moves on. */

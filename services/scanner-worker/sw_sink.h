@@ -10,10 +10,12 @@
 /* The scan sink of the scanner-worker: it turns the provider's callbacks into
  * casb.scan.result/v1 messages. Findings accumulate into a "findings" message that is sent
  * when it holds batch_size findings (or would pass max_batch_bytes); sequence numbers start
- * at 1 and increase by one per message. It records coverage (checks that ran or were
- * skipped) and, from the asset_seen and finding callbacks, asks for a lease heartbeat at
- * most every heartbeat_interval_ms. The module does no I/O itself: messages go out through
- * the send callback, so it is tested without Kafka. One sink serves one scan. */
+ * at 1 and increase by one per message. Every message carries the attempt: a scan taken over
+ * by another worker is a new attempt, numbered from 1 again. It records coverage (checks
+ * that ran or were skipped) and, from the asset_seen and finding callbacks, asks for a lease
+ * heartbeat at most every heartbeat_interval_ms. The module does no I/O itself: messages go
+ * out through the send callback, so it is tested without Kafka. One sink serves one attempt
+ * of one scan. */
 
 #define SW_RESULT_SCHEMA "casb.scan.result/v1"
 #define SW_SINK_MAX_BATCH 500
@@ -31,7 +33,8 @@ typedef struct {
     const char *integration_id;
     const char *account_id;
     const char *provider;
-    const char *scan_started_at;  /* RFC 3339, from the lease */
+    int attempt;                  /* >= 1, from the lease: the scan's attempt this is */
+    const char *scan_started_at;  /* RFC 3339, from the lease: the attempt's start */
     int batch_size;               /* 1..500 */
     size_t max_batch_bytes;       /* serialized findings per message; 0: 768 KiB */
     sw_sink_send_fn send;

@@ -7,22 +7,25 @@
 #include "casb/error.h"
 
 int sw_store_take_lease(casb_db *db, const char *scan_id, const char *integration_id,
-                        const char *worker_id, long lease_s, char *started_at,
+                        const char *worker_id, long lease_s, int *attempt, char *started_at,
                         size_t started_at_len, char *err, size_t errlen)
 {
     char lease[24];
     PGresult *res = NULL;
     int rc = -1;
 
+    *attempt = 0;
     snprintf(lease, sizeof(lease), "%ld", lease_s);
     const char *params[] = {scan_id, integration_id, worker_id, lease};
     res = casb_db_query(db,
                         "UPDATE scans SET status = 'running', worker_id = $3,"
                         "       started_at = coalesce(started_at, now()),"
+                        "       attempt = attempt + 1, attempt_started_at = now(),"
                         "       lease_until = now() + make_interval(secs => $4::int)"
                         " WHERE id = $1 AND integration_id = $2"
                         "   AND (status = 'queued' OR (status = 'running' AND lease_until < now()))"
-                        " RETURNING to_char(started_at AT TIME ZONE 'UTC',"
+                        " RETURNING attempt,"
+                        "           to_char(attempt_started_at AT TIME ZONE 'UTC',"
                         "                   'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS started_at",
                         4, params, err, errlen);
     if (!res)
@@ -31,6 +34,7 @@ int sw_store_take_lease(casb_db *db, const char *scan_id, const char *integratio
         rc = 0;
         goto out;
     }
+    *attempt = (int)casb_db_get_int(res, 0, "attempt", 0);
     snprintf(started_at, started_at_len, "%s", casb_db_get(res, 0, "started_at"));
     rc = 1;
 out:
@@ -38,31 +42,36 @@ out:
     return rc;
 }
 
-int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, long lease_s,
-                         char *err, size_t errlen)
+int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
+                         long lease_s, char *err, size_t errlen)
 {
-    char lease[24];
+    char lease[24], attempt_s[16];
     long affected = 0;
 
     snprintf(lease, sizeof(lease), "%ld", lease_s);
-    const char *params[] = {scan_id, worker_id, lease};
+    snprintf(attempt_s, sizeof(attempt_s), "%d", attempt);
+    const char *params[] = {scan_id, worker_id, lease, attempt_s};
     if (casb_db_exec(db,
                      "UPDATE scans SET lease_until = now() + make_interval(secs => $3::int)"
-                     " WHERE id = $1 AND worker_id = $2 AND status = 'running'",
-                     3, params, &affected, err, errlen) != 0)
+                     " WHERE id = $1 AND worker_id = $2 AND attempt = $4::int"
+                     "   AND status = 'running'",
+                     4, params, &affected, err, errlen) != 0)
         return -1;
     return affected > 0 ? 1 : 0;
 }
 
-int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id,
+int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
                            char *err, size_t errlen)
 {
-    const char *params[] = {scan_id, worker_id};
+    char attempt_s[16];
 
+    snprintf(attempt_s, sizeof(attempt_s), "%d", attempt);
+    const char *params[] = {scan_id, worker_id, attempt_s};
     return casb_db_exec(db,
                         "UPDATE scans SET lease_until = now() - interval '1 second'"
-                        " WHERE id = $1 AND worker_id = $2 AND status = 'running'",
-                        2, params, NULL, err, errlen);
+                        " WHERE id = $1 AND worker_id = $2 AND attempt = $3::int"
+                        "   AND status = 'running'",
+                        3, params, NULL, err, errlen);
 }
 
 int sw_store_load_integration(casb_db *db, const char *integration_id, const char *account_id,

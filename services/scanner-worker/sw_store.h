@@ -10,20 +10,25 @@
  * marks it running and holds the lease. */
 
 /* Takes the lease of a queued scan, or of a running one whose lease has expired (its worker
- * died). started_at (>= 40 bytes) receives the scan's start, RFC 3339 UTC with
- * microseconds: the same value every message of the scan carries as scan_started_at.
+ * died). Every lease taken starts a new attempt of the scan, which rescans from the start:
+ * *attempt receives its number (1, 2, ...) and started_at (>= 40 bytes) the attempt's start,
+ * RFC 3339 UTC with microseconds. Every message of the attempt carries both (attempt,
+ * scan_started_at), so findings-api tells the attempts' sequences apart.
  * Returns 1 taken, 0 when the scan is finished, gone or leased by a live worker, -1 on a
  * database error. */
 int sw_store_take_lease(casb_db *db, const char *scan_id, const char *integration_id,
-                        const char *worker_id, long lease_s, char *started_at,
+                        const char *worker_id, long lease_s, int *attempt, char *started_at,
                         size_t started_at_len, char *err, size_t errlen);
 
-/* Extends our lease. 1 renewed, 0 lost (taken over, finished or deleted), -1 error. */
-int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, long lease_s,
-                         char *err, size_t errlen);
+/* Extends our lease, attempt being the one sw_store_take_lease gave us: a worker that lost
+ * its lease never extends the attempt that took the scan over, even under the same worker
+ * id. 1 renewed, 0 lost (taken over, finished or deleted), -1 error. */
+int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
+                         long lease_s, char *err, size_t errlen);
 
-/* Ends our lease now, so the redelivered job can be taken at once by any worker. */
-int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id,
+/* Ends our lease (of that attempt) now, so the redelivered job can be taken at once by any
+ * worker. */
+int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
                            char *err, size_t errlen);
 
 typedef struct {

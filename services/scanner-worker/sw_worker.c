@@ -62,6 +62,7 @@ static void metric_add(casb_metric *m, double v)
 typedef struct {
     sw_worker *w;
     const char *scan_id;
+    int attempt; /* of the lease we hold */
 } job_ctx;
 
 static int send_result(void *ud, const char *key, const char *value, size_t len, char *err,
@@ -81,7 +82,7 @@ static int renew_lease(void *ud)
     char err[256];
     int rc;
 
-    rc = sw_store_renew_lease(jc->w->db, jc->scan_id, jc->w->settings->worker_id,
+    rc = sw_store_renew_lease(jc->w->db, jc->scan_id, jc->w->settings->worker_id, jc->attempt,
                               jc->w->settings->lease_s, err, sizeof(err));
     if (rc > 0)
         return 0;
@@ -156,11 +157,13 @@ static const char *classify_error(int rc, const char *err)
     return "internal";
 }
 
-/* Runs one leased scan through its end message. Returns the outcome for the job offset. */
-static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, const char *started_at)
+/* Runs one leased attempt of a scan through its end message; started_at is the attempt's
+ * start. Returns the outcome for the job offset. */
+static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
+                               const char *started_at)
 {
     const sw_settings *st = w->settings;
-    job_ctx jc = {w, job->scan_id};
+    job_ctx jc = {w, job->scan_id, attempt};
     sw_integration it = {0};
     sw_sink *sink = NULL;
     casb_http_client *http = NULL;
@@ -170,6 +173,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, const char *star
     sw_sink_http_stats hstats = {0};
     char err[1024] = "";
     char scan_err[SW_MAX_ERROR_LEN + 1] = "";
+    char attempt_s[16];
     const char *error_kind = NULL;
     sw_job_outcome outcome = SW_JOB_REDELIVER;
     int64_t t0 = casb_monotonic_ms();
@@ -202,6 +206,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, const char *star
         .integration_id = job->integration_id,
         .account_id = job->account_id,
         .provider = it.provider,
+        .attempt = attempt,
         .scan_started_at = started_at,
         .batch_size = (int)st->result_batch_size,
         .send = send_result,
@@ -215,9 +220,10 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, const char *star
         goto release;
     }
     metric_add(m_started, 1);
+    snprintf(attempt_s, sizeof(attempt_s), "%d", attempt);
     casb_log_info("scan started", "scan_id", job->scan_id, "integration_id", job->integration_id,
                   "account_id", job->account_id, "provider", it.provider, "reason", job->reason,
-                  "worker_id", st->worker_id);
+                  "worker_id", st->worker_id, "attempt", attempt_s);
 
     if (it.paused) {
         snprintf(scan_err, sizeof(scan_err), "integration is paused");
@@ -346,7 +352,8 @@ flush:
 release:
     /* The job will come back (to this worker or another one): let it take the scan at once
      * instead of waiting for our lease to expire. */
-    if (sw_store_release_lease(w->db, job->scan_id, st->worker_id, err, sizeof(err)) != 0)
+    rc = sw_store_release_lease(w->db, job->scan_id, st->worker_id, attempt, err, sizeof(err));
+    if (rc != 0)
         casb_log_warn("cannot release the lease; it will expire", "scan_id", job->scan_id,
                       "error", err);
 out:
@@ -367,6 +374,7 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
     char err[512];
     char started_at[48];
     sw_job job;
+    int attempt = 0;
     int rc;
 
     if (sw_job_parse(&job, msg->value, msg->value_len, reason, sizeof(reason)) != 0) {
@@ -388,8 +396,8 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
 
     for (;;) {
         rc = sw_store_take_lease(w->db, job.scan_id, job.integration_id, w->settings->worker_id,
-                                 w->settings->lease_s, started_at, sizeof(started_at), err,
-                                 sizeof(err));
+                                 w->settings->lease_s, &attempt, started_at, sizeof(started_at),
+                                 err, sizeof(err));
         if (rc >= 0)
             break;
         casb_log_error("cannot take the scan lease; retrying", "scan_id", job.scan_id, "error",
@@ -404,5 +412,5 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
                       "integration_id", job.integration_id, "job_id", job.job_id);
         return SW_JOB_COMMIT;
     }
-    return run_scan(w, &job, started_at);
+    return run_scan(w, &job, attempt, started_at);
 }

@@ -47,6 +47,7 @@ def test_scan_job_and_results_follow_the_contract(org):
         assert m["schema"] == "casb.scan.result/v1"
         assert m["integration_id"] == iid and m["provider"] == "github"
         assert m["scan_started_at"] == msgs[0]["scan_started_at"]
+        assert m["attempt"] == msgs[0]["attempt"] >= 1  # one attempt (no takeover here)
         assert m["kind"] in ("findings", "progress", "completed")
     ran = set(last["coverage"]["ran"])
     assert set(org.expected) <= ran

@@ -20,6 +20,7 @@
 #include "fa_catalogue.h"
 #include "fa_ingest.h"
 #include "fa_message.h"
+#include "sw_store.h"
 
 #define T_2FA "github.org.member_2fa_disabled"
 #define T_PUBLIC "github.repo.public"
@@ -117,31 +118,41 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A running scan started at the given RFC 3339 time. */
+/* A running scan in its first attempt, started at the given RFC 3339 time. */
 static void new_scan(const fixture *f, char scan_id[37], const char *started_at)
 {
     casb_uuid_v4(scan_id);
     const char *params[] = {scan_id, CASB_DEFAULT_ACCOUNT_ID, f->integration_id, started_at};
     exec_ok("INSERT INTO scans (id, account_id, integration_id, reason, status, started_at,"
-            " worker_id, lease_until)"
-            " VALUES ($1, $2, $3, 'manual', 'running', $4::timestamptz, 'w', now() + interval '2 minutes')",
+            " worker_id, lease_until, attempt, attempt_started_at)"
+            " VALUES ($1, $2, $3, 'manual', 'running', $4::timestamptz, 'w',"
+            "         now() + interval '2 minutes', 1, $4::timestamptz)",
             4, params);
 }
 
+/* A message of the given attempt of a scan. */
+static json_t *message_of(const fixture *f, const char *scan_id, int attempt,
+                          const char *started_at, int seq, const char *kind)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s}", "schema",
+                     "casb.scan.result/v1", "scan_id", scan_id, "integration_id",
+                     f->integration_id, "account_id", CASB_DEFAULT_ACCOUNT_ID, "provider",
+                     "github", "attempt", attempt, "seq", seq, "kind", kind, "scan_started_at",
+                     started_at);
+}
+
+/* A message of a scan's first (and only) attempt. */
 static json_t *message(const fixture *f, const char *scan_id, const char *started_at, int seq,
                        const char *kind)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "schema",
-                     "casb.scan.result/v1", "scan_id", scan_id, "integration_id",
-                     f->integration_id, "account_id", CASB_DEFAULT_ACCOUNT_ID, "provider",
-                     "github", "seq", seq, "kind", kind, "scan_started_at", started_at);
+    return message_of(f, scan_id, 1, started_at, seq, kind);
 }
 
-/* findings message: "type|asset[|details-n]" entries, NULL-terminated. */
-static json_t *findings(const fixture *f, const char *scan_id, const char *started_at, int seq,
-                        const char *const *entries)
+/* findings message of an attempt: "type|asset[|details-n]" entries, NULL-terminated. */
+static json_t *findings_of(const fixture *f, const char *scan_id, int attempt,
+                           const char *started_at, int seq, const char *const *entries)
 {
-    json_t *m = message(f, scan_id, started_at, seq, "findings");
+    json_t *m = message_of(f, scan_id, attempt, started_at, seq, "findings");
     json_t *list = json_array();
 
     for (int i = 0; entries[i]; i++) {
@@ -157,10 +168,16 @@ static json_t *findings(const fixture *f, const char *scan_id, const char *start
     return m;
 }
 
-static json_t *completed(const fixture *f, const char *scan_id, const char *started_at, int seq,
-                         const char *const *ran)
+static json_t *findings(const fixture *f, const char *scan_id, const char *started_at, int seq,
+                        const char *const *entries)
 {
-    json_t *m = message(f, scan_id, started_at, seq, "completed");
+    return findings_of(f, scan_id, 1, started_at, seq, entries);
+}
+
+static json_t *completed_of(const fixture *f, const char *scan_id, int attempt,
+                            const char *started_at, int seq, const char *const *ran)
+{
+    json_t *m = message_of(f, scan_id, attempt, started_at, seq, "completed");
     json_t *r = json_array();
 
     for (int i = 0; ran[i]; i++)
@@ -168,6 +185,23 @@ static json_t *completed(const fixture *f, const char *scan_id, const char *star
     json_object_set_new(m, "total_messages", json_integer(seq));
     json_object_set_new(m, "stats", json_pack("{s:i}", "api_calls", 7));
     json_object_set_new(m, "coverage", json_pack("{s:o, s:[]}", "ran", r, "skipped"));
+    return m;
+}
+
+static json_t *completed(const fixture *f, const char *scan_id, const char *started_at, int seq,
+                         const char *const *ran)
+{
+    return completed_of(f, scan_id, 1, started_at, seq, ran);
+}
+
+static json_t *failed_of(const fixture *f, const char *scan_id, int attempt,
+                         const char *started_at, int seq, const char *error)
+{
+    json_t *m = message_of(f, scan_id, attempt, started_at, seq, "failed");
+
+    json_object_set_new(m, "total_messages", json_integer(seq));
+    json_object_set_new(m, "error", json_string(error));
+    json_object_set_new(m, "error_kind", json_string("unavailable"));
     return m;
 }
 
@@ -492,6 +526,183 @@ static void test_unknown_scan_deleted_integration_and_wrong_provider(void **stat
                         "0");
 }
 
+/* A queued scan, as casb_enqueue_scan leaves it. */
+static void new_queued_scan(const fixture *f, char scan_id[37])
+{
+    casb_uuid_v4(scan_id);
+    const char *params[] = {scan_id, CASB_DEFAULT_ACCOUNT_ID, f->integration_id};
+    exec_ok("INSERT INTO scans (id, account_id, integration_id, reason)"
+            " VALUES ($1, $2, $3, 'manual')", 3, params);
+}
+
+/* Takes the scan's lease with scanner-worker's own SQL, after expiring the current lease (its
+ * worker died). Returns the attempt; started_at receives the attempt's start, the
+ * scan_started_at of its messages. */
+static int take_over(const fixture *f, const char *scan_id, const char *worker_id,
+                     char started_at[48])
+{
+    char err[256] = "";
+    int attempt = 0;
+    const char *params[] = {scan_id};
+
+    exec_ok("UPDATE scans SET lease_until = now() - interval '1 second'"
+            " WHERE id = $1 AND status = 'running'", 1, params);
+    if (sw_store_take_lease(db, scan_id, f->integration_id, worker_id, 120, &attempt, started_at,
+                            48, err, sizeof(err)) != 1)
+        fail_msg("sw_store_take_lease: %s", err);
+    return attempt;
+}
+
+/* A worker dies mid-scan; another one takes the scan over and rescans from the start,
+ * numbering its messages from 1 again. Its messages are not mistaken for duplicates of the
+ * dead attempt's, its completed resolves what only the dead attempt saw, and the dead
+ * attempt's late completed changes nothing. */
+static void test_taken_over_scan_resolves_by_its_own_attempt(void **state)
+{
+    fixture *f = *state;
+    char s[37], t1[48], t2[48], buf[256], reason[256] = "";
+    const char *ran[] = {T_2FA, NULL};
+    const char *ps[] = {s};
+    const char *pi[] = {f->integration_id};
+    int a1, a2;
+
+    new_queued_scan(f, s);
+    a1 = take_over(f, s, "worker-a", t1);
+    assert_int_equal(a1, 1);
+    const char *e1[] = {T_2FA "|A|1", T_2FA "|B|1", NULL};
+    apply_ok(findings_of(f, s, a1, t1, 1, e1));
+    assert_int_equal(instance_count(f, T_2FA), 2);
+
+    /* worker-a dies before its completed; worker-b takes the scan over. */
+    a2 = take_over(f, s, "worker-b", t2);
+    assert_int_equal(a2, 2);
+    assert_true(strcmp(t2, t1) > 0);
+    const char *e2[] = {T_2FA "|A|2", NULL};
+    apply_ok(findings_of(f, s, a2, t2, 1, e2));
+    const char *pa[] = {f->integration_id};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT details->>'n' FROM finding_instances"
+                              " WHERE integration_id = $1 AND asset_id = 'A'", 1, pa),
+                        "2");
+    apply_ok(completed_of(f, s, a2, t2, 2, ran));
+    assert_string_equal(instance_state(f, T_2FA, "B", buf, sizeof(buf)), "resolved");
+    assert_string_equal(instance_state(f, T_2FA, "A", buf, sizeof(buf)), "active");
+    assert_int_equal(instance_count(f, T_2FA), 1);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps),
+                        "succeeded");
+    assert_string_equal(value(buf, sizeof(buf), "SELECT health FROM integrations WHERE id = $1",
+                              1, pi),
+                        "healthy");
+
+    /* The dead attempt's completed shows up late: recorded, and nothing else changes. */
+    json_t *late = completed_of(f, s, a1, t1, 2, ran);
+    json_object_set_new(late, "stats", json_pack("{s:i}", "api_calls", 99));
+    assert_int_equal(apply(late, reason, sizeof(reason)), FA_APPLY_SUPERSEDED);
+    assert_string_equal(instance_state(f, T_2FA, "B", buf, sizeof(buf)), "resolved");
+    assert_string_equal(instance_state(f, T_2FA, "A", buf, sizeof(buf)), "active");
+    assert_int_equal(instance_count(f, T_2FA), 1);
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT status || ':' || (stats->>'api_calls') FROM scans"
+                              " WHERE id = $1", 1, ps),
+                        "succeeded:7");
+    late = completed_of(f, s, a1, t1, 2, ran);
+    assert_int_equal(apply(late, reason, sizeof(reason)), FA_APPLY_DUPLICATE);
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT string_agg(attempt || ':' || seq || ':' || kind, ','"
+                              "                  ORDER BY attempt, seq)"
+                              "  FROM ingested_batches WHERE scan_id = $1", 1, ps),
+                        "1:1:findings,1:2:completed,2:1:findings,2:2:completed");
+}
+
+/* While a newer attempt runs, an older attempt's end messages neither end nor fail the
+ * scan (nor report its progress), and a completed waits for the earlier messages of its own
+ * attempt: those of another attempt do not count. */
+static void test_superseded_attempt_cannot_end_the_scan(void **state)
+{
+    fixture *f = *state;
+    char s[37], t1[48], t2[48], t3[48], buf[256], reason[256] = "";
+    const char *ran[] = {T_2FA, NULL};
+    const char *ps[] = {s};
+    const char *pi[] = {f->integration_id};
+    int a1, a2, a3;
+
+    new_queued_scan(f, s);
+    a1 = take_over(f, s, "worker-a", t1);
+    const char *e1[] = {T_2FA "|A|1", T_2FA "|B|1", NULL};
+    apply_ok(findings_of(f, s, a1, t1, 1, e1));
+    a2 = take_over(f, s, "worker-b", t2);
+    assert_int_equal(a2, a1 + 1);
+
+    /* Attempt 1 was not dead after all (a long pause): its progress and completed arrive
+     * while attempt 2 runs. */
+    json_t *p = message_of(f, s, a1, t1, 2, "progress");
+    json_object_set_new(p, "stats", json_pack("{s:i}", "assets_seen", 5));
+    apply_ok(p);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT stats FROM scans WHERE id = $1", 1, ps),
+                        "(null)");
+    assert_int_equal(apply(completed_of(f, s, a1, t1, 3, ran), reason, sizeof(reason)),
+                     FA_APPLY_SUPERSEDED);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps),
+                        "running");
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT health || ':' || coalesce(last_scan_status, '-')"
+                              "  FROM integrations WHERE id = $1", 1, pi),
+                        "initializing:-");
+    /* The current attempt's progress is recorded. */
+    p = message_of(f, s, a2, t2, 1, "progress");
+    json_object_set_new(p, "stats", json_pack("{s:i}", "assets_seen", 6));
+    apply_ok(p);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT stats->>'assets_seen' FROM scans"
+                              " WHERE id = $1", 1, ps),
+                        "6");
+
+    /* Attempt 2 sees A and is taken over in turn; its failed arrives under attempt 3. */
+    const char *e2[] = {T_2FA "|A|2", NULL};
+    apply_ok(findings_of(f, s, a2, t2, 2, e2));
+    a3 = take_over(f, s, "worker-c", t3);
+    assert_int_equal(a3, a2 + 1);
+    assert_int_equal(apply(failed_of(f, s, a2, t2, 3, "GitHub answered 500"), reason,
+                           sizeof(reason)),
+                     FA_APPLY_SUPERSEDED);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps),
+                        "running");
+    assert_string_equal(value(buf, sizeof(buf), "SELECT health FROM integrations WHERE id = $1",
+                              1, pi),
+                        "initializing");
+
+    /* Attempt 3's seq 1 is missing: its completed (seq 2) is incomplete, even though seq 1
+     * of attempts 1 and 2 were applied. */
+    assert_int_equal(apply(completed_of(f, s, a3, t3, 2, ran), reason, sizeof(reason)),
+                     FA_APPLY_INCOMPLETE);
+    assert_string_equal(instance_state(f, T_2FA, "B", buf, sizeof(buf)), "active");
+    /* Giving up on an incomplete attempt that was taken over meanwhile leaves the scan to
+     * the current attempt. */
+    json_t *m = completed_of(f, s, a2, t2, 4, ran);
+    char *text = json_dumps(m, JSON_COMPACT);
+    fa_result_msg parsed;
+    json_decref(m);
+    assert_int_equal(fa_message_parse(&parsed, text, strlen(text), cat, reason, sizeof(reason)), 0);
+    free(text);
+    assert_int_equal(fa_ingest_fail_scan(db, &parsed, "incomplete scan results", reason,
+                                         sizeof(reason)),
+                     FA_APPLY_SUPERSEDED);
+    fa_message_clear(&parsed);
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps),
+                        "running");
+
+    /* Attempt 3 ends the scan: A (seen by it) stays, B (seen only by attempt 1) resolves. */
+    const char *e3[] = {T_2FA "|A|3", NULL};
+    apply_ok(findings_of(f, s, a3, t3, 1, e3));
+    apply_ok(completed_of(f, s, a3, t3, 2, ran));
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps),
+                        "succeeded");
+    assert_string_equal(instance_state(f, T_2FA, "A", buf, sizeof(buf)), "active");
+    assert_string_equal(instance_state(f, T_2FA, "B", buf, sizeof(buf)), "resolved");
+    assert_string_equal(value(buf, sizeof(buf), "SELECT health FROM integrations WHERE id = $1",
+                              1, pi),
+                        "healthy");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +716,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_scans_set_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_scan_deleted_integration_and_wrong_provider,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_taken_over_scan_resolves_by_its_own_attempt, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_superseded_attempt_cannot_end_the_scan, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

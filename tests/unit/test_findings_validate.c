@@ -56,13 +56,15 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A valid message of the given kind as a JSON object, for tests to break. */
+/* A valid message of the given kind (of the scan's second attempt) as a JSON object, for
+ * tests to break. */
 static json_t *base_message(const char *kind, int seq)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "schema",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s}", "schema",
                      "casb.scan.result/v1", "scan_id", SCAN_ID, "integration_id",
-                     INTEGRATION_ID, "account_id", ACCOUNT_ID, "provider", "github", "seq", seq,
-                     "kind", kind, "scan_started_at", "2026-11-28T20:25:55.123456Z");
+                     INTEGRATION_ID, "account_id", ACCOUNT_ID, "provider", "github", "attempt",
+                     2, "seq", seq, "kind", kind, "scan_started_at",
+                     "2026-11-28T20:25:55.123456Z");
 }
 
 static json_t *finding(const char *type, const char *asset_id)
@@ -219,6 +221,7 @@ static void test_valid_findings_message(void **state)
     assert_int_equal(check(msg, &m, reason, sizeof(reason)), 0);
     assert_int_equal(m.kind, FA_KIND_FINDINGS);
     assert_int_equal(m.seq, 1);
+    assert_int_equal(m.attempt, 2);
     assert_string_equal(m.scan_id, SCAN_ID);
     assert_int_equal(json_array_size(m.findings), 4);
 
@@ -251,6 +254,7 @@ static void test_valid_end_messages(void **state)
     assert_int_equal(check(completed_message(3), &m, reason, sizeof(reason)), 0);
     assert_int_equal(m.kind, FA_KIND_COMPLETED);
     assert_int_equal(m.total_messages, 3);
+    assert_int_equal(m.attempt, 2);
     assert_int_equal(json_array_size(json_object_get(m.coverage, "ran")), 1);
     assert_int_equal(casb_json_int(m.stats, "api_calls", -1), 3);
     fa_message_clear(&m);
@@ -312,6 +316,31 @@ static void test_envelope_errors(void **state)
     m = findings_message(1);
     json_object_set_new(m, "seq", json_string("1"));
     expect_invalid(m, "seq");
+    /* Every message names its attempt (>= 1), whatever its kind. */
+    m = findings_message(1);
+    json_object_del(m, "attempt");
+    expect_invalid(m, "attempt");
+    m = completed_message(2);
+    json_object_del(m, "attempt");
+    expect_invalid(m, "attempt");
+    m = findings_message(1);
+    json_object_set_new(m, "attempt", json_integer(0));
+    expect_invalid(m, "attempt");
+    m = findings_message(1);
+    json_object_set_new(m, "attempt", json_integer(-3));
+    expect_invalid(m, "attempt");
+    m = findings_message(1);
+    json_object_set_new(m, "attempt", json_string("1"));
+    expect_invalid(m, "attempt");
+    m = findings_message(1);
+    json_object_set_new(m, "attempt", json_real(1.0));
+    expect_invalid(m, "attempt");
+    m = findings_message(1);
+    json_object_set_new(m, "attempt", json_null());
+    expect_invalid(m, "attempt");
+    m = findings_message(1);
+    json_object_set_new(m, "attempt", json_integer(2147483649LL));
+    expect_invalid(m, "attempt");
     m = findings_message(1);
     json_object_set_new(m, "kind", json_string("partial"));
     expect_invalid(m, "kind");

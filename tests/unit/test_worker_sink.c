@@ -18,6 +18,8 @@
 #define INTEGRATION_ID "0b7e4c5d-1111-4a2b-8c3d-222233334444"
 #define ACCOUNT_ID "00000000-0000-0000-0000-000000000001"
 #define STARTED_AT "2026-11-28T20:25:55.123456Z"
+/* Not 1: the sink must carry the lease's attempt, not assume the first. */
+#define ATTEMPT 3
 
 typedef struct {
     json_t *messages; /* parsed messages, in send order */
@@ -47,6 +49,8 @@ static int capture_send(void *ud, const char *key, const char *value, size_t len
     }
     msg = json_loadb(value, len, 0, &jerr);
     assert_non_null(msg);
+    /* Every message of every kind names the attempt it belongs to. */
+    assert_int_equal(casb_json_int(msg, "attempt", -1), ATTEMPT);
     json_array_append_new(c->messages, msg);
     return 0;
 }
@@ -68,6 +72,7 @@ static sw_sink *sink_new(capture *c, int batch_size, size_t max_bytes)
         .integration_id = INTEGRATION_ID,
         .account_id = ACCOUNT_ID,
         .provider = "github",
+        .attempt = ATTEMPT,
         .scan_started_at = STARTED_AT,
         .batch_size = batch_size,
         .max_batch_bytes = max_bytes,
@@ -96,9 +101,11 @@ static int emit(sw_sink *s, const char *type, int i)
     return iface->finding(iface, type, "repository", id, id, NULL, json_pack("{s:i}", "i", i));
 }
 
-/* The members every message carries, with its sequence number. */
+/* The members every message carries, with its attempt and sequence number. */
 static void assert_envelope(const json_t *m, int seq, const char *kind)
 {
+    assert_true(json_is_integer(json_object_get(m, "attempt")));
+    assert_int_equal(casb_json_int(m, "attempt", -1), ATTEMPT);
     assert_string_equal(casb_json_str(m, "schema"), "casb.scan.result/v1");
     assert_string_equal(casb_json_str(m, "scan_id"), SCAN_ID);
     assert_string_equal(casb_json_str(m, "integration_id"), INTEGRATION_ID);
@@ -375,6 +382,7 @@ static void test_rejects_bad_options(void **state)
         .integration_id = INTEGRATION_ID,
         .account_id = ACCOUNT_ID,
         .provider = "github",
+        .attempt = ATTEMPT,
         .scan_started_at = STARTED_AT,
         .batch_size = 501,
         .send = capture_send,
@@ -388,6 +396,17 @@ static void test_rejects_bad_options(void **state)
     o.batch_size = 1;
     o.send = NULL;
     assert_int_not_equal(sw_sink_new(&s, &o, err, sizeof(err)), 0);
+    /* Every message must name a real attempt (a lease was taken: >= 1). */
+    o.send = capture_send;
+    o.attempt = 0;
+    assert_int_not_equal(sw_sink_new(&s, &o, err, sizeof(err)), 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "attempt"));
+    o.attempt = -1;
+    assert_int_not_equal(sw_sink_new(&s, &o, err, sizeof(err)), 0);
+    o.attempt = 1;
+    assert_int_equal(sw_sink_new(&s, &o, err, sizeof(err)), 0);
+    sw_sink_free(s);
 }
 
 int main(void)

@@ -1,6 +1,6 @@
 /* The scanner-worker's SQL (sw_store) against a real PostgreSQL: CASB_TEST_DATABASE_URL
- * (tests/run exports it). Scan leases: taken once, renewed by their holder only, taken over
- * after they expire or are released, never on a finished scan. */
+ * (tests/run exports it). Scan leases: taken once, renewed by their holder (and attempt) only,
+ * taken over as a new attempt after they expire or are released, never on a finished scan. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,75 +87,127 @@ static void new_scan(char scan_id[37])
 static void test_lease_lifecycle(void **state)
 {
     char scan[37], started_a[48] = "", started_b[48] = "", buf[64], err[256] = "";
+    int attempt_a = -1, attempt_b = -1, attempt_c = -1;
 
     new_scan(scan);
-    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, started_a,
-                                         sizeof(started_a), err, sizeof(err)),
+    assert_string_equal(scan_value(scan, "attempt", buf, sizeof(buf)), "0");
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, &attempt_a,
+                                         started_a, sizeof(started_a), err, sizeof(err)),
                      1);
-    /* RFC 3339 UTC with microseconds: what the result messages carry. */
+    /* The first lease is the first attempt; its start is what the result messages carry. */
+    assert_int_equal(attempt_a, 1);
+    assert_string_equal(scan_value(scan, "attempt", buf, sizeof(buf)), "1");
+    /* RFC 3339 UTC with microseconds. */
     assert_int_equal(strlen(started_a), 27);
     assert_int_equal(started_a[10], 'T');
     assert_int_equal(started_a[26], 'Z');
     assert_string_equal(scan_value(scan, "status", buf, sizeof(buf)), "running");
     assert_string_equal(scan_value(scan, "worker_id", buf, sizeof(buf)), "worker-a");
+    assert_string_equal(scan_value(scan, "(attempt_started_at = started_at)", buf, sizeof(buf)),
+                        "true");
 
     /* Held: nobody else takes it, only the holder renews it. */
-    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, started_b,
-                                         sizeof(started_b), err, sizeof(err)),
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, &attempt_b,
+                                         started_b, sizeof(started_b), err, sizeof(err)),
                      0);
-    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", 120, err, sizeof(err)), 1);
-    assert_int_equal(sw_store_renew_lease(db, scan, "worker-b", 120, err, sizeof(err)), 0);
-
-    /* Released (shutdown): another worker takes it at once, keeping the scan's start. */
-    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", err, sizeof(err)), 0);
-    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, started_b,
-                                         sizeof(started_b), err, sizeof(err)),
+    assert_int_equal(attempt_b, 0);
+    assert_string_equal(scan_value(scan, "attempt", buf, sizeof(buf)), "1");
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", attempt_a, 120, err, sizeof(err)),
                      1);
-    assert_string_equal(started_a, started_b);
-    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", 120, err, sizeof(err)), 0);
-    /* A release by the former holder does not touch the new holder's lease. */
-    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", err, sizeof(err)), 0);
-    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-c", 120, started_b,
-                                         sizeof(started_b), err, sizeof(err)),
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-b", attempt_a, 120, err, sizeof(err)),
                      0);
+
+    /* Released (shutdown): another worker takes it at once, as a new attempt with its own
+     * start; the scan's start stays the first attempt's. */
+    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", attempt_a, err, sizeof(err)), 0);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, &attempt_b,
+                                         started_b, sizeof(started_b), err, sizeof(err)),
+                     1);
+    assert_int_equal(attempt_b, 2);
+    assert_true(strcmp(started_b, started_a) > 0);
+    assert_string_equal(scan_value(scan, "attempt", buf, sizeof(buf)), "2");
+    assert_string_equal(scan_value(scan, "(attempt_started_at > started_at)", buf, sizeof(buf)),
+                        "true");
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", attempt_a, 120, err, sizeof(err)),
+                     0);
+    /* A release by the former holder does not touch the new holder's lease. */
+    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", attempt_a, err, sizeof(err)), 0);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-c", 120, &attempt_c,
+                                         started_b, sizeof(started_b), err, sizeof(err)),
+                     0);
+    assert_string_equal(scan_value(scan, "attempt", buf, sizeof(buf)), "2");
 }
 
 static void test_expired_lease_is_taken_over(void **state)
 {
     char scan[37], started[48], buf[64], err[256] = "";
+    int attempt_a = -1, attempt_b = -1;
 
     new_scan(scan);
-    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, started,
-                                         sizeof(started), err, sizeof(err)),
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, &attempt_a,
+                                         started, sizeof(started), err, sizeof(err)),
                      1);
     const char *params[] = {scan};
     exec_ok("UPDATE scans SET lease_until = now() - interval '1 minute' WHERE id = $1", 1, params);
-    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, started,
-                                         sizeof(started), err, sizeof(err)),
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-b", 120, &attempt_b,
+                                         started, sizeof(started), err, sizeof(err)),
                      1);
+    assert_int_equal(attempt_b, attempt_a + 1);
     assert_string_equal(scan_value(scan, "worker_id", buf, sizeof(buf)), "worker-b");
-    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", 120, err, sizeof(err)), 0);
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", attempt_a, 120, err, sizeof(err)),
+                     0);
+}
+
+/* A worker restarted under the same worker id that took its own dead lease back: the old
+ * process (still running, its lease lost) must not renew or release the new attempt's
+ * lease. Only the attempt tells the two apart. */
+static void test_stale_attempt_cannot_renew_or_release(void **state)
+{
+    char scan[37], started[48], buf[64], err[256] = "";
+    int first = -1, second = -1;
+
+    new_scan(scan);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, &first,
+                                         started, sizeof(started), err, sizeof(err)),
+                     1);
+    const char *params[] = {scan};
+    exec_ok("UPDATE scans SET lease_until = now() - interval '1 minute' WHERE id = $1", 1, params);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, &second,
+                                         started, sizeof(started), err, sizeof(err)),
+                     1);
+    assert_int_equal(second, first + 1);
+    assert_string_equal(scan_value(scan, "(lease_until > now())", buf, sizeof(buf)), "true");
+
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", first, 120, err, sizeof(err)), 0);
+    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", first, err, sizeof(err)), 0);
+    assert_string_equal(scan_value(scan, "(lease_until > now())", buf, sizeof(buf)), "true");
+    /* The current attempt still renews and releases its own lease. */
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", second, 120, err, sizeof(err)), 1);
+    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", second, err, sizeof(err)), 0);
+    assert_string_equal(scan_value(scan, "(lease_until > now())", buf, sizeof(buf)), "false");
 }
 
 static void test_finished_or_foreign_scans_are_not_taken(void **state)
 {
-    char scan[37], started[48], other[37], err[256] = "";
+    char scan[37], started[48], other[37], buf[64], err[256] = "";
+    int attempt = -1;
 
     new_scan(scan);
     const char *params[] = {scan};
     exec_ok("UPDATE scans SET status = 'succeeded', finished_at = now() WHERE id = $1", 1, params);
-    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, started,
-                                         sizeof(started), err, sizeof(err)),
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, &attempt,
+                                         started, sizeof(started), err, sizeof(err)),
                      0);
+    assert_string_equal(scan_value(scan, "attempt", buf, sizeof(buf)), "0");
     /* A job whose integration id does not match its scan takes nothing. */
     new_scan(scan);
     casb_uuid_v4(other);
-    assert_int_equal(sw_store_take_lease(db, scan, other, "worker-a", 120, started,
+    assert_int_equal(sw_store_take_lease(db, scan, other, "worker-a", 120, &attempt, started,
                                          sizeof(started), err, sizeof(err)),
                      0);
     /* A scan that does not exist (deleted with its integration). */
-    assert_int_equal(sw_store_take_lease(db, other, integration_id, "worker-a", 120, started,
-                                         sizeof(started), err, sizeof(err)),
+    assert_int_equal(sw_store_take_lease(db, other, integration_id, "worker-a", 120, &attempt,
+                                         started, sizeof(started), err, sizeof(err)),
                      0);
 }
 
@@ -187,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_lifecycle),
         cmocka_unit_test(test_expired_lease_is_taken_over),
+        cmocka_unit_test(test_stale_attempt_cannot_renew_or_release),
         cmocka_unit_test(test_finished_or_foreign_scans_are_not_taken),
         cmocka_unit_test(test_load_integration),
     };
