@@ -30,8 +30,12 @@ size_t sw_settings_table(sw_settings *s, casb_cfg_var *vars, size_t cap)
         {"CASB_HTTP_TIMEOUT_MS", CASB_CFG_INT, "30000", 0, 0, 100, 600000,
          "Timeout of one provider API request, in milliseconds.", &s->http_timeout_ms},
         {"CASB_HTTP_MAX_RETRIES", CASB_CFG_INT, "5", 0, 0, 0, 20,
-         "Retries of one provider API request (network errors, 5xx, rate limits).",
+         "Retries of one provider API request after network errors and 5xx answers.",
          &s->http_max_retries},
+        {"CASB_RATE_LIMIT_BUDGET_S", CASB_CFG_INT, "900", 0, 0, 1, 86400,
+         "Longest total time one provider API request waits out rate limits (429, or 403 with "
+         "x-ratelimit-remaining 0) before the scan fails, in seconds.",
+         &s->rate_limit_budget_s},
         {"CASB_RETRY_MAX_WAIT_S", CASB_CFG_INT, "60", 0, 0, 1, 3600,
          "Longest wait before one retry (caps Retry-After), in seconds.", &s->retry_max_wait_s},
         {"CASB_LEASE_S", CASB_CFG_INT, "120", 0, 0, 30, 3600,

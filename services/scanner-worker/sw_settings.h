@@ -21,11 +21,12 @@ typedef struct {
     long http_timeout_ms;
     long http_max_retries;
     long retry_max_wait_s;
+    long rate_limit_budget_s;
     long lease_s;               /* scan lease length; renewed while the scan runs */
     char worker_id_buf[160];    /* storage for the default worker id */
 } sw_settings;
 
-#define SW_SETTINGS_COUNT 14
+#define SW_SETTINGS_COUNT 15
 
 /* Fills vars (room for SW_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

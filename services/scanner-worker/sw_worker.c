@@ -252,6 +252,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         .timeout_ms = st->http_timeout_ms,
         .max_retries = (int)st->http_max_retries,
         .max_wait_s = st->retry_max_wait_s,
+        .rate_limit_budget_s = st->rate_limit_budget_s,
         .cancel = w->cancel,
     };
     if (casb_http_client_new(&http, &ho, err, sizeof(err)) != 0) {
