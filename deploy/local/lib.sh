@@ -25,7 +25,7 @@ CASB_KAFKA_TOPICS="casb.scan.jobs:6 casb.scan.results:6 casb.integration.events:
 
 CASB_DEBIAN_PACKAGES="build-essential cmake pkg-config libcurl4-openssl-dev libjansson-dev
 librdkafka-dev libpq-dev libcivetweb-dev libcmocka-dev libssl-dev postgresql-15
-openjdk-17-jre-headless maven kcat python3 python3-pytest curl openssl"
+openjdk-17-jre-headless maven kcat python3 python3-pytest python3-yaml curl openssl"
 
 casb_log() { printf '[casb %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 casb_die() { casb_log "ERROR: $*"; exit 1; }
@@ -504,9 +504,18 @@ casb_proc_start_service() {
     CASB_HTTP_ADDR="$addr" CASB_LOG_LEVEL="${CASB_LOG_LEVEL:-info}"
     CASB_ALLOWED_ENDPOINTS="${CASB_ALLOWED_ENDPOINTS:-$CASB_SIM_URL}"
     CASB_SHUTDOWN_GRACE_S="${CASB_SHUTDOWN_GRACE_S:-10}")
+  # A rotation left half-done keeps its previous key in secrets.env: the services that open
+  # credentials must keep it across any restart until every row is re-sealed.
+  local previous
+  previous="$(casb_secrets_get CASB_MASTER_KEY_PREVIOUS)"
   case "$svc" in
-    integration-manager) envs+=(CASB_MASTER_KEY="$CASB_MASTER_KEY" CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN") ;;
-    scanner-worker) envs+=(CASB_MASTER_KEY="$CASB_MASTER_KEY") ;;
+    integration-manager | scanner-worker)
+      envs+=(CASB_MASTER_KEY="$CASB_MASTER_KEY")
+      [ -n "$previous" ] && envs+=(CASB_MASTER_KEY_PREVIOUS="$previous")
+      ;;
+  esac
+  case "$svc" in
+    integration-manager) envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN") ;;
     findings-api) envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN") ;;
   esac
   casb_proc_start "$svc" "$addr" "${envs[@]}"
@@ -580,4 +589,78 @@ CASB_LOG_DIR=$CASB_LOG_DIR
 CASB_GITHUB_APP_KEY=$CASB_LOCAL/sim/github-app-key.pem
 EOF
   )
+}
+
+# ---------------------------------------------------------------------------------------------
+# Master key rotation (deploy/local/rotate-master-key)
+
+# The value of NAME in secrets.env, or nothing.
+casb_secrets_get() {
+  sed -n "s/^$1=//p" "$CASB_LOCAL/secrets.env" | tail -n 1
+}
+
+# Rewrites secrets.env with CASB_MASTER_KEY=CURRENT and, when PREVIOUS is not empty,
+# CASB_MASTER_KEY_PREVIOUS=PREVIOUS; every other line is kept. The file is replaced in one
+# rename, so that it never holds neither key nor half a key.
+casb_secrets_set_master_keys() {
+  local current="$1" previous="$2" f="$CASB_LOCAL/secrets.env" tmp
+  tmp="$(mktemp "$CASB_LOCAL/.secrets.env.XXXXXX")" || casb_die "mktemp failed"
+  chmod 600 "$tmp"
+  {
+    grep -v -e '^CASB_MASTER_KEY=' -e '^CASB_MASTER_KEY_PREVIOUS=' "$f" || true
+    echo "CASB_MASTER_KEY=$current"
+    [ -z "$previous" ] || echo "CASB_MASTER_KEY_PREVIOUS=$previous"
+  } >"$tmp" || {
+    rm -f "$tmp"
+    casb_die "writing $tmp failed"
+  }
+  sync "$tmp" 2>/dev/null || true
+  mv -f "$tmp" "$f" || casb_die "replacing $f failed"
+}
+
+# Restarts the services that hold the master key (integration-manager, scanner-worker) with
+# the keys of secrets.env, each once it is ready again. casb_proc_start_service passes
+# CASB_MASTER_KEY; CASB_MASTER_KEY_PREVIOUS reaches them through the environment, which
+# `env` hands down: exported while secrets.env has it, removed when it does not. A service
+# that was not running is left stopped.
+casb_key_services_restart() {
+  local svc previous keys i
+  CASB_MASTER_KEY="$(casb_secrets_get CASB_MASTER_KEY)"
+  CASB_ADMIN_TOKEN="$(casb_secrets_get CASB_ADMIN_TOKEN)"
+  previous="$(casb_secrets_get CASB_MASTER_KEY_PREVIOUS)"
+  if [ -n "$previous" ]; then
+    export CASB_MASTER_KEY_PREVIOUS="$previous"
+    keys="the new and the previous master key"
+  else
+    unset CASB_MASTER_KEY_PREVIOUS
+    keys="the master key only"
+  fi
+  for svc in integration-manager scanner-worker; do
+    if ! casb_svc_running "$svc"; then
+      casb_log "$svc is not running: it will read the keys when it starts"
+      continue
+    fi
+    casb_log "restarting $svc with $keys"
+    casb_pid_stop "$(casb_svc_pidfile "$svc")" "casb-$svc" 40
+    casb_proc_start_service "$svc"
+    # The pid file names the forked shell until it has exec'ed the service: casb_wait_ready
+    # would take that instant for an exit.
+    for ((i = 0; i < 50; i++)); do
+      casb_svc_running "$svc" && break
+      sleep 0.1
+    done
+    casb_wait_ready "$svc" "http://$(casb_svc_addr "$svc")/readyz" 90
+  done
+}
+
+# Runs `casb-integration-manager rotate-credentials` with the keys of secrets.env; its JSON
+# summary goes to stdout, its log lines to stderr. Returns its exit status.
+casb_rotate_credentials() {
+  local bin
+  bin="$(casb_svc_binary integration-manager)"
+  [ -x "$bin" ] || casb_die "$bin not built"
+  env CASB_DATABASE_URL="$CASB_DATABASE_URL" CASB_LOG_LEVEL="${CASB_LOG_LEVEL:-info}" \
+    CASB_MASTER_KEY="$(casb_secrets_get CASB_MASTER_KEY)" \
+    CASB_MASTER_KEY_PREVIOUS="$(casb_secrets_get CASB_MASTER_KEY_PREVIOUS)" \
+    "$bin" rotate-credentials
 }

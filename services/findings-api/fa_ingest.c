@@ -46,7 +46,8 @@ void fa_ingest_metrics_init(void)
         "casb_ingest_superseded_total",
         "Completed/failed messages of a scan attempt that another worker took over.", NULL);
     m_dropped = casb_metrics_counter("casb_ingest_dropped_total",
-                                     "Result messages of deleted integrations.", NULL);
+                                     "Result messages dropped without effect, by reason.",
+                                     "reason=\"integration_deleted\"");
     m_dead_lettered = casb_metrics_counter("casb_ingest_dead_lettered_total",
                                            "Result messages sent to casb.scan.results.dlq.", NULL);
     m_instances = casb_metrics_counter("casb_ingest_instances_total",
@@ -158,7 +159,8 @@ static const char SQL_SCAN_FAILED[] =
     " WHERE id = $1 AND status IN ('queued', 'running')";
 
 /* A cancelled scan (the integration was paused) says nothing about the integration's
- * health; an authentication failure asks for new credentials. */
+ * health; an authentication failure asks for new credentials. $4 is the health reason: the
+ * scan's error with what the user can do about it (fa_ingest_health_reason). */
 static const char SQL_INTEGRATION_FAILED[] =
     "UPDATE integrations SET last_scan_at = now(), last_scan_status = $2,"
     "       health = CASE WHEN paused THEN 'paused'"
@@ -310,11 +312,37 @@ out:
     return r;
 }
 
+void fa_ingest_health_reason(char *out, size_t outlen, const char *integration_id,
+                             const char *scan_id, const char *error_kind, const char *error)
+{
+    const char *e = error && error[0] ? error : "the scan failed";
+
+    if (strcmp(error_kind, "auth") == 0) {
+        snprintf(out, outlen,
+                 "%s; reauthorize the integration (POST /v1/integrations/%s/reauthorize) with "
+                 "valid credentials that hold the permissions GET /v1/providers lists",
+                 e, integration_id);
+    } else if (strcmp(error_kind, "unavailable") == 0) {
+        snprintf(out, outlen,
+                 "%s; the scan will be retried at the next interval, or start one with "
+                 "scan-now once the provider answers again",
+                 e);
+    } else if (strcmp(error_kind, "internal") == 0) {
+        snprintf(out, outlen,
+                 "%s; the scan will be retried at the next interval; if it keeps failing, "
+                 "look for scan_id %s in the scanner-worker log",
+                 e, scan_id);
+    } else {
+        snprintf(out, outlen, "%s", e);
+    }
+}
+
 static fa_apply_result apply_failed(casb_db *db, const fa_result_msg *m, const char *error,
                                     const char *error_kind, char *reason, size_t reasonlen)
 {
     const char *status = strcmp(error_kind, "cancelled") == 0 ? "cancelled" : "failed";
     char *stats_s = dump_or_null(m->stats);
+    char health_reason[1024];
     fa_apply_result r = FA_APPLY_ERROR;
 
     if (m->stats && !stats_s) {
@@ -324,7 +352,9 @@ static fa_apply_result apply_failed(casb_db *db, const fa_result_msg *m, const c
     const char *ps[] = {m->scan_id, status, error, stats_s};
     if (casb_db_exec(db, SQL_SCAN_FAILED, 4, ps, NULL, reason, reasonlen) != 0)
         goto out;
-    const char *pi[] = {m->integration_id, status, error_kind, error};
+    fa_ingest_health_reason(health_reason, sizeof(health_reason), m->integration_id,
+                            m->scan_id, error_kind, error);
+    const char *pi[] = {m->integration_id, status, error_kind, health_reason};
     if (casb_db_exec(db, SQL_INTEGRATION_FAILED, 4, pi, NULL, reason, reasonlen) != 0)
         goto out;
     r = FA_APPLY_APPLIED;

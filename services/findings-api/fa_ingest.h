@@ -42,6 +42,14 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
 fa_apply_result fa_ingest_fail_scan(casb_db *db, const fa_result_msg *m, const char *error,
                                     char *reason, size_t reasonlen);
 
+/* The health reason a failed scan gives its integration: the scan's error (which names
+ * what is wrong: "GitHub rejected the credentials: Bad credentials", "GitHub answered 500
+ * repeatedly (...)") followed by what the user can do, by error_kind: auth -> reauthorize
+ * (naming the endpoint), unavailable -> retried at the next interval, internal -> retried,
+ * and where to look. Truncated to outlen. */
+void fa_ingest_health_reason(char *out, size_t outlen, const char *integration_id,
+                             const char *scan_id, const char *error_kind, const char *error);
+
 /* The consumer thread. */
 typedef struct fa_ingest fa_ingest;
 

@@ -121,3 +121,67 @@ int im_page_parse(im_page *out, const char *limit, const char *cursor, const cha
     }
     return 0;
 }
+
+/* "seq|<decimal id>"; the prefix keeps it apart from the timestamp cursors. */
+#define SEQ_PREFIX "seq|"
+#define SEQ_MAX_DIGITS 18
+
+char *im_cursor_encode_seq(long long id)
+{
+    char plain[64];
+    int n;
+
+    if (id <= 0)
+        return NULL;
+    n = snprintf(plain, sizeof(plain), SEQ_PREFIX "%lld", id);
+    if (n < 0 || (size_t)n >= sizeof(plain))
+        return NULL;
+    return casb_base64url_encode(plain, (size_t)n);
+}
+
+int im_cursor_decode_seq(const char *token, long long *id)
+{
+    unsigned char *plain = NULL;
+    size_t len = 0;
+    size_t prefix = strlen(SEQ_PREFIX);
+    long long v = 0;
+    int rc = CASB_EINVALID;
+
+    *id = 0;
+    if (!token || !*token || strlen(token) > 64)
+        goto out;
+    plain = casb_base64url_decode(token, &len);
+    if (!plain || len <= prefix || len > prefix + SEQ_MAX_DIGITS ||
+        memcmp(plain, SEQ_PREFIX, prefix) != 0 || !digits((const char *)plain + prefix,
+                                                          len - prefix))
+        goto out;
+    for (size_t i = prefix; i < len; i++)
+        v = v * 10 + (plain[i] - '0');
+    if (v <= 0)
+        goto out;
+    *id = v;
+    rc = 0;
+out:
+    free(plain);
+    return rc;
+}
+
+int im_seq_page_parse(im_seq_page *out, const char *limit, const char *cursor,
+                      const char **param, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    *param = NULL;
+    if (casb_query_limit(limit, &out->limit, err, errlen) != 0) {
+        *param = "limit";
+        return CASB_EINVALID;
+    }
+    if (cursor) {
+        if (im_cursor_decode_seq(cursor, &out->before_id) != 0) {
+            *param = "cursor";
+            return casb_fail(err, errlen, CASB_EINVALID,
+                             "cursor: not a next_cursor of this list");
+        }
+        out->has_cursor = 1;
+    }
+    return 0;
+}

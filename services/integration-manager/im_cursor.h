@@ -33,4 +33,22 @@ typedef struct {
 int im_page_parse(im_page *out, const char *limit, const char *cursor, const char **param,
                   char *err, size_t errlen);
 
+/* Lists ordered by a bigserial id (the audit log, newest first) page on that id alone: a
+ * token of its own kind, which a timestamp cursor is not mistaken for. */
+typedef struct {
+    long limit;
+    int has_cursor;
+    long long before_id; /* rows with a smaller id come next */
+} im_seq_page;
+
+/* Returns the token (malloc'ed) for the last row's id (> 0), or NULL. */
+char *im_cursor_encode_seq(long long id);
+
+/* 0 with *id, or CASB_EINVALID for anything that is not such a token. */
+int im_cursor_decode_seq(const char *token, long long *id);
+
+/* im_page_parse for these lists. */
+int im_seq_page_parse(im_seq_page *out, const char *limit, const char *cursor,
+                      const char **param, char *err, size_t errlen);
+
 #endif

@@ -5,16 +5,26 @@
 #include <string.h>
 
 #include "casb/error.h"
+#include "im_audit.h"
 #include "im_views.h"
 
 /* Times leave PostgreSQL already in RFC 3339 UTC; the microsecond form is the cursor key. */
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 #define TS_US(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+/* The most recent finished scan of the row in hand, as a JSON text (im_view_integration's
+ * last_scan). Cancelled scans never ran to an outcome, so they are not "the last scan". */
+#define LAST_SCAN_COLUMN                                                                     \
+    "(SELECT json_build_object('id', s.id, 'status', s.status, 'reason', s.reason, "        \
+    "'finished_at', " TS("s.finished_at") ", 'error', s.error)::text FROM scans s "         \
+    "WHERE s.integration_id = integrations.id AND s.status IN ('succeeded', 'failed') "     \
+    "ORDER BY s.finished_at DESC NULLS LAST, s.queued_at DESC LIMIT 1) AS last_scan"
+
 /* What im_view_integration reads. credentials_* are deliberately absent. */
 #define INTEGRATION_COLUMNS                                                                  \
     "id::text AS id, provider, name, config::text AS config, health, health_reason, "       \
     "paused, scan_interval_s, " TS("last_scan_at") " AS last_scan_at, last_scan_status, "   \
+    LAST_SCAN_COLUMN ", "                                                                    \
     TS("next_scan_at") " AS next_scan_at, " TS("created_at") " AS created_at, "             \
     TS("updated_at") " AS updated_at, " TS_US("created_at") " AS cursor_at"
 
@@ -201,8 +211,8 @@ static int enqueue_scan(casb_db *db, const char *id, const char *reason, char sc
     return 0;
 }
 
-int im_integrations_create(casb_db *db, const im_integration_new *in, json_t **out,
-                           char first_scan_id[37], char *err, size_t errlen)
+int im_integrations_create(casb_db *db, const im_integration_new *in, const im_audit_note *note,
+                           json_t **out, char first_scan_id[37], char *err, size_t errlen)
 {
     char interval[32];
     const char *params[8];
@@ -234,6 +244,11 @@ int im_integrations_create(casb_db *db, const im_integration_new *in, json_t **o
         goto out;
     if (enqueue_scan(db, in->id, "first", first_scan_id, err, errlen) != 0)
         goto out;
+    if (im_audit_write_note(db, note, in->id,
+                            json_pack("{s:s, s:s?}", "provider", in->provider, "scan_id",
+                                      first_scan_id[0] ? first_scan_id : NULL),
+                            err, errlen) != 0)
+        goto out;
     rc = 0;
 out:
     rc = end_transaction(db, rc, err, errlen);
@@ -251,23 +266,70 @@ int im_integrations_get(casb_db *db, const char *account_id, const char *id, jso
 }
 
 int im_integrations_list(casb_db *db, const char *account_id, const im_page *page,
-                         json_t **items, char **next_cursor, char *err, size_t errlen)
+                         const im_integration_filter *filter, json_t **items,
+                         char **next_cursor, char *err, size_t errlen)
 {
-    const char *params[4];
+    const char *params[6];
 
     params[0] = account_id;
     params[1] = page->has_cursor ? page->cursor.at : NULL;
     params[2] = page->has_cursor ? page->cursor.id : NULL;
+    params[3] = filter ? filter->health : NULL;
+    params[4] = filter ? filter->provider : NULL;
     return query_page(db,
                       "SELECT " INTEGRATION_COLUMNS " FROM integrations "
                       "WHERE account_id = $1::uuid AND ($2::timestamptz IS NULL "
                       "OR (created_at, id) > ($2::timestamptz, $3::uuid)) "
-                      "ORDER BY created_at, id LIMIT $4::integer",
-                      4, params, page, im_view_integration, items, next_cursor, err, errlen);
+                      "AND ($4::text IS NULL OR health = $4) "
+                      "AND ($5::text IS NULL OR provider = $5) "
+                      "ORDER BY created_at, id LIMIT $6::integer",
+                      6, params, page, im_view_integration, items, next_cursor, err, errlen);
+}
+
+int im_integrations_load(casb_db *db, const char *account_id, const char *id,
+                         im_integration_stored *out, char *err, size_t errlen)
+{
+    const char *params[2] = {id, account_id};
+    PGresult *res = NULL;
+    json_error_t jerr;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    res = casb_db_query(db,
+                        "SELECT provider, config::text AS config, credentials_sealed, paused "
+                        "FROM integrations WHERE id = $1::uuid AND account_id = $2::uuid",
+                        2, params, err, errlen);
+    if (!res)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = CASB_ENOTFOUND;
+        goto out;
+    }
+    snprintf(out->provider, sizeof(out->provider), "%s", casb_db_get(res, 0, "provider"));
+    out->paused = casb_db_get_bool(res, 0, "paused");
+    out->config = json_loads(casb_db_get(res, 0, "config"), 0, &jerr);
+    out->credentials_sealed = strdup(casb_db_get(res, 0, "credentials_sealed"));
+    if (!json_is_object(out->config) || !out->credentials_sealed) {
+        casb_fail(err, errlen, CASB_ERROR, "stored integration is unreadable");
+        im_integration_stored_clear(out);
+        goto out;
+    }
+    rc = 0;
+out:
+    PQclear(res);
+    return rc;
+}
+
+void im_integration_stored_clear(im_integration_stored *s)
+{
+    json_decref(s->config);
+    free(s->credentials_sealed);
+    memset(s, 0, sizeof(*s));
 }
 
 int im_integrations_delete(casb_db *db, const char *account_id, const char *id,
-                           char *provider, size_t providerlen, char *err, size_t errlen)
+                           const im_audit_note *note, char *provider, size_t providerlen,
+                           char *err, size_t errlen)
 {
     const char *params[2] = {id, account_id};
     PGresult *res = NULL;
@@ -296,6 +358,8 @@ int im_integrations_delete(casb_db *db, const char *account_id, const char *id,
         goto out;
     }
     snprintf(provider, providerlen, "%s", casb_db_get(res, 0, "provider"));
+    if (im_audit_write_note(db, note, id, json_pack("{s:b}", "existed", 1), err, errlen) != 0)
+        goto out;
     rc = 0;
 out:
     rc = end_transaction(db, rc, err, errlen);
@@ -306,7 +370,8 @@ out:
 /* The state change of pause (paused = 1) or resume (0), made only when the integration is
  * in the other state. */
 static int set_paused(casb_db *db, const char *account_id, const char *id, int paused,
-                      json_t **out, int *changed, char *err, size_t errlen)
+                      const im_audit_note *note, json_t **out, int *changed, char *err,
+                      size_t errlen)
 {
     const char *params[1] = {id};
     char scan_id[37];
@@ -345,25 +410,31 @@ static int set_paused(casb_db *db, const char *account_id, const char *id, int p
             goto out;
         *changed = 1;
     }
+    if (im_audit_write_note(db, note, id, json_pack("{s:b}", "state_changed", *changed), err,
+                            errlen) != 0)
+        goto out;
     rc = fetch_integration(db, account_id, id, out, err, errlen);
 out:
     return finish_action(db, rc, out, changed, err, errlen);
 }
 
-int im_integrations_pause(casb_db *db, const char *account_id, const char *id, json_t **out,
-                          int *changed, char *err, size_t errlen)
+int im_integrations_pause(casb_db *db, const char *account_id, const char *id,
+                          const im_audit_note *note, json_t **out, int *changed, char *err,
+                          size_t errlen)
 {
-    return set_paused(db, account_id, id, 1, out, changed, err, errlen);
+    return set_paused(db, account_id, id, 1, note, out, changed, err, errlen);
 }
 
-int im_integrations_resume(casb_db *db, const char *account_id, const char *id, json_t **out,
-                           int *changed, char *err, size_t errlen)
+int im_integrations_resume(casb_db *db, const char *account_id, const char *id,
+                           const im_audit_note *note, json_t **out, int *changed, char *err,
+                           size_t errlen)
 {
-    return set_paused(db, account_id, id, 0, out, changed, err, errlen);
+    return set_paused(db, account_id, id, 0, note, out, changed, err, errlen);
 }
 
 int im_integrations_scan_now(casb_db *db, const char *account_id, const char *id,
-                             json_t **out, int *created, char *err, size_t errlen)
+                             const im_audit_note *note, json_t **out, int *created, char *err,
+                             size_t errlen)
 {
     const char *params[1] = {id};
     PGresult *res = NULL;
@@ -405,6 +476,11 @@ int im_integrations_scan_now(casb_db *db, const char *account_id, const char *id
         casb_fail(err, errlen, CASB_ERROR, "could not queue a scan");
         goto out;
     }
+    if (im_audit_write_note(db, note, id,
+                            json_pack("{s:O?, s:b}", "scan_id", json_object_get(*out, "id"),
+                                      "created", *created),
+                            err, errlen) != 0)
+        goto out;
     rc = 0;
 out:
     PQclear(res);
@@ -436,4 +512,69 @@ int im_integrations_scans(casb_db *db, const char *account_id, const char *id,
                       "OR (queued_at, id) < ($3::timestamptz, $4::uuid)) "
                       "ORDER BY queued_at DESC, id DESC LIMIT $5::integer",
                       5, params, page, im_view_scan, items, next_cursor, err, errlen);
+}
+
+int im_integrations_update(casb_db *db, const im_integration_change *ch,
+                           const im_audit_note *note, json_t **out, char scan_id[37], char *err,
+                           size_t errlen)
+{
+    const char *params[8];
+    char interval[32];
+    int paused = 0;
+    int rc;
+
+    *out = NULL;
+    scan_id[0] = '\0';
+    snprintf(interval, sizeof(interval), "%ld", ch->scan_interval_s);
+    params[0] = ch->id;
+    params[1] = ch->account_id;
+    params[2] = ch->name;
+    params[3] = ch->scan_interval_s > 0 ? interval : NULL;
+    params[4] = ch->config_json;
+    params[5] = ch->credentials_sealed;
+    params[6] = ch->credentials_sealed ? ch->credentials_key_id : NULL;
+    params[7] = ch->reauthorize ? "t" : "f";
+
+    if (casb_db_begin(db, err, errlen) != 0)
+        return -1;
+    rc = find_integration(db, ch->account_id, ch->id, 1, &paused, err, errlen);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    /* A new interval counts from the last scan, so that shortening it brings the next scan
+     * forward at once; never into the past, which would only mean "due now". Reauthorizing
+     * starts health afresh: the scan queued below decides it. */
+    if (casb_db_exec(db,
+                     "UPDATE integrations SET name = coalesce($3, name), "
+                     "scan_interval_s = coalesce($4::integer, scan_interval_s), "
+                     "next_scan_at = CASE WHEN $4::integer IS NULL THEN next_scan_at "
+                     "ELSE greatest(now(), coalesce(last_scan_at, now()) "
+                     "+ make_interval(secs => $4::integer)) END, "
+                     "config = coalesce($5::jsonb, config), "
+                     "credentials_sealed = coalesce($6, credentials_sealed), "
+                     "credentials_key_id = coalesce($7, credentials_key_id), "
+                     "health = CASE WHEN $8::boolean AND NOT paused THEN 'initializing' "
+                     "ELSE health END, "
+                     "health_reason = CASE WHEN $8::boolean AND NOT paused THEN NULL "
+                     "ELSE health_reason END, "
+                     "updated_at = now() "
+                     "WHERE id = $1::uuid AND account_id = $2::uuid",
+                     8, params, NULL, err, errlen) != 0)
+        goto out;
+    if (ch->reauthorize && !paused &&
+        enqueue_scan(db, ch->id, "manual", scan_id, err, errlen) != 0)
+        goto out;
+    if (im_audit_write_note(db, note, ch->id,
+                            json_pack("{s:s?}", "scan_id", scan_id[0] ? scan_id : NULL), err,
+                            errlen) != 0)
+        goto out;
+    rc = fetch_integration(db, ch->account_id, ch->id, out, err, errlen);
+out:
+    rc = end_transaction(db, rc, err, errlen);
+    if (rc != 0) {
+        json_decref(*out);
+        *out = NULL;
+        scan_id[0] = '\0';
+    }
+    return rc;
 }

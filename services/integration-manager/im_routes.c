@@ -12,6 +12,7 @@
 #include "casb/log.h"
 #include "casb/metrics.h"
 #include "casb/query.h"
+#include "im_audit.h"
 #include "im_cursor.h"
 #include "im_events.h"
 #include "im_integrations.h"
@@ -31,6 +32,12 @@ static casb_metric *m_check_ok;
 static casb_metric *m_check_auth;
 static casb_metric *m_check_unavailable;
 static casb_metric *m_scans_requested;
+static casb_metric *m_updated;
+static casb_metric *m_audit_failed;
+
+/* The health values of integrations (the CHECK of the integrations table). */
+static const char *const health_values[] = {"initializing", "healthy", "unhealthy",
+                                            "needs_reauthorization", "paused", NULL};
 
 static im_app *app_of(casb_http_req *req)
 {
@@ -146,6 +153,101 @@ static void publish_event(casb_http_req *req, const char *event, const char *id,
                        "account_id", account_of(req), "error", err);
 }
 
+/* What a mutating request leaves in the audit log when it is refused: its action, the
+ * integration it named (when it named a valid id) and the detail of the refusal. A
+ * successful change writes its entry in its own transaction (im_audit_note) instead. */
+typedef struct {
+    const char *action;
+    const char *id;
+    char detail[512];
+} audit_ctx;
+
+static void audit_detail(audit_ctx *a, const char *detail)
+{
+    if (a && detail)
+        snprintf(a->detail, sizeof(a->detail), "%s", detail);
+}
+
+/* problem+json answer that the audit log remembers. */
+static int refuse(casb_http_req *req, audit_ctx *a, int status, const char *detail,
+                  json_t *extra)
+{
+    audit_detail(a, detail);
+    return casb_http_reply_problem(req, status, detail, extra);
+}
+
+static im_audit_note note_for(casb_http_req *req, const char *action, int status_code,
+                              const json_t *details)
+{
+    im_audit_note n;
+
+    n.who = casb_http_principal(req);
+    n.action = action;
+    n.status_code = status_code;
+    n.details = details;
+    return n;
+}
+
+/* Writes an entry outside any change: a refusal, or an idempotent request that changed
+ * nothing. Losing it is logged and counted, never turned into a failed answer. */
+static void audit_outside(casb_http_req *req, const char *action, const char *id, int status,
+                          json_t *details)
+{
+    casb_db *db = casb_db_pool_acquire(app_of(req)->pool, POOL_WAIT_MS);
+    char err[256];
+
+    if (!db || im_audit_record(db, casb_http_principal(req), action, id, status, details, err,
+                               sizeof(err)) != 0) {
+        if (!db) {
+            json_decref(details);
+            snprintf(err, sizeof(err), "no database connection");
+        }
+        casb_metric_add(m_audit_failed, 1);
+        casb_log_error("audit entry not written", "action", action, "integration_id", id,
+                       "account_id", account_of(req), "error", err);
+    }
+    if (db)
+        release(req, db);
+}
+
+typedef int (*audited_handler)(casb_http_req *req, audit_ctx *a);
+
+/* Runs a mutating handler and records its refusal. A 503 (no database) cannot be written
+ * and is only logged; a request whose reply failed (-1) changed nothing and is not an
+ * answer anyone saw. */
+static int run_audited(casb_http_req *req, const char *action, audited_handler fn)
+{
+    audit_ctx a;
+    int status;
+
+    memset(&a, 0, sizeof(a));
+    a.action = action;
+    status = fn(req, &a);
+    if (status >= 400 && status != 503) {
+        const char *detail = a.detail[0] ? a.detail
+                             : status == 404 ? "integration not found"
+                             : status == 400 ? "bad request"
+                             : status >= 500 ? "internal error"
+                             : "refused";
+        audit_outside(req, action, a.id, status, json_pack("{s:s}", "error", detail));
+    }
+    return status;
+}
+
+/* The path's id for an audited request: a UUID, or 404 (an id that is not a UUID names no
+ * integration). Returns NULL after answering. */
+static const char *audited_id(casb_http_req *req, audit_ctx *a, int *status)
+{
+    const char *id = casb_http_param(req, "id");
+
+    if (!id || !casb_uuid_valid(id)) {
+        *status = refuse(req, a, 404, "integration not found", NULL);
+        return NULL;
+    }
+    a->id = id;
+    return id;
+}
+
 static int list_providers(casb_http_req *req)
 {
     int status = read_query(req, NULL);
@@ -155,9 +257,21 @@ static int list_providers(casb_http_req *req)
     return casb_http_reply_json(req, 200, im_view_providers(casb_provider_all()));
 }
 
+static const casb_provider *provider_by_id(const char *id)
+{
+    const casb_provider *const *all = casb_provider_all();
+
+    for (size_t i = 0; id && all && all[i]; i++) {
+        if (strcmp(all[i]->id, id) == 0)
+            return all[i];
+    }
+    return NULL;
+}
+
 /* One authenticated call to the provider with the submitted credentials, so that a typo is
  * refused now rather than found in the first scan. Returns the provider's verdict. */
-static int check_connection(const im_app *app, const im_create_request *cr, char *err,
+static int check_connection(const im_app *app, const casb_provider *provider,
+                            const json_t *config, const json_t *credentials, char *err,
                             size_t errlen)
 {
     casb_http_client_opts opts;
@@ -175,14 +289,38 @@ static int check_connection(const im_app *app, const im_create_request *cr, char
         return CASB_ERROR;
 
     memset(&ctx, 0, sizeof(ctx));
-    ctx.config = cr->config;
-    ctx.credentials = cr->credentials;
+    ctx.config = config;
+    ctx.credentials = credentials;
     ctx.http = http;
     ctx.allowed_endpoints = allowed_endpoints(app);
     ctx.now_s = (long long)time(NULL);
-    rc = cr->provider->check_connection ? cr->provider->check_connection(&ctx, err, errlen) : 0;
+    rc = provider->check_connection ? provider->check_connection(&ctx, err, errlen) : 0;
     casb_http_client_free(http);
     return rc;
+}
+
+/* check_connection with its answer: 0 when the provider accepted the credentials, else the
+ * status already sent (422 for refused credentials or config, 502 unreachable). */
+static int checked_connection(casb_http_req *req, audit_ctx *a, const casb_provider *provider,
+                              const json_t *config, const json_t *credentials)
+{
+    char err[512];
+    int rc;
+
+    rc = check_connection(app_of(req), provider, config, credentials, err, sizeof(err));
+    if (rc == CASB_EAUTH) {
+        casb_metric_add(m_check_auth, 1);
+        return refuse(req, a, 422, err, field_member("credentials"));
+    }
+    if (rc == CASB_EINVALID)
+        return refuse(req, a, 422, err, field_member("config"));
+    if (rc != 0) {
+        casb_metric_add(m_check_unavailable, 1);
+        casb_log_warn("connection check failed", "provider", provider->id, "error", err);
+        return refuse(req, a, 502, err, NULL);
+    }
+    casb_metric_add(m_check_ok, 1);
+    return 0;
 }
 
 /* Seals the credentials object; *sealed is malloc'ed. The plaintext is wiped at once. */
@@ -200,13 +338,36 @@ static int seal_credentials(const im_app *app, const json_t *credentials, char *
     return rc;
 }
 
-static int create_integration(casb_http_req *req)
+/* Opens stored credentials into a JSON object (*out, new reference). The plaintext is wiped
+ * at once. */
+static int open_credentials(const im_app *app, const char *sealed, json_t **out, char *err,
+                            size_t errlen)
+{
+    char *plain = NULL;
+    size_t n = 0;
+
+    *out = NULL;
+    if (casb_secret_open(app->keys, sealed, &plain, &n, err, errlen) != 0)
+        return -1;
+    *out = json_loadb(plain, n, 0, NULL);
+    casb_secret_wipe(plain, n);
+    free(plain);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return casb_fail(err, errlen, CASB_ERROR, "stored credentials are not an object");
+    }
+    return 0;
+}
+
+static int create_integration_audited(casb_http_req *req, audit_ctx *a)
 {
     im_app *app = app_of(req);
     json_t *body = NULL;
     json_t *integration = NULL;
     im_create_request cr;
     im_integration_new row;
+    im_audit_note note;
     casb_db *db = NULL;
     char *config_json = NULL;
     char *sealed = NULL;
@@ -225,27 +386,13 @@ static int create_integration(casb_http_req *req)
         return 400;
     if (im_validate_create(&cr, body, casb_provider_all(), allowed_endpoints(app),
                            field, sizeof(field), err, sizeof(err)) != 0) {
-        status = casb_http_reply_problem(req, 422, err, field_member(field));
+        status = refuse(req, a, 422, err, field_member(field));
         goto out;
     }
 
-    rc = check_connection(app, &cr, err, sizeof(err));
-    if (rc == CASB_EAUTH) {
-        casb_metric_add(m_check_auth, 1);
-        status = casb_http_reply_problem(req, 422, err, field_member("credentials"));
+    status = checked_connection(req, a, cr.provider, cr.config, cr.credentials);
+    if (status != 0)
         goto out;
-    }
-    if (rc == CASB_EINVALID) {
-        status = casb_http_reply_problem(req, 422, err, field_member("config"));
-        goto out;
-    }
-    if (rc != 0) {
-        casb_metric_add(m_check_unavailable, 1);
-        casb_log_warn("connection check failed", "provider", cr.provider->id, "error", err);
-        status = casb_http_reply_problem(req, 502, err, NULL);
-        goto out;
-    }
-    casb_metric_add(m_check_ok, 1);
 
     config_json = casb_json_dump(cr.config);
     if (!config_json || seal_credentials(app, cr.credentials, &sealed, err, sizeof(err)) != 0) {
@@ -268,7 +415,8 @@ static int create_integration(casb_http_req *req)
         status = 503;
         goto out;
     }
-    rc = im_integrations_create(db, &row, &integration, scan_id, err, sizeof(err));
+    note = note_for(req, "create", 201, NULL);
+    rc = im_integrations_create(db, &row, &note, &integration, scan_id, err, sizeof(err));
     release(req, db);
     if (rc != 0) {
         status = reply_internal(req, "create integration", err);
@@ -288,9 +436,250 @@ out:
     return status;
 }
 
-/* GET lists: one page of the account's integrations (of_integration 0) or of the scans of
- * the integration in the path (1), as {"<noun>": [...], "next_cursor": ...}. */
-static int list_page(casb_http_req *req, int of_integration)
+static int create_integration(casb_http_req *req)
+{
+    return run_audited(req, "create", create_integration_audited);
+}
+
+/* PATCH and reauthorize: validates the change against what is stored, checks the
+ * connection when config or credentials change, then applies it (sealing new credentials).
+ * Answers 200 with the integration. */
+static int change_integration(casb_http_req *req, audit_ctx *a, int reauthorize)
+{
+    im_app *app = app_of(req);
+    const casb_provider *provider = NULL;
+    const char *id = NULL;
+    json_t *body = NULL;
+    json_t *integration = NULL;
+    json_t *stored_credentials = NULL;
+    json_t *details = NULL;
+    json_t *changed = NULL;
+    im_integration_stored stored;
+    im_integration_change ch;
+    im_update_request ur;
+    im_audit_note note;
+    casb_db *db = NULL;
+    char *config_json = NULL;
+    char *sealed = NULL;
+    char scan_id[37];
+    char field[128];
+    char err[512];
+    int status;
+    int rc;
+
+    memset(&stored, 0, sizeof(stored));
+    status = read_query(req, NULL);
+    if (status != 0)
+        return status;
+    id = audited_id(req, a, &status);
+    if (!id)
+        return status;
+    body = casb_http_body_json(req);
+    if (!body) {
+        audit_detail(a, "body is not a JSON object");
+        return 400;
+    }
+    rc = reauthorize ? im_validate_reauthorize(&ur, body, field, sizeof(field), err, sizeof(err))
+                     : im_validate_update(&ur, body, field, sizeof(field), err, sizeof(err));
+    if (rc != 0) {
+        status = refuse(req, a, 422, err, field_member(field));
+        goto out;
+    }
+
+    db = acquire(req);
+    if (!db) {
+        status = 503;
+        goto out;
+    }
+    rc = im_integrations_load(db, account_of(req), id, &stored, err, sizeof(err));
+    release(req, db);
+    db = NULL;
+    if (rc == CASB_ENOTFOUND) {
+        status = refuse(req, a, 404, "integration not found", NULL);
+        goto out;
+    }
+    if (rc != 0) {
+        status = reply_internal(req, "load integration", err);
+        goto out;
+    }
+
+    if (ur.config || ur.credentials) {
+        const json_t *config = ur.config ? ur.config : stored.config;
+        const json_t *credentials = ur.credentials;
+
+        provider = provider_by_id(stored.provider);
+        if (!provider) {
+            status = reply_internal(req, "change integration", "stored provider is unknown");
+            goto out;
+        }
+        if (!credentials) {
+            if (open_credentials(app, stored.credentials_sealed, &stored_credentials, err,
+                                 sizeof(err)) != 0) {
+                status = reply_internal(req, "open credentials", err);
+                goto out;
+            }
+            credentials = stored_credentials;
+        }
+        if (im_validate_settings(provider, config, credentials, allowed_endpoints(app), field,
+                                 sizeof(field), err, sizeof(err)) != 0) {
+            status = refuse(req, a, 422, err, field_member(field));
+            goto out;
+        }
+        status = checked_connection(req, a, provider, config, credentials);
+        if (status != 0)
+            goto out;
+    }
+    if (ur.config) {
+        config_json = casb_json_dump(ur.config);
+        if (!config_json) {
+            status = reply_internal(req, "change integration", "cannot serialise config");
+            goto out;
+        }
+    }
+    if (ur.credentials && seal_credentials(app, ur.credentials, &sealed, err, sizeof(err)) != 0) {
+        status = reply_internal(req, "seal credentials", err);
+        goto out;
+    }
+
+    memset(&ch, 0, sizeof(ch));
+    ch.id = id;
+    ch.account_id = account_of(req);
+    ch.name = ur.name;
+    ch.scan_interval_s = ur.scan_interval_s;
+    ch.config_json = config_json;
+    ch.credentials_sealed = sealed;
+    ch.credentials_key_id = casb_keyring_current_id(app->keys);
+    ch.reauthorize = reauthorize;
+
+    /* Which members changed, never their values (credentials above all). */
+    changed = json_array();
+    if (ur.name)
+        json_array_append_new(changed, json_string("name"));
+    if (ur.scan_interval_s)
+        json_array_append_new(changed, json_string("scan_interval_s"));
+    if (ur.config)
+        json_array_append_new(changed, json_string("config"));
+    if (ur.credentials)
+        json_array_append_new(changed, json_string("credentials"));
+    details = json_pack("{s:o}", "changed", changed);
+    if (ur.scan_interval_s)
+        json_object_set_new(details, "scan_interval_s", json_integer(ur.scan_interval_s));
+
+    db = acquire(req);
+    if (!db) {
+        status = 503;
+        goto out;
+    }
+    note = note_for(req, reauthorize ? "reauthorize" : "update", 200, details);
+    rc = im_integrations_update(db, &ch, &note, &integration, scan_id, err, sizeof(err));
+    release(req, db);
+    if (rc == CASB_ENOTFOUND) {
+        status = refuse(req, a, 404, "integration not found", NULL);
+        goto out;
+    }
+    if (rc != 0) {
+        status = reply_internal(req, reauthorize ? "reauthorize integration"
+                                                 : "update integration", err);
+        goto out;
+    }
+    casb_metric_add(m_updated, 1);
+    casb_log_info(reauthorize ? "integration reauthorized" : "integration updated",
+                  "integration_id", id, "account_id", account_of(req), "scan_id",
+                  scan_id[0] ? scan_id : NULL);
+    publish_event(req, "updated", id, json_string_value(json_object_get(integration, "provider")));
+    status = casb_http_reply_json(req, 200, integration);
+    integration = NULL;
+out:
+    json_decref(integration);
+    json_decref(body);
+    json_decref(details);
+    json_decref(stored_credentials);
+    im_integration_stored_clear(&stored);
+    free(config_json);
+    free(sealed);
+    return status;
+}
+
+static int update_integration_audited(casb_http_req *req, audit_ctx *a)
+{
+    return change_integration(req, a, 0);
+}
+
+static int reauthorize_integration_audited(casb_http_req *req, audit_ctx *a)
+{
+    return change_integration(req, a, 1);
+}
+
+static int update_integration(casb_http_req *req)
+{
+    return run_audited(req, "update", update_integration_audited);
+}
+
+static int reauthorize_integration(casb_http_req *req)
+{
+    return run_audited(req, "reauthorize", reauthorize_integration_audited);
+}
+
+/* 1 when value is one of the NULL-terminated values. */
+static int one_of(const char *value, const char *const *values)
+{
+    for (size_t i = 0; values[i]; i++) {
+        if (strcmp(values[i], value) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* GET /v1/integrations: limit, cursor, and the filters health and provider. */
+static int list_integrations(casb_http_req *req)
+{
+    const char *limit = NULL;
+    const char *cursor = NULL;
+    const char *param = NULL;
+    im_integration_filter filter = {NULL, NULL};
+    const casb_query_param params[] = {{"limit", &limit},
+                                       {"cursor", &cursor},
+                                       {"health", &filter.health},
+                                       {"provider", &filter.provider},
+                                       {NULL, NULL}};
+    casb_query_text text;
+    json_t *items = NULL;
+    json_t *body = NULL;
+    char *next = NULL;
+    casb_db *db = NULL;
+    im_page page;
+    char err[512];
+    int status;
+    int rc;
+
+    status = casb_query_read(req, params, &text);
+    if (status != 0)
+        return status;
+    if (im_page_parse(&page, limit, cursor, &param, err, sizeof(err)) != 0)
+        return casb_query_reply_invalid(req, param, err);
+    if (filter.health && !one_of(filter.health, health_values))
+        return casb_query_reply_invalid(req, "health",
+                                        "health: expected one of initializing, healthy, "
+                                        "unhealthy, needs_reauthorization, paused");
+    if (filter.provider && !provider_by_id(filter.provider))
+        return casb_query_reply_invalid(req, "provider",
+                                        "provider: not a provider of GET /v1/providers");
+    db = acquire(req);
+    if (!db)
+        return 503;
+    rc = im_integrations_list(db, account_of(req), &page, &filter, &items, &next, err,
+                              sizeof(err));
+    release(req, db);
+    if (rc != 0)
+        return reply_failure(req, rc, "list integrations", err);
+    body = json_object();
+    json_object_set_new(body, "integrations", items);
+    json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
+    free(next);
+    return casb_http_reply_json(req, 200, body);
+}
+
+static int list_scans(casb_http_req *req)
 {
     const char *id = NULL;
     json_t *items = NULL;
@@ -302,32 +691,18 @@ static int list_page(casb_http_req *req, int of_integration)
     int status;
     int rc;
 
-    db = open_request(req, &page, of_integration ? &id : NULL, &status);
+    db = open_request(req, &page, &id, &status);
     if (!db)
         return status;
-    if (id)
-        rc = im_integrations_scans(db, account_of(req), id, &page, &items, &next, err,
-                                   sizeof(err));
-    else
-        rc = im_integrations_list(db, account_of(req), &page, &items, &next, err, sizeof(err));
+    rc = im_integrations_scans(db, account_of(req), id, &page, &items, &next, err, sizeof(err));
     release(req, db);
     if (rc != 0)
-        return reply_failure(req, rc, id ? "list scans" : "list integrations", err);
+        return reply_failure(req, rc, "list scans", err);
     body = json_object();
-    json_object_set_new(body, id ? "scans" : "integrations", items);
+    json_object_set_new(body, "scans", items);
     json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
     free(next);
     return casb_http_reply_json(req, 200, body);
-}
-
-static int list_integrations(casb_http_req *req)
-{
-    return list_page(req, 0);
-}
-
-static int list_scans(casb_http_req *req)
-{
-    return list_page(req, 1);
 }
 
 static int get_integration(casb_http_req *req)
@@ -349,21 +724,38 @@ static int get_integration(casb_http_req *req)
     return casb_http_reply_json(req, 200, integration);
 }
 
-static int delete_integration(casb_http_req *req)
+/* Idempotent: deleting what is not there (never was, already deleted, another account's)
+ * answers 204 as well, and says nothing about which it was. */
+static int delete_integration_audited(casb_http_req *req, audit_ctx *a)
 {
     const char *id = NULL;
     casb_db *db = NULL;
+    im_audit_note note;
     char provider[64];
     char err[512];
     int status;
     int rc;
 
-    db = open_request(req, NULL, &id, &status);
-    if (!db)
+    status = read_query(req, NULL);
+    if (status != 0)
         return status;
-    rc = im_integrations_delete(db, account_of(req), id, provider, sizeof(provider), err,
+    id = casb_http_param(req, "id");
+    if (!id || !casb_uuid_valid(id)) {
+        /* Names no integration at all: nothing to delete, nothing to record. */
+        return casb_http_reply_json(req, 204, NULL);
+    }
+    a->id = id;
+    db = acquire(req);
+    if (!db)
+        return 503;
+    note = note_for(req, "delete", 204, NULL);
+    rc = im_integrations_delete(db, account_of(req), id, &note, provider, sizeof(provider), err,
                                 sizeof(err));
     release(req, db);
+    if (rc == CASB_ENOTFOUND) {
+        audit_outside(req, "delete", id, 204, json_pack("{s:b}", "existed", 0));
+        return casb_http_reply_json(req, 204, NULL);
+    }
     if (rc != 0)
         return reply_failure(req, rc, "delete integration", err);
     casb_metric_add(m_deleted, 1);
@@ -373,37 +765,55 @@ static int delete_integration(casb_http_req *req)
     return casb_http_reply_json(req, 204, NULL);
 }
 
-/* pause, resume and scan now: one action on the integration. Returns 0 with *out (owned by
- * the caller) and *changed, or the status already answered. */
-static int run_action(casb_http_req *req, im_integration_action action, const char *operation,
-                      const char **id, json_t **out, int *changed)
+static int delete_integration(casb_http_req *req)
+{
+    return run_audited(req, "delete", delete_integration_audited);
+}
+
+/* pause, resume and scan now: one action on the integration, audited as action with the
+ * status of its success. Returns 0 with *out (owned by the caller) and *changed, or the
+ * status already answered. */
+static int run_action(casb_http_req *req, audit_ctx *a, im_integration_action action,
+                      const char *operation, int success_status, const char **id,
+                      json_t **out, int *changed)
 {
     casb_db *db = NULL;
+    im_audit_note note;
     char err[512];
     int status;
     int rc;
 
     *out = NULL;
     *changed = 0;
-    db = open_request(req, NULL, id, &status);
-    if (!db)
+    status = read_query(req, NULL);
+    if (status != 0)
         return status;
-    rc = action(db, account_of(req), *id, out, changed, err, sizeof(err));
+    *id = audited_id(req, a, &status);
+    if (!*id)
+        return status;
+    db = acquire(req);
+    if (!db)
+        return 503;
+    note = note_for(req, a->action, success_status, NULL);
+    rc = action(db, account_of(req), *id, &note, out, changed, err, sizeof(err));
     release(req, db);
+    if (rc == CASB_ENOTFOUND || rc == CASB_ECONFLICT)
+        audit_detail(a, rc == CASB_ENOTFOUND ? "integration not found" : err);
     if (rc != 0)
         return reply_failure(req, rc, operation, err);
     return 0;
 }
 
 /* pause and resume: the same shape, a different change and event. */
-static int change_state(casb_http_req *req, im_integration_action change, const char *event)
+static int change_state(casb_http_req *req, audit_ctx *a, im_integration_action change,
+                        const char *event)
 {
     const char *id = NULL;
     json_t *integration = NULL;
     int changed = 0;
     int status;
 
-    status = run_action(req, change, event, &id, &integration, &changed);
+    status = run_action(req, a, change, event, 200, &id, &integration, &changed);
     if (status != 0)
         return status;
     if (changed) {
@@ -414,24 +824,35 @@ static int change_state(casb_http_req *req, im_integration_action change, const 
     return casb_http_reply_json(req, 200, integration);
 }
 
+static int pause_audited(casb_http_req *req, audit_ctx *a)
+{
+    return change_state(req, a, im_integrations_pause, "paused");
+}
+
+static int resume_audited(casb_http_req *req, audit_ctx *a)
+{
+    return change_state(req, a, im_integrations_resume, "resumed");
+}
+
 static int pause_integration(casb_http_req *req)
 {
-    return change_state(req, im_integrations_pause, "paused");
+    return run_audited(req, "pause", pause_audited);
 }
 
 static int resume_integration(casb_http_req *req)
 {
-    return change_state(req, im_integrations_resume, "resumed");
+    return run_audited(req, "resume", resume_audited);
 }
 
-static int request_scan(casb_http_req *req)
+static int request_scan_audited(casb_http_req *req, audit_ctx *a)
 {
     const char *id = NULL;
     json_t *scan = NULL;
     int created = 0;
     int status;
 
-    status = run_action(req, im_integrations_scan_now, "scan now", &id, &scan, &created);
+    status = run_action(req, a, im_integrations_scan_now, "scan now", 202, &id, &scan,
+                        &created);
     if (status != 0)
         return status;
     if (created) {
@@ -440,6 +861,60 @@ static int request_scan(casb_http_req *req)
                       "scan_id", json_string_value(json_object_get(scan, "id")));
     }
     return casb_http_reply_json(req, 202, scan);
+}
+
+static int request_scan(casb_http_req *req)
+{
+    return run_audited(req, "scan_now", request_scan_audited);
+}
+
+/* GET /v1/audit-log: newest first, optionally of one integration and one action. */
+static int list_audit_log(casb_http_req *req)
+{
+    const char *limit = NULL;
+    const char *cursor = NULL;
+    const char *integration_id = NULL;
+    const char *action = NULL;
+    const char *param = NULL;
+    const casb_query_param params[] = {{"limit", &limit},
+                                       {"cursor", &cursor},
+                                       {"integration_id", &integration_id},
+                                       {"action", &action},
+                                       {NULL, NULL}};
+    casb_query_text text;
+    im_seq_page page;
+    json_t *items = NULL;
+    json_t *body = NULL;
+    char *next = NULL;
+    casb_db *db = NULL;
+    char err[512];
+    int status;
+    int rc;
+
+    status = casb_query_read(req, params, &text);
+    if (status != 0)
+        return status;
+    if (im_seq_page_parse(&page, limit, cursor, &param, err, sizeof(err)) != 0)
+        return casb_query_reply_invalid(req, param, err);
+    if (integration_id && !casb_uuid_valid(integration_id))
+        return casb_query_reply_invalid(req, "integration_id", "integration_id: expected a UUID");
+    if (action && !im_audit_action_valid(action))
+        return casb_query_reply_invalid(req, "action",
+                                        "action: expected one of create, update, pause, "
+                                        "resume, delete, reauthorize, scan_now");
+    db = acquire(req);
+    if (!db)
+        return 503;
+    rc = im_audit_list(db, account_of(req), &page, integration_id, action, &items, &next, err,
+                       sizeof(err));
+    release(req, db);
+    if (rc != 0)
+        return reply_internal(req, "list audit log", err);
+    body = json_object();
+    json_object_set_new(body, "entries", items);
+    json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
+    free(next);
+    return casb_http_reply_json(req, 200, body);
 }
 
 static void register_metrics(void)
@@ -459,6 +934,11 @@ static void register_metrics(void)
         "result=\"unavailable\"");
     m_scans_requested = casb_metrics_counter("casb_manual_scans_requested_total",
                                              "Scans queued by the scan-now endpoint.", NULL);
+    m_updated = casb_metrics_counter("casb_integrations_updated_total",
+                                     "Integrations changed by PATCH or reauthorize.", NULL);
+    m_audit_failed = casb_metrics_counter("casb_audit_entries_failed_total",
+                                          "Audit entries of refused requests not written.",
+                                          NULL);
 }
 
 int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errlen)
@@ -472,11 +952,14 @@ int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errle
         {"POST", "/v1/integrations", create_integration},
         {"GET", "/v1/integrations", list_integrations},
         {"GET", "/v1/integrations/{id}", get_integration},
+        {"PATCH", "/v1/integrations/{id}", update_integration},
         {"DELETE", "/v1/integrations/{id}", delete_integration},
+        {"POST", "/v1/integrations/{id}/reauthorize", reauthorize_integration},
         {"POST", "/v1/integrations/{id}/pause", pause_integration},
         {"POST", "/v1/integrations/{id}/resume", resume_integration},
         {"POST", "/v1/integrations/{id}/scans", request_scan},
         {"GET", "/v1/integrations/{id}/scans", list_scans},
+        {"GET", "/v1/audit-log", list_audit_log},
     };
     casb_http_server_opts opts;
     casb_http_server *s = NULL;

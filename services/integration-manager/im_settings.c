@@ -7,7 +7,20 @@
 #define IM_PROG "casb-integration-manager"
 #define IM_SUMMARY                                                                           \
     "Manages integrations (SaaS connections and their encrypted credentials) and queues " \
-    "their scans."
+    "their scans.\n\n"                                                                      \
+    "Subcommand: `" IM_PROG " rotate-credentials` re-seals every integration's credentials " \
+    "under CASB_MASTER_KEY, then exits (see its --help)."
+#define IM_ROTATE_PROG IM_PROG " rotate-credentials"
+#define IM_ROTATE_SUMMARY                                                                    \
+    "Re-seals the credentials of every integration whose envelope is not under "            \
+    "CASB_MASTER_KEY, in batches of 100 rows per transaction, while the services run. "     \
+    "Rotation: set CASB_MASTER_KEY to the new key and CASB_MASTER_KEY_PREVIOUS to the old "  \
+    "one, restart integration-manager and scanner-worker with both, run this command, and "  \
+    "drop CASB_MASTER_KEY_PREVIOUS only after it exits 0. Prints one JSON line "             \
+    "{\"key_id\",\"rotated\",\"already_current\",\"failed\",\"failed_integration_ids\"}; exits 0 " \
+    "when every integration is under the current key, 1 when one could not be opened "       \
+    "(sealed with a key given in neither variable) or the database failed, 2 on a bad "      \
+    "configuration. Running it again is harmless."
 
 size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
 {
@@ -39,4 +52,27 @@ void im_settings_load_or_exit(im_settings *s, int argc, char **argv)
     size_t n = im_settings_table(s, vars, IM_SETTINGS_COUNT);
 
     casb_config_init_or_exit(argc, argv, IM_PROG, IM_SUMMARY, vars, n);
+}
+
+size_t im_rotate_settings_table(im_rotate_settings *s, casb_cfg_var *vars, size_t cap)
+{
+    memset(s, 0, sizeof(*s));
+    const casb_cfg_var table[IM_ROTATE_SETTINGS_COUNT] = {
+        casb_service_var_database_url(&s->database_url),
+        casb_service_var_log_level(&s->log_level),
+        casb_service_var_master_key(&s->master_key),
+        casb_service_var_master_key_previous(&s->master_key_previous),
+    };
+    size_t n = IM_ROTATE_SETTINGS_COUNT < cap ? IM_ROTATE_SETTINGS_COUNT : cap;
+
+    memcpy(vars, table, n * sizeof(table[0]));
+    return n;
+}
+
+void im_rotate_settings_load_or_exit(im_rotate_settings *s, int argc, char **argv)
+{
+    casb_cfg_var vars[IM_ROTATE_SETTINGS_COUNT];
+    size_t n = im_rotate_settings_table(s, vars, IM_ROTATE_SETTINGS_COUNT);
+
+    casb_config_init_or_exit(argc, argv, IM_ROTATE_PROG, IM_ROTATE_SUMMARY, vars, n);
 }

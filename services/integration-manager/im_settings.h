@@ -30,4 +30,20 @@ size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap);
 /* Loads every variable into s: handles --help (exit 0); a bad value exits 2 with one line. */
 void im_settings_load_or_exit(im_settings *s, int argc, char **argv);
 
+/* The configuration of the rotate-credentials subcommand: only what it uses, from the same
+ * variables as the service (CASB_MASTER_KEY is the new key, CASB_MASTER_KEY_PREVIOUS the old). */
+typedef struct {
+    char *database_url;
+    char *master_key;
+    char *master_key_previous; /* NULL when not set */
+    int log_level;
+} im_rotate_settings;
+
+#define IM_ROTATE_SETTINGS_COUNT 4
+
+size_t im_rotate_settings_table(im_rotate_settings *s, casb_cfg_var *vars, size_t cap);
+
+/* Like im_settings_load_or_exit, with argv[0] the subcommand's name. */
+void im_rotate_settings_load_or_exit(im_rotate_settings *s, int argc, char **argv);
+
 #endif

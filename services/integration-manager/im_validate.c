@@ -56,17 +56,95 @@ static int config_field_declared(const casb_provider *p, const char *key)
     return 0;
 }
 
-int im_validate_create(im_create_request *out, const json_t *body,
-                       const casb_provider *const *providers, const char *allowed_endpoints,
-                       char *field, size_t fieldlen, char *err, size_t errlen)
+/* name: a string of 1..200 characters without control characters. */
+static int check_name(const json_t *v, const char **out, char *field, size_t fieldlen,
+                      char *err, size_t errlen)
+{
+    long len;
+
+    if (!json_is_string(v))
+        return invalid(field, fieldlen, "name", err, errlen, "is required (a string)");
+    len = display_length(v);
+    if (len < 0)
+        return invalid(field, fieldlen, "name", err, errlen, "must not contain control characters");
+    if (len < 1 || len > IM_NAME_MAX_CHARS)
+        return invalid(field, fieldlen, "name", err, errlen, "must have 1 to 200 characters");
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int check_interval(const json_t *v, long *out, char *field, size_t fieldlen, char *err,
+                          size_t errlen)
+{
+    if (!json_is_integer(v))
+        return invalid(field, fieldlen, "scan_interval_s", err, errlen,
+                       "must be an integer number of seconds");
+    if (json_integer_value(v) < IM_SCAN_INTERVAL_MIN_S ||
+        json_integer_value(v) > IM_SCAN_INTERVAL_MAX_S)
+        return invalid(field, fieldlen, "scan_interval_s", err, errlen,
+                       "must be between 3600 and 86400");
+    *out = (long)json_integer_value(v);
+    return 0;
+}
+
+static int check_object(const json_t *v, const char *name, const json_t **out, char *field,
+                        size_t fieldlen, char *err, size_t errlen)
+{
+    if (!json_is_object(v))
+        return invalid(field, fieldlen, name, err, errlen, "is required (an object)");
+    *out = v;
+    return 0;
+}
+
+int im_validate_settings(const casb_provider *provider, const json_t *config,
+                         const json_t *credentials, const char *allowed_endpoints, char *field,
+                         size_t fieldlen, char *err, size_t errlen)
 {
     const json_t *v = NULL;
     const char *key = NULL;
     json_t *member = NULL;
     char reason[256];
     char name[128];
-    long len;
     int rc;
+
+    if (fieldlen)
+        field[0] = '\0';
+    /* Config is stored and returned as is, so nothing undeclared (a secret pasted into the
+     * wrong object, a typo) may slip into it. */
+    json_object_foreach((json_t *)config, key, member) {
+        if (!config_field_declared(provider, key)) {
+            snprintf(name, sizeof(name), "config.%.100s", key);
+            return invalid(field, fieldlen, name, err, errlen, "unknown configuration field");
+        }
+    }
+
+    if (provider->validate) {
+        rc = provider->validate(config, credentials, field, fieldlen, err, errlen);
+        if (rc != 0) {
+            if (fieldlen && !field[0])
+                snprintf(field, fieldlen, "credentials");
+            return CASB_EINVALID;
+        }
+    }
+
+    v = json_object_get(config, ENDPOINT_FIELD);
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v))
+            return invalid(field, fieldlen, "config." ENDPOINT_FIELD, err, errlen,
+                           "must be a string (a base URL)");
+        if (casb_endpoint_allowed(json_string_value(v), provider->default_api_base_url,
+                                  allowed_endpoints ? allowed_endpoints : "", reason,
+                                  sizeof(reason)) != 1)
+            return invalid(field, fieldlen, "config." ENDPOINT_FIELD, err, errlen, reason);
+    }
+    return 0;
+}
+
+int im_validate_create(im_create_request *out, const json_t *body,
+                       const casb_provider *const *providers, const char *allowed_endpoints,
+                       char *field, size_t fieldlen, char *err, size_t errlen)
+{
+    const json_t *v = NULL;
 
     memset(out, 0, sizeof(*out));
     if (fieldlen)
@@ -81,25 +159,14 @@ int im_validate_create(im_create_request *out, const json_t *body,
     if (!out->provider)
         return invalid(field, fieldlen, "provider", err, errlen, "unknown provider");
 
-    v = json_object_get(body, "name");
-    if (!json_is_string(v))
-        return invalid(field, fieldlen, "name", err, errlen, "is required (a string)");
-    len = display_length(v);
-    if (len < 0)
-        return invalid(field, fieldlen, "name", err, errlen, "must not contain control characters");
-    if (len < 1 || len > IM_NAME_MAX_CHARS)
-        return invalid(field, fieldlen, "name", err, errlen, "must have 1 to 200 characters");
-    out->name = json_string_value(v);
-
-    v = json_object_get(body, "config");
-    if (!json_is_object(v))
-        return invalid(field, fieldlen, "config", err, errlen, "is required (an object)");
-    out->config = v;
-
-    v = json_object_get(body, "credentials");
-    if (!json_is_object(v))
-        return invalid(field, fieldlen, "credentials", err, errlen, "is required (an object)");
-    out->credentials = v;
+    if (check_name(json_object_get(body, "name"), &out->name, field, fieldlen, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (check_object(json_object_get(body, "config"), "config", &out->config, field, fieldlen,
+                     err, errlen) != 0)
+        return CASB_EINVALID;
+    if (check_object(json_object_get(body, "credentials"), "credentials", &out->credentials,
+                     field, fieldlen, err, errlen) != 0)
+        return CASB_EINVALID;
 
     v = json_object_get(body, "scan_interval_s");
     if (!v || json_is_null(v)) {
@@ -107,45 +174,79 @@ int im_validate_create(im_create_request *out, const json_t *body,
         if (out->scan_interval_s < IM_SCAN_INTERVAL_MIN_S ||
             out->scan_interval_s > IM_SCAN_INTERVAL_MAX_S)
             out->scan_interval_s = IM_SCAN_INTERVAL_MAX_S;
-    } else {
-        if (!json_is_integer(v))
-            return invalid(field, fieldlen, "scan_interval_s", err, errlen,
-                           "must be an integer number of seconds");
-        if (json_integer_value(v) < IM_SCAN_INTERVAL_MIN_S ||
-            json_integer_value(v) > IM_SCAN_INTERVAL_MAX_S)
-            return invalid(field, fieldlen, "scan_interval_s", err, errlen,
-                           "must be between 3600 and 86400");
-        out->scan_interval_s = (long)json_integer_value(v);
+    } else if (check_interval(v, &out->scan_interval_s, field, fieldlen, err, errlen) != 0) {
+        return CASB_EINVALID;
     }
 
-    /* Config is stored and returned as is, so nothing undeclared (a secret pasted into the
-     * wrong object, a typo) may slip into it. */
-    json_object_foreach((json_t *)out->config, key, member) {
-        if (!config_field_declared(out->provider, key)) {
-            snprintf(name, sizeof(name), "config.%.100s", key);
-            return invalid(field, fieldlen, name, err, errlen, "unknown configuration field");
+    return im_validate_settings(out->provider, out->config, out->credentials,
+                                allowed_endpoints, field, fieldlen, err, errlen);
+}
+
+/* The members of a change body, each checked when present. allowed is a NULL-terminated
+ * list of the members this body may carry. */
+static int read_change(im_update_request *out, const json_t *body, const char *const *allowed,
+                       char *field, size_t fieldlen, char *err, size_t errlen)
+{
+    const char *key = NULL;
+    json_t *v = NULL;
+    char name[128];
+
+    memset(out, 0, sizeof(*out));
+    if (fieldlen)
+        field[0] = '\0';
+    if (!json_is_object(body))
+        return invalid(field, fieldlen, "body", err, errlen, "must be a JSON object");
+    json_object_foreach((json_t *)body, key, v) {
+        int known = 0;
+
+        for (size_t i = 0; allowed[i]; i++) {
+            if (strcmp(allowed[i], key) == 0)
+                known = 1;
+        }
+        if (!known) {
+            snprintf(name, sizeof(name), "%.100s", key);
+            return invalid(field, fieldlen, name, err, errlen, "unknown field");
         }
     }
+    json_object_foreach((json_t *)body, key, v) {
+        int rc = 0;
 
-    if (out->provider->validate) {
-        rc = out->provider->validate(out->config, out->credentials, field, fieldlen, err,
-                                     errlen);
-        if (rc != 0) {
-            if (fieldlen && !field[0])
-                snprintf(field, fieldlen, "credentials");
+        if (strcmp(key, "name") == 0)
+            rc = check_name(v, &out->name, field, fieldlen, err, errlen);
+        else if (strcmp(key, "scan_interval_s") == 0)
+            rc = check_interval(v, &out->scan_interval_s, field, fieldlen, err, errlen);
+        else if (strcmp(key, "config") == 0)
+            rc = check_object(v, "config", &out->config, field, fieldlen, err, errlen);
+        else if (strcmp(key, "credentials") == 0)
+            rc = check_object(v, "credentials", &out->credentials, field, fieldlen, err, errlen);
+        if (rc != 0)
             return CASB_EINVALID;
-        }
     }
+    return 0;
+}
 
-    v = json_object_get(out->config, ENDPOINT_FIELD);
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v))
-            return invalid(field, fieldlen, "config." ENDPOINT_FIELD, err, errlen,
-                           "must be a string (a base URL)");
-        if (casb_endpoint_allowed(json_string_value(v), out->provider->default_api_base_url,
-                                  allowed_endpoints ? allowed_endpoints : "", reason,
-                                  sizeof(reason)) != 1)
-            return invalid(field, fieldlen, "config." ENDPOINT_FIELD, err, errlen, reason);
-    }
+int im_validate_update(im_update_request *out, const json_t *body, char *field,
+                       size_t fieldlen, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"name", "scan_interval_s", "config", "credentials",
+                                          NULL};
+
+    if (read_change(out, body, allowed, field, fieldlen, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (json_object_size(body) == 0)
+        return invalid(field, fieldlen, "body", err, errlen,
+                       "nothing to change (name, scan_interval_s, config, credentials)");
+    return 0;
+}
+
+int im_validate_reauthorize(im_update_request *out, const json_t *body, char *field,
+                            size_t fieldlen, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"credentials", "config", NULL};
+
+    if (read_change(out, body, allowed, field, fieldlen, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (!out->credentials)
+        return invalid(field, fieldlen, "credentials", err, errlen, "is required (an object)");
     return 0;
 }

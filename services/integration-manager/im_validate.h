@@ -33,4 +33,32 @@ int im_validate_create(im_create_request *out, const json_t *body,
                        const casb_provider *const *providers, const char *allowed_endpoints,
                        char *field, size_t fieldlen, char *err, size_t errlen);
 
+/* A PATCH /v1/integrations/{id} or POST /v1/integrations/{id}/reauthorize body that passed
+ * the checks that need no stored state. A member left NULL (or 0) is unchanged. config and
+ * credentials replace the stored objects whole. Pointers borrow from the body. */
+typedef struct {
+    const char *name;
+    long scan_interval_s;
+    const json_t *config;
+    const json_t *credentials;
+} im_update_request;
+
+/* PATCH: the body carries at least one of name, scan_interval_s, config, credentials and
+ * nothing else; each is checked like on create (name 1..200 characters, interval in
+ * [3600, 86400], config and credentials objects). Returns 0, or CASB_EINVALID with field
+ * naming the member ("body" for an empty one) and err the detail. */
+int im_validate_update(im_update_request *out, const json_t *body, char *field,
+                       size_t fieldlen, char *err, size_t errlen);
+
+/* Reauthorize: credentials (required) and config (optional), nothing else. Same returns. */
+int im_validate_reauthorize(im_update_request *out, const json_t *body, char *field,
+                            size_t fieldlen, char *err, size_t errlen);
+
+/* The provider-specific checks of a config and credentials pair, shared by create, PATCH
+ * and reauthorize: config carries only the provider's declared fields, the provider's own
+ * validate() accepts both, and config.api_base_url passes the SSRF guard. Same returns. */
+int im_validate_settings(const casb_provider *provider, const json_t *config,
+                         const json_t *credentials, const char *allowed_endpoints, char *field,
+                         size_t fieldlen, char *err, size_t errlen);
+
 #endif

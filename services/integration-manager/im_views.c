@@ -20,6 +20,27 @@ static json_t *jsonb_column(const PGresult *res, int row, const char *column)
     return v ? v : json_null();
 }
 
+/* The last_scan member: exactly its documented keys, whatever the column carried. */
+static json_t *last_scan(const PGresult *res, int row)
+{
+    static const char *const keys[] = {"id", "status", "reason", "finished_at", "error", NULL};
+    json_t *v = jsonb_column(res, row, "last_scan");
+    json_t *o = NULL;
+
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return json_null();
+    }
+    o = json_object();
+    for (size_t i = 0; keys[i]; i++) {
+        json_t *m = json_object_get(v, keys[i]);
+
+        json_object_set(o, keys[i], json_is_string(m) ? m : json_null());
+    }
+    json_decref(v);
+    return o;
+}
+
 json_t *im_view_integration(const PGresult *res, int row)
 {
     json_t *o = json_object();
@@ -42,6 +63,7 @@ json_t *im_view_integration(const PGresult *res, int row)
     json_object_set_new(o, "last_scan_at", string_or_null(casb_db_get(res, row, "last_scan_at")));
     json_object_set_new(o, "last_scan_status",
                         string_or_null(casb_db_get(res, row, "last_scan_status")));
+    json_object_set_new(o, "last_scan", last_scan(res, row));
     json_object_set_new(o, "next_scan_at", string_or_null(casb_db_get(res, row, "next_scan_at")));
     json_object_set_new(o, "created_at", string_or_null(casb_db_get(res, row, "created_at")));
     json_object_set_new(o, "updated_at", string_or_null(casb_db_get(res, row, "updated_at")));
@@ -129,5 +151,22 @@ json_t *im_view_providers(const casb_provider *const *all)
         json_array_append_new(list, im_view_provider(all[i]));
     json_object_set_new(o, "providers", list);
     json_object_set_new(o, "next_cursor", json_null());
+    return o;
+}
+
+json_t *im_view_audit_entry(const PGresult *res, int row)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "id", json_integer(casb_db_get_int(res, row, "id", 0)));
+    json_object_set_new(o, "at", string_or_null(casb_db_get(res, row, "at")));
+    json_object_set_new(o, "actor", string_or_null(casb_db_get(res, row, "actor")));
+    json_object_set_new(o, "action", string_or_null(casb_db_get(res, row, "action")));
+    json_object_set_new(o, "integration_id",
+                        string_or_null(casb_db_get(res, row, "integration_id")));
+    json_object_set_new(o, "outcome", string_or_null(casb_db_get(res, row, "outcome")));
+    json_object_set_new(o, "status_code",
+                        json_integer(casb_db_get_int(res, row, "status_code", 0)));
+    json_object_set_new(o, "details", jsonb_column(res, row, "details"));
     return o;
 }

@@ -12,7 +12,9 @@
  * there, so no view can leak them. */
 
 /* id, provider, name, config, health, health_reason, paused, scan_interval_s, last_scan_at,
- * last_scan_status, next_scan_at, created_at, updated_at. */
+ * last_scan_status, last_scan, next_scan_at, created_at, updated_at. last_scan is the most
+ * recent finished (succeeded or failed) scan, {id, status, reason, finished_at, error}, from
+ * the row's last_scan column (a JSON text), or null. */
 json_t *im_view_integration(const PGresult *res, int row);
 
 /* id, integration_id, status, reason, queued_at, started_at, finished_at, duration_ms,
@@ -25,5 +27,9 @@ json_t *im_view_provider(const casb_provider *p);
 
 /* {"providers":[...],"next_cursor":null} for a NULL-terminated registry. */
 json_t *im_view_providers(const casb_provider *const *all);
+
+/* One audit log entry: id (a number), at, actor, action, integration_id, outcome,
+ * status_code, details. */
+json_t *im_view_audit_entry(const PGresult *res, int row);
 
 #endif

@@ -1,12 +1,14 @@
 /* casb-integration-manager: integrations, their sealed credentials and the provider
  * catalogue over HTTP. This file only wires the modules together. */
 #include <stdio.h>
+#include <string.h>
 
 #include "casb/error.h"
 #include "casb/http_server.h"
 #include "casb/log.h"
 #include "casb/service.h"
 #include "im_app.h"
+#include "im_rotate.h"
 #include "im_routes.h"
 #include "im_settings.h"
 
@@ -18,6 +20,9 @@ int main(int argc, char **argv)
     char err[512];
     int rc;
 
+    /* The subcommand comes before the service's settings, which refuse any argument. */
+    if (argc > 1 && strcmp(argv[1], IM_ROTATE_COMMAND) == 0)
+        return im_rotate_main(argc - 1, argv + 1);
     im_settings_load_or_exit(&settings, argc, argv);
     casb_log_init("integration-manager", settings.log_level);
     casb_service_signals_install();

@@ -60,6 +60,20 @@ int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id
     return affected > 0 ? 1 : 0;
 }
 
+int sw_store_scan_exists(casb_db *db, const char *scan_id, char *err, size_t errlen)
+{
+    const char *params[] = {scan_id};
+    PGresult *res;
+    int rc;
+
+    res = casb_db_query(db, "SELECT 1 FROM scans WHERE id = $1", 1, params, err, errlen);
+    if (!res)
+        return -1;
+    rc = PQntuples(res) > 0 ? 1 : 0;
+    PQclear(res);
+    return rc;
+}
+
 int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
                            char *err, size_t errlen)
 {

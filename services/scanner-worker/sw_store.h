@@ -26,6 +26,10 @@ int sw_store_take_lease(casb_db *db, const char *scan_id, const char *integratio
 int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
                          long lease_s, char *err, size_t errlen);
 
+/* Whether the scan row still exists (after a lost lease, to tell a deleted integration
+ * from a takeover in the logs). 1 yes, 0 gone, -1 error. */
+int sw_store_scan_exists(casb_db *db, const char *scan_id, char *err, size_t errlen);
+
 /* Ends our lease (of that attempt) now, so the redelivered job can be taken at once by any
  * worker. */
 int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,

@@ -21,6 +21,14 @@
 #define SW_FLUSH_TIMEOUT_MS 60000
 /* Scan errors go into a Kafka message and the scans row; keep them one readable line. */
 #define SW_MAX_ERROR_LEN 500
+/* How often, at most, a running scan renews its lease. The renewal doubles as the check that
+ * the scan still exists: deleting an integration deletes its scans, the renewal then affects
+ * no row and the scan stops. It is one UPDATE by primary key, so once a second per running
+ * scan costs nothing measurable, and a deleted integration stops being scanned within about a
+ * second plus the request in flight (the sink asks for it after every page's assets and
+ * findings; with the 10 s the lease alone would need, a deleted tenant kept being read for
+ * up to 10 s more). */
+#define SW_LEASE_CHECK_MS 1000
 
 static casb_metric *m_started;
 static casb_metric *m_completed;
@@ -62,7 +70,8 @@ static void metric_add(casb_metric *m, double v)
 typedef struct {
     sw_worker *w;
     const char *scan_id;
-    int attempt; /* of the lease we hold */
+    const char *integration_id; /* for logs */
+    int attempt;                /* of the lease we hold */
 } job_ctx;
 
 static int send_result(void *ud, const char *key, const char *value, size_t len, char *err,
@@ -75,7 +84,9 @@ static int send_result(void *ud, const char *key, const char *value, size_t len,
 }
 
 /* Lease heartbeat from the sink. A database hiccup is not a lost lease: the lease is long
- * enough to survive a few missed renewals. */
+ * enough to survive a few missed renewals. A lost lease (taken over, finished elsewhere, or
+ * the scan deleted with its integration) sets the cancel flag, so the provider's next API
+ * call fails at once, and the sink then sends nothing more. */
 static int renew_lease(void *ud)
 {
     job_ctx *jc = ud;
@@ -90,9 +101,13 @@ static int renew_lease(void *ud)
         casb_log_warn("lease renewal failed", "scan_id", jc->scan_id, "error", err);
         return 0;
     }
-    casb_log_warn("lease lost: the scan was taken over or finished elsewhere; stopping",
-                  "scan_id", jc->scan_id);
     *jc->w->cancel = 1;
+    if (sw_store_scan_exists(jc->w->db, jc->scan_id, err, sizeof(err)) == 0)
+        casb_log_info("scan deleted with its integration; stopping without a final message",
+                      "scan_id", jc->scan_id, "integration_id", jc->integration_id);
+    else
+        casb_log_warn("lease lost: the scan was taken over or finished elsewhere; stopping",
+                      "scan_id", jc->scan_id);
     return -1;
 }
 
@@ -163,7 +178,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
                                const char *started_at)
 {
     const sw_settings *st = w->settings;
-    job_ctx jc = {w, job->scan_id, attempt};
+    job_ctx jc = {w, job->scan_id, job->integration_id, attempt};
     sw_integration it = {0};
     sw_sink *sink = NULL;
     casb_http_client *http = NULL;
@@ -213,7 +228,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         .send_ud = &jc,
         .heartbeat = renew_lease,
         .heartbeat_ud = &jc,
-        .heartbeat_interval_ms = st->lease_s * 1000 / 3 < 10000 ? st->lease_s * 1000 / 3 : 10000,
+        .heartbeat_interval_ms = SW_LEASE_CHECK_MS,
     };
     if (sw_sink_new(&sink, &so, err, sizeof(err)) != 0) {
         casb_log_error("cannot create the result sink", "scan_id", job->scan_id, "error", err);

@@ -448,36 +448,75 @@ static void test_incomplete_scan_is_not_applied(void **state)
     assert_string_equal(instance_state(f, T_2FA, "dave", buf, sizeof(buf)), "active");
 }
 
+/* An unknown error kind gets no hint; an internal one says where to look. */
+static void test_health_reason_hints(void **state)
+{
+    char buf[512];
+
+    (void)state;
+    fa_ingest_health_reason(buf, sizeof(buf), "i-1", "s-1", "internal", "boom");
+    assert_string_equal(buf, "boom; the scan will be retried at the next interval; if it keeps "
+                             "failing, look for scan_id s-1 in the scanner-worker log");
+    fa_ingest_health_reason(buf, sizeof(buf), "i-1", "s-1", "cancelled", "integration is paused");
+    assert_string_equal(buf, "integration is paused");
+    fa_ingest_health_reason(buf, sizeof(buf), "i-1", "s-1", "unavailable", "");
+    assert_non_null(strstr(buf, "the scan failed; the scan will be retried"));
+    /* Truncated, never overflowing. */
+    fa_ingest_health_reason(buf, 16, "i-1", "s-1", "auth", "GitHub rejected the credentials");
+    assert_int_equal(strlen(buf), 15);
+}
+
 static void test_failed_scans_set_health(void **state)
 {
     fixture *f = *state;
-    char s1[37], s2[37], s3[37], buf[256];
+    char s1[37], s2[37], s3[37], buf[512], buf_expected[512];
     const char *t = "2026-06-01T00:00:00Z";
     const char *pi[] = {f->integration_id};
 
     new_scan(f, s1, t);
     json_t *m = message(f, s1, t, 1, "failed");
     json_object_set_new(m, "total_messages", json_integer(1));
-    json_object_set_new(m, "error", json_string("GitHub rejected the credentials"));
+    json_object_set_new(m, "error", json_string("GitHub rejected the credentials: Bad credentials"));
     json_object_set_new(m, "error_kind", json_string("auth"));
     apply_ok(m);
+    snprintf(buf_expected, sizeof(buf_expected),
+             "needs_reauthorization:GitHub rejected the credentials: Bad credentials; "
+             "reauthorize the integration (POST /v1/integrations/%s/reauthorize) with valid "
+             "credentials that hold the permissions GET /v1/providers lists:failed",
+             f->integration_id);
     const char *ps[] = {s1};
+    /* The scan keeps the provider's error; the integration's reason adds what to do. */
     assert_string_equal(value(buf, sizeof(buf), "SELECT status || ':' || error FROM scans WHERE id = $1",
                               1, ps),
-                        "failed:GitHub rejected the credentials");
+                        "failed:GitHub rejected the credentials: Bad credentials");
     assert_string_equal(value(buf, sizeof(buf),
                               "SELECT health || ':' || health_reason || ':' || last_scan_status"
                               "  FROM integrations WHERE id = $1", 1, pi),
-                        "needs_reauthorization:GitHub rejected the credentials:failed");
+                        buf_expected);
 
     new_scan(f, s2, t);
     m = message(f, s2, t, 1, "failed");
     json_object_set_new(m, "total_messages", json_integer(1));
-    json_object_set_new(m, "error", json_string("GitHub answered 500"));
+    json_object_set_new(m, "error", json_string("GitHub answered 500 repeatedly (GET /orgs/acme: "
+                                                "Server Error)"));
     json_object_set_new(m, "error_kind", json_string("unavailable"));
     apply_ok(m);
-    assert_string_equal(value(buf, sizeof(buf), "SELECT health FROM integrations WHERE id = $1", 1, pi),
-                        "unhealthy");
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT health || ':' || health_reason FROM integrations WHERE id = $1",
+                              1, pi),
+                        "unhealthy:GitHub answered 500 repeatedly (GET /orgs/acme: Server Error); "
+                        "the scan will be retried at the next interval, or start one with "
+                        "scan-now once the provider answers again");
+
+    /* A succeeded scan makes it healthy and clears the reason. */
+    char s4[37];
+    const char *none[] = {NULL};
+    new_scan(f, s4, t);
+    apply_ok(completed(f, s4, t, 1, none));
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT health || ':' || (health_reason IS NULL)"
+                              "  FROM integrations WHERE id = $1", 1, pi),
+                        "healthy:true");
 
     /* Paused meanwhile: the health says paused whatever the scan's fate; a cancelled scan
      * records its status. */
@@ -516,13 +555,30 @@ static void test_unknown_scan_deleted_integration_and_wrong_provider(void **stat
     assert_non_null(strstr(reason, "provider"));
     exec_ok("UPDATE integrations SET provider = 'github' WHERE id = $1", 1, pi);
 
-    /* Deleted integration (its scans go with it): dropped, nothing written. */
+    /* Deleted integration (its scans go with it): dropped, nothing written, whatever the
+     * kind: no finding, no scan outcome, no health for a row that is gone. */
     exec_ok("DELETE FROM integrations WHERE id = $1", 1, pi);
     assert_int_equal(apply(findings(f, s, t, 1, e), reason, sizeof(reason)), FA_APPLY_DROPPED);
+    const char *none[] = {NULL};
+    assert_int_equal(apply(completed(f, s, t, 2, none), reason, sizeof(reason)),
+                     FA_APPLY_DROPPED);
+    json_t *failed = message(f, s, t, 2, "failed");
+    json_object_set_new(failed, "total_messages", json_integer(2));
+    json_object_set_new(failed, "error", json_string("GitHub answered 500 repeatedly"));
+    json_object_set_new(failed, "error_kind", json_string("unavailable"));
+    assert_int_equal(apply(failed, reason, sizeof(reason)), FA_APPLY_DROPPED);
     char buf[32];
     const char *ps[] = {s};
     assert_string_equal(value(buf, sizeof(buf),
                               "SELECT count(*) FROM ingested_batches WHERE scan_id = $1", 1, ps),
+                        "0");
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT (SELECT count(*) FROM integrations WHERE id = $1)"
+                              "     + (SELECT count(*) FROM scans WHERE integration_id = $1)"
+                              "     + (SELECT count(*) FROM findings WHERE integration_id = $1)"
+                              "     + (SELECT count(*) FROM finding_instances"
+                              "         WHERE integration_id = $1)",
+                              1, pi),
                         "0");
 }
 
@@ -713,6 +769,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_repeated_asset_in_one_message_and_big_batch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_incomplete_scan_is_not_applied, setup, teardown),
+        cmocka_unit_test(test_health_reason_hints),
         cmocka_unit_test_setup_teardown(test_failed_scans_set_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_scan_deleted_integration_and_wrong_provider,
                                         setup, teardown),

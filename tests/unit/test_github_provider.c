@@ -47,6 +47,8 @@ typedef struct {
     int status;      /* answer with this status... */
     char message[128]; /* ...and {"message": message} */
     int remaining;   /* how many times (-1: always) */
+    char header_name[64];   /* an extra response header, or "" */
+    char header_value[128];
 } fault;
 
 static struct {
@@ -123,6 +125,8 @@ static int prelude(casb_http_req *r)
             continue;
         if (f->remaining > 0)
             f->remaining--;
+        if (f->header_name[0])
+            casb_http_add_header(r, f->header_name, f->header_value);
         unlock();
         reply_message(r, f->status, f->message);
         return 1;
@@ -454,6 +458,17 @@ static void add_fault(const char *path, const char *query, int status, const cha
     f->status = status;
     snprintf(f->message, sizeof(f->message), "%s", message);
     f->remaining = times;
+    f->header_name[0] = '\0';
+    f->header_value[0] = '\0';
+}
+
+/* The last fault added also sends this header. */
+static void fault_header(const char *name, const char *value)
+{
+    fault *f = &fake.faults[fake.nfaults - 1];
+
+    snprintf(f->header_name, sizeof(f->header_name), "%s", name);
+    snprintf(f->header_value, sizeof(f->header_value), "%s", value);
 }
 
 /* The tenant: one of each good and bad setting, 5 repositories (3 pages of 2). */
@@ -1055,6 +1070,64 @@ static void test_scan_server_error(void **state)
     run_free(&x);
 }
 
+/* How a failed scan reads to the user (the message becomes the integration's health
+ * reason): a 5xx is "unavailable" and says what GitHub answered; the organization refused
+ * is an authorization problem naming the permission when GitHub tells it. */
+static void test_scan_failure_reasons(void **state)
+{
+    run x;
+
+    (void)state;
+    add_fault("/orgs/acme/repos", NULL, 502, "Bad Gateway", -1);
+    run_init(&x, NULL);
+    run_scan(&x);
+    assert_int_equal(x.rc, CASB_EUNAVAILABLE);
+    assert_string_equal(x.err,
+                        "GitHub answered 502 repeatedly (GET /orgs/acme/repos?type=all&per_page=100: "
+                        "Bad Gateway)");
+    run_free(&x);
+
+    test_setup(NULL);
+    add_fault("/orgs/acme", NULL, 403, "Resource not accessible by personal access token", -1);
+    fault_header("X-Accepted-GitHub-Permissions", "members=read");
+    run_init(&x, NULL);
+    run_scan(&x);
+    assert_int_equal(x.rc, CASB_EAUTH);
+    assert_string_equal(x.err, "the credentials lack the permission members=read needed to read "
+                               "organization acme (GitHub: Resource not accessible by personal "
+                               "access token)");
+    run_free(&x);
+
+    test_setup(NULL);
+    add_fault("/orgs/acme", NULL, 403,
+              "Resource protected by organization SAML enforcement. You must grant your "
+              "Personal Access token access to this organization.", -1);
+    run_init(&x, NULL);
+    run_scan(&x);
+    assert_int_equal(x.rc, CASB_EAUTH);
+    assert_non_null(strstr(x.err, "GitHub refused these credentials access to organization acme: "
+                                  "Resource protected by organization SAML enforcement"));
+    run_free(&x);
+}
+
+/* A suspended or removed App installation needs the user's action: CASB_EAUTH, named. */
+static void test_scan_github_app_suspended(void **state)
+{
+    run x;
+
+    (void)state;
+    add_fault("/app/installations/2001/access_tokens", NULL, 403,
+              "This installation has been suspended", -1);
+    run_init(&x, json_pack("{s:i,s:s,s:s}", "app_id", APP_ID, "private_key", app_private_pkcs8,
+                           "installation_id", "2001"));
+    run_scan(&x);
+    assert_int_equal(x.rc, CASB_EAUTH);
+    assert_string_equal(x.err, "the GitHub App installation 2001 was suspended or removed "
+                               "(GitHub: This installation has been suspended)");
+    assert_int_equal(json_array_size(x.rec.findings), 0);
+    run_free(&x);
+}
+
 /* One 503 is absorbed by the retries. */
 static void test_scan_transient_error(void **state)
 {
@@ -1345,6 +1418,8 @@ int main(void)
         cmocka_unit_test_setup(test_scan_permissions_missing, test_setup),
         cmocka_unit_test_setup(test_scan_bad_credentials, test_setup),
         cmocka_unit_test_setup(test_scan_server_error, test_setup),
+        cmocka_unit_test_setup(test_scan_failure_reasons, test_setup),
+        cmocka_unit_test_setup(test_scan_github_app_suspended, test_setup),
         cmocka_unit_test_setup(test_scan_transient_error, test_setup),
         cmocka_unit_test_setup(test_scan_malformed_body, test_setup),
         cmocka_unit_test_setup(test_scan_foreign_link, test_setup),

@@ -134,6 +134,55 @@ static void test_page(void **state)
     free(token);
 }
 
+/* Sequence cursors of the audit log. */
+static void test_seq_cursor(void **state)
+{
+    char *token = im_cursor_encode_seq(12345);
+    char *time_token = im_cursor_encode(AT, ID);
+    char *raw = NULL;
+    const char *param = NULL;
+    long long id = 0;
+    char err[256];
+    im_seq_page page;
+
+    (void)state;
+    assert_non_null(token);
+    assert_int_equal(im_cursor_decode_seq(token, &id), 0);
+    assert_int_equal(id, 12345);
+    assert_null(im_cursor_encode_seq(0));
+    assert_null(im_cursor_encode_seq(-5));
+
+    /* Neither kind of cursor passes for the other. */
+    assert_int_equal(im_cursor_decode_seq(time_token, &id), CASB_EINVALID);
+    im_cursor c;
+    assert_int_equal(im_cursor_decode(token, &c), CASB_EINVALID);
+
+    raw = casb_base64url_encode("seq|12a", 7);
+    assert_int_equal(im_cursor_decode_seq(raw, &id), CASB_EINVALID);
+    free(raw);
+    raw = casb_base64url_encode("seq|0", 5);
+    assert_int_equal(im_cursor_decode_seq(raw, &id), CASB_EINVALID);
+    free(raw);
+    raw = casb_base64url_encode("seq|1234567890123456789", 23);
+    assert_int_equal(im_cursor_decode_seq(raw, &id), CASB_EINVALID);
+    free(raw);
+    assert_int_equal(im_cursor_decode_seq("", &id), CASB_EINVALID);
+    assert_int_equal(im_cursor_decode_seq("***", &id), CASB_EINVALID);
+
+    assert_int_equal(im_seq_page_parse(&page, "5", token, &param, err, sizeof(err)), 0);
+    assert_int_equal(page.limit, 5);
+    assert_int_equal(page.has_cursor, 1);
+    assert_int_equal(page.before_id, 12345);
+    assert_int_equal(im_seq_page_parse(&page, NULL, time_token, &param, err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(param, "cursor");
+    assert_int_equal(im_seq_page_parse(&page, "x", NULL, &param, err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(param, "limit");
+    free(token);
+    free(time_token);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_decode_refuses_forgeries),
         cmocka_unit_test(test_leap_day),
         cmocka_unit_test(test_page),
+        cmocka_unit_test(test_seq_cursor),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -279,6 +279,152 @@ static void test_no_allowlist(void **state)
     json_decref(body);
 }
 
+/* PATCH and reauthorize bodies (im_validate_update, im_validate_reauthorize). The request
+ * borrows from the body, so the last one parsed lives until the next call or
+ * drop_change_body(). */
+static json_t *change_body;
+
+static void drop_change_body(void)
+{
+    json_decref(change_body);
+    change_body = NULL;
+}
+
+static int run_change(const char *text, int reauthorize, im_update_request *req, char *field,
+                      size_t fieldlen)
+{
+    json_error_t jerr;
+    json_t *body = json_loads(text, JSON_DECODE_ANY, &jerr);
+    char err[512] = "";
+    int rc;
+
+    if (!body)
+        fail_msg("test body does not parse: %s", jerr.text);
+    drop_change_body();
+    change_body = body;
+    rc = reauthorize ? im_validate_reauthorize(req, body, field, fieldlen, err, sizeof(err))
+                     : im_validate_update(req, body, field, fieldlen, err, sizeof(err));
+    if (rc != 0 && !err[0])
+        fail_msg("refusal of %s without a detail", text);
+    return rc;
+}
+
+static void change_refused(const char *text, int reauthorize, const char *field)
+{
+    im_update_request req;
+    char got[128] = "";
+
+    if (run_change(text, reauthorize, &req, got, sizeof(got)) != CASB_EINVALID)
+        fail_msg("accepted: %s", text);
+    if (strcmp(got, field) != 0)
+        fail_msg("field \"%s\" instead of \"%s\" for %s", got, field, text);
+}
+
+static void test_update_accepts(void **state)
+{
+    im_update_request req;
+    char field[128] = "";
+
+    (void)state;
+    assert_int_equal(run_change("{\"name\":\"New name\"}", 0, &req, field, sizeof(field)), 0);
+    assert_string_equal(req.name, "New name");
+    assert_int_equal(req.scan_interval_s, 0);
+    assert_null(req.config);
+    assert_null(req.credentials);
+
+    assert_int_equal(run_change("{\"scan_interval_s\":3600,\"config\":{\"organization\":\"b\"},"
+                                "\"credentials\":{\"token\":\"t2\"}}",
+                                0, &req, field, sizeof(field)),
+                     0);
+    assert_null(req.name);
+    assert_int_equal(req.scan_interval_s, 3600);
+    assert_non_null(req.config);
+    assert_non_null(req.credentials);
+    assert_int_equal(run_change("{\"scan_interval_s\":86400}", 0, &req, field, sizeof(field)),
+                     0);
+    assert_int_equal(req.scan_interval_s, 86400);
+    drop_change_body();
+}
+
+static void test_update_refuses(void **state)
+{
+    (void)state;
+    change_refused("{}", 0, "body");
+    change_refused("[]", 0, "body");
+    change_refused("{\"provider\":\"fakehub\"}", 0, "provider");
+    change_refused("{\"name\":\"ok\",\"paused\":true}", 0, "paused");
+    change_refused("{\"name\":\"\"}", 0, "name");
+    change_refused("{\"name\":null}", 0, "name");
+    change_refused("{\"name\":\"a\\u0001b\"}", 0, "name");
+    change_refused("{\"scan_interval_s\":3599}", 0, "scan_interval_s");
+    change_refused("{\"scan_interval_s\":86401}", 0, "scan_interval_s");
+    change_refused("{\"scan_interval_s\":\"3600\"}", 0, "scan_interval_s");
+    change_refused("{\"scan_interval_s\":3600.5}", 0, "scan_interval_s");
+    change_refused("{\"scan_interval_s\":null}", 0, "scan_interval_s");
+    change_refused("{\"config\":\"x\"}", 0, "config");
+    change_refused("{\"credentials\":[]}", 0, "credentials");
+    /* An unknown member is named even when valid ones come with it. */
+    change_refused("{\"scan_interval_s\":7200,\"health\":\"healthy\"}", 0, "health");
+    drop_change_body();
+}
+
+static void test_reauthorize_body(void **state)
+{
+    im_update_request req;
+    char field[128] = "";
+
+    (void)state;
+    assert_int_equal(run_change("{\"credentials\":{\"token\":\"t\"}}", 1, &req, field,
+                                sizeof(field)),
+                     0);
+    assert_non_null(req.credentials);
+    assert_null(req.config);
+    assert_int_equal(run_change("{\"credentials\":{\"token\":\"t\"},\"config\":{}}", 1, &req,
+                                field, sizeof(field)),
+                     0);
+    assert_non_null(req.config);
+    change_refused("{}", 1, "credentials");
+    change_refused("{\"config\":{}}", 1, "credentials");
+    change_refused("{\"credentials\":{\"token\":\"t\"},\"name\":\"x\"}", 1, "name");
+    change_refused("{\"credentials\":\"t\"}", 1, "credentials");
+    drop_change_body();
+}
+
+/* The provider-specific checks PATCH runs on the resulting config and credentials. */
+static void test_settings(void **state)
+{
+    json_t *config = json_pack("{s:s}", "organization", "acme");
+    json_t *creds = json_pack("{s:s}", "token", "t");
+    json_t *bad_config = json_pack("{s:s,s:s}", "organization", "acme", "token", "t");
+    json_t *no_token = json_object();
+    json_t *foreign = json_pack("{s:s,s:s}", "organization", "acme", "api_base_url",
+                                "http://10.1.2.3");
+    char field[128] = "";
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(im_validate_settings(&fake, config, creds, ALLOWED, field, sizeof(field),
+                                          err, sizeof(err)),
+                     0);
+    assert_int_equal(im_validate_settings(&fake, bad_config, creds, ALLOWED, field,
+                                          sizeof(field), err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(field, "config.token");
+    assert_int_equal(im_validate_settings(&fake, config, no_token, ALLOWED, field, sizeof(field),
+                                          err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(field, "credentials.token");
+    assert_int_equal(im_validate_settings(&fake, foreign, creds, ALLOWED, field, sizeof(field),
+                                          err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(field, "config.api_base_url");
+    json_decref(config);
+    json_decref(creds);
+    json_decref(bad_config);
+    json_decref(no_token);
+    json_decref(foreign);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +433,8 @@ int main(void)
         cmocka_unit_test(test_objects),           cmocka_unit_test(test_scan_interval),
         cmocka_unit_test(test_config_fields),     cmocka_unit_test(test_provider_validate),
         cmocka_unit_test(test_endpoint_guard),    cmocka_unit_test(test_no_allowlist),
+        cmocka_unit_test(test_update_accepts),    cmocka_unit_test(test_update_refuses),
+        cmocka_unit_test(test_reauthorize_body),  cmocka_unit_test(test_settings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

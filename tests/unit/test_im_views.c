@@ -60,8 +60,8 @@ static void test_integration(void **state)
         "2026-11-28T20:25:55.123456Z"};
     static const char *const keys[] = {
         "id", "provider", "name", "config", "health", "health_reason", "paused",
-        "scan_interval_s", "last_scan_at", "last_scan_status", "next_scan_at", "created_at",
-        "updated_at", NULL};
+        "scan_interval_s", "last_scan_at", "last_scan_status", "last_scan", "next_scan_at",
+        "created_at", "updated_at", NULL};
     PGresult *res = make_row(names, values, 14);
     json_t *o = im_view_integration(res, 0);
 
@@ -75,6 +75,59 @@ static void test_integration(void **state)
     assert_true(json_is_null(json_object_get(o, "health_reason")));
     assert_string_equal(json_string_value(json_object_get(o, "next_scan_at")),
                         "2026-11-28T21:25:55Z");
+    /* No finished scan yet. */
+    assert_true(json_is_null(json_object_get(o, "last_scan")));
+    json_decref(o);
+    PQclear(res);
+}
+
+/* last_scan: exactly its documented members, whatever else the column carries. */
+static void test_integration_last_scan(void **state)
+{
+    static const char *const names[] = {"id", "provider", "name", "config", "health", "paused",
+                                        "scan_interval_s", "last_scan_at", "last_scan_status",
+                                        "last_scan"};
+    static const char *const values[] = {
+        "0b7c3c2e-5f7a-4d3e-9b1a-2c4d6e8f0a1b", "github", "Acme", "{}", "unhealthy", "f",
+        "3600", "2026-11-28T21:00:00Z", "failed",
+        "{\"id\": \"1b7c3c2e-5f7a-4d3e-9b1a-2c4d6e8f0a1b\", \"status\": \"failed\", "
+        "\"reason\": \"scheduled\", \"finished_at\": \"2026-11-28T21:00:00Z\", "
+        "\"error\": \"GitHub answered 503\", \"extra\": 1}"};
+    static const char *const keys[] = {"id", "status", "reason", "finished_at", "error", NULL};
+    PGresult *res = make_row(names, values, 10);
+    json_t *o = im_view_integration(res, 0);
+    json_t *last = json_object_get(o, "last_scan");
+
+    (void)state;
+    assert_true(json_is_object(last));
+    assert_keys(last, keys);
+    assert_string_equal(json_string_value(json_object_get(last, "status")), "failed");
+    assert_string_equal(json_string_value(json_object_get(last, "error")), "GitHub answered 503");
+    assert_string_equal(json_string_value(json_object_get(o, "last_scan_status")), "failed");
+    json_decref(o);
+    PQclear(res);
+}
+
+static void test_audit_entry(void **state)
+{
+    static const char *const names[] = {"id", "at", "actor", "action", "integration_id",
+                                        "outcome", "status_code", "details"};
+    static const char *const values[] = {"42", "2026-11-28T21:00:00Z", "bootstrap", "update",
+                                         NULL, "failure", "422",
+                                         "{\"error\": \"name: must have 1 to 200 characters\"}"};
+    static const char *const keys[] = {"id", "at", "actor", "action", "integration_id",
+                                       "outcome", "status_code", "details", NULL};
+    PGresult *res = make_row(names, values, 8);
+    json_t *o = im_view_audit_entry(res, 0);
+
+    (void)state;
+    assert_keys(o, keys);
+    assert_int_equal(json_integer_value(json_object_get(o, "id")), 42);
+    assert_int_equal(json_integer_value(json_object_get(o, "status_code")), 422);
+    assert_true(json_is_null(json_object_get(o, "integration_id")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "details"),
+                                                          "error")),
+                        "name: must have 1 to 200 characters");
     json_decref(o);
     PQclear(res);
 }
@@ -208,7 +261,8 @@ static void test_event(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_integration), cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_integration), cmocka_unit_test(test_integration_last_scan),
+        cmocka_unit_test(test_audit_entry), cmocka_unit_test(test_scan),
         cmocka_unit_test(test_queued_scan_nulls), cmocka_unit_test(test_providers),
         cmocka_unit_test(test_event),
     };

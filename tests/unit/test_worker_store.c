@@ -211,6 +211,40 @@ static void test_finished_or_foreign_scans_are_not_taken(void **state)
                      0);
 }
 
+/* The integration is deleted while its scan runs (the scans go with it in one transaction):
+ * the next renewal finds no row, which is how the worker learns it must stop, and the scan
+ * is reported gone rather than taken over. */
+static void test_renewal_after_delete_loses_the_lease(void **state)
+{
+    char other_integration[37], scan[37], started[48], err[256] = "";
+    int attempt = -1;
+
+    casb_uuid_v4(other_integration);
+    const char *pi[] = {other_integration, CASB_DEFAULT_ACCOUNT_ID};
+    exec_ok("INSERT INTO integrations (id, account_id, provider, name, config, credentials_sealed,"
+            " credentials_key_id, scan_interval_s)"
+            " VALUES ($1, $2, 'github', 'test_worker_store_deleted', '{\"organization\":\"x\"}',"
+            " 'v1.abcd1234.sealed', 'abcd1234', 3600)",
+            2, pi);
+    casb_uuid_v4(scan);
+    const char *ps[] = {scan, CASB_DEFAULT_ACCOUNT_ID, other_integration};
+    exec_ok("INSERT INTO scans (id, account_id, integration_id, reason) VALUES ($1, $2, $3, 'manual')",
+            3, ps);
+    assert_int_equal(sw_store_take_lease(db, scan, other_integration, "worker-a", 120, &attempt,
+                                         started, sizeof(started), err, sizeof(err)),
+                     1);
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", attempt, 120, err, sizeof(err)),
+                     1);
+    assert_int_equal(sw_store_scan_exists(db, scan, err, sizeof(err)), 1);
+
+    exec_ok("DELETE FROM integrations WHERE id = $1", 1, pi);
+    assert_int_equal(sw_store_renew_lease(db, scan, "worker-a", attempt, 120, err, sizeof(err)),
+                     0);
+    assert_int_equal(sw_store_scan_exists(db, scan, err, sizeof(err)), 0);
+    /* Releasing a lease on a scan that is gone is harmless. */
+    assert_int_equal(sw_store_release_lease(db, scan, "worker-a", attempt, err, sizeof(err)), 0);
+}
+
 static void test_load_integration(void **state)
 {
     sw_integration it;
@@ -241,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_expired_lease_is_taken_over),
         cmocka_unit_test(test_stale_attempt_cannot_renew_or_release),
         cmocka_unit_test(test_finished_or_foreign_scans_are_not_taken),
+        cmocka_unit_test(test_renewal_after_delete_loses_the_lease),
         cmocka_unit_test(test_load_integration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

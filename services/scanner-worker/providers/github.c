@@ -250,9 +250,7 @@ static int github_check_connection(casb_scan_ctx *ctx, char *err, size_t errlen)
         rc = casb_fail(err, errlen, CASB_EAUTH, "GitHub rejected the credentials: %s",
                        r.message[0] ? r.message : "401");
     } else if ((r.status == 403 || r.status == 404) && !r.rate_limited) {
-        rc = casb_fail(err, errlen, CASB_EAUTH,
-                       "organization %s not found or not visible with these credentials: %s",
-                       c.org, r.message[0] ? r.message : "no message");
+        rc = casb_github_org_refused(&r, c.org, err, errlen);
     } else {
         rc = casb_github_status_error(&r, "GET /orgs/{org}", err, errlen);
         if (rc != CASB_EUNAVAILABLE)

@@ -104,6 +104,24 @@ static int is_rate_limited(const casb_http_response *hr, const char *message)
     return message && (strcasestr(message, "rate limit") || strcasestr(message, "abuse"));
 }
 
+/* What GitHub says a refused call needs. Apps and fine-grained tokens get
+ * X-Accepted-GitHub-Permissions ("members=read"); classic tokens X-Accepted-OAuth-Scopes
+ * ("admin:org, read:org"), which GitHub also sends, empty, on calls that need no scope. */
+static void read_needed_permission(const casb_http_response *hr, casb_github_resp *r)
+{
+    char buf[sizeof(r->needed_permission)];
+
+    r->needed_permission[0] = '\0';
+    if (casb_http_response_header(hr, "x-accepted-github-permissions", buf, sizeof(buf)) == 1 &&
+        buf[0]) {
+        snprintf(r->needed_permission, sizeof(r->needed_permission), "%s", buf);
+        return;
+    }
+    if (casb_http_response_header(hr, "x-accepted-oauth-scopes", buf, sizeof(buf)) == 1 &&
+        buf[0])
+        snprintf(r->needed_permission, sizeof(r->needed_permission), "%s", buf);
+}
+
 /* Fills r from one HTTP response. Returns 0, 1 when a 2xx body is not JSON, -1 on failure. */
 static int read_response(const casb_github_client *c, const casb_http_response *hr,
                          casb_github_resp *r, const char *url, char *err, size_t errlen)
@@ -136,6 +154,7 @@ static int read_response(const casb_github_client *c, const casb_http_response *
 
         snprintf(r->message, sizeof(r->message), "%s", msg ? msg : "");
         r->rate_limited = is_rate_limited(hr, msg);
+        read_needed_permission(hr, r);
     }
     return 0;
 }
@@ -240,16 +259,35 @@ int casb_github_status_error(const casb_github_resp *r, const char *what, char *
         return casb_fail(err, errlen, CASB_EAUTH, "GitHub rejected the credentials: %s", msg);
     if (r->rate_limited)
         return casb_fail(err, errlen, CASB_EUNAVAILABLE,
-                         "%s: GitHub rate limit still exceeded after retries (%ld %s)", what,
+                         "GitHub's rate limit stayed exhausted after waiting (%s: %ld %s)", what,
                          r->status, msg);
     if (r->status >= 500 || r->status == 0)
         return casb_fail(err, errlen, CASB_EUNAVAILABLE,
-                         "%s: GitHub answered %ld after retries (%s)", what, r->status, msg);
+                         "GitHub answered %ld repeatedly (%s: %s)", r->status, what, msg);
     if (r->status == 403)
         return casb_fail(err, errlen, CASB_GITHUB_EFORBIDDEN, "%s: 403 %s", what, msg);
     if (r->status == 404)
         return casb_fail(err, errlen, CASB_ENOTFOUND, "%s: 404 %s", what, msg);
     return casb_fail(err, errlen, CASB_GITHUB_EREJECTED, "%s: %ld %s", what, r->status, msg);
+}
+
+int casb_github_org_refused(const casb_github_resp *r, const char *org, char *err,
+                            size_t errlen)
+{
+    const char *msg = r->message[0] ? r->message : "no message";
+
+    if (r->status == 403 && r->needed_permission[0])
+        return casb_fail(err, errlen, CASB_EAUTH,
+                         "the credentials lack the permission %s needed to read organization "
+                         "%s (GitHub: %s)",
+                         r->needed_permission, org, msg);
+    if (r->status == 403)
+        return casb_fail(err, errlen, CASB_EAUTH,
+                         "GitHub refused these credentials access to organization %s: %s", org,
+                         msg);
+    return casb_fail(err, errlen, CASB_EAUTH,
+                     "organization %s not found or not visible with these credentials: %s", org,
+                     msg);
 }
 
 int casb_github_paginate(casb_github_client *c, const char *path, const char *list_key,

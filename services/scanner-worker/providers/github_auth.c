@@ -212,10 +212,16 @@ static int issue_token(casb_github_client *c, const char *jwt, long long now, ch
     rc = casb_github_request(c, "POST", path, jwt, "{}", &r, err, errlen);
     if (rc != 0)
         return rc;
-    if (r.status == 401 || r.status == 403 || r.status == 404) {
+    if (r.status == 401) {
+        rc = casb_fail(err, errlen, CASB_EAUTH,
+                       "GitHub rejected the GitHub App credentials: %s",
+                       r.message[0] ? r.message : "401");
+        goto out;
+    }
+    if ((r.status == 403 && !r.rate_limited) || r.status == 404) {
         /* 403: installation suspended; 404: uninstalled or not this App's. */
         rc = casb_fail(err, errlen, CASB_EAUTH,
-                       "GitHub refused an installation token for installation %lld: %s",
+                       "the GitHub App installation %lld was suspended or removed (GitHub: %s)",
                        c->installation_id, r.message[0] ? r.message : "no message");
         goto out;
     }

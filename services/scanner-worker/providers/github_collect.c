@@ -128,12 +128,10 @@ static int collect_org(scan_state *s, char *err, size_t errlen)
     rc = casb_github_get(s->c, path, &r, err, errlen);
     if (rc != 0)
         return rc;
-    if (r.status == 404 || r.status == 403) {
+    if ((r.status == 404 || r.status == 403) && !r.rate_limited) {
         /* The organization is what the integration is for: not seeing it is an
          * authorization problem (wrong org, token of another account, SSO not granted). */
-        rc = casb_fail(err, errlen, CASB_EAUTH,
-                       "organization %s not found or not visible with these credentials: %s",
-                       s->c->org, r.message[0] ? r.message : "no message");
+        rc = casb_github_org_refused(&r, s->c->org, err, errlen);
         goto out;
     }
     if (r.status < 200 || r.status >= 300) {

@@ -147,6 +147,10 @@ typedef struct {
     char *next_url;    /* Link rel="next", or NULL */
     char message[256]; /* GitHub's "message" on an error status */
     int rate_limited;  /* a 403/429 that GitHub sent because of a rate limit */
+    /* On an error status, the permission GitHub says the call needs: the
+     * X-Accepted-GitHub-Permissions header (Apps, fine-grained tokens) or
+     * X-Accepted-OAuth-Scopes (classic tokens); "" when GitHub did not say. */
+    char needed_permission[128];
 } casb_github_resp;
 
 void casb_github_resp_clear(casb_github_resp *r);
@@ -163,12 +167,21 @@ int casb_github_request(casb_github_client *c, const char *method, const char *p
  * token is retried once with a new token). Same returns as casb_github_request. */
 int casb_github_get(casb_github_client *c, const char *path_or_url, casb_github_resp *out,
                     char *err, size_t errlen);
-/* Maps a non-2xx response to a code, with err "<what>: <status> <message>":
- * 401 CASB_EAUTH ("GitHub rejected the credentials: <message>"), rate-limited 403/429 and
- * 5xx CASB_EUNAVAILABLE, 403 CASB_GITHUB_EFORBIDDEN, 404 CASB_ENOTFOUND, other
- * CASB_GITHUB_EREJECTED. */
+/* Maps a non-2xx response to a code and a message a user can act on (it becomes the
+ * integration's health reason): 401 CASB_EAUTH ("GitHub rejected the credentials:
+ * <message>"); rate-limited 403/429 CASB_EUNAVAILABLE ("GitHub's rate limit stayed exhausted
+ * ..."); 5xx CASB_EUNAVAILABLE ("GitHub answered 500 repeatedly (<what>: <message>)");
+ * 403 CASB_GITHUB_EFORBIDDEN, 404 CASB_ENOTFOUND, other CASB_GITHUB_EREJECTED
+ * ("<what>: <status> <message>"). */
 int casb_github_status_error(const casb_github_resp *r, const char *what, char *err,
                              size_t errlen);
+
+/* The organization itself (GET /orgs/{org}) answered 403 or 404 (not a rate limit): the
+ * credentials cannot see what the integration is for, which is CASB_EAUTH. err names the
+ * missing permission when GitHub told it ("the credentials lack the permission
+ * members=read needed to read organization acme (GitHub: ...)"). */
+int casb_github_org_refused(const casb_github_resp *r, const char *org, char *err,
+                            size_t errlen);
 
 /* Called with each page's items (a borrowed array). Returns 0 to go on, negative to stop
  * (that value is returned by casb_github_paginate). */

@@ -1,0 +1,342 @@
+/* Master key rotation (im_rotate.c) against a real PostgreSQL: CASB_TEST_DATABASE_URL
+ * (tests/run exports it). The tests run in a schema of their own, created and migrated in
+ * setup and dropped in teardown, so that the rotation sees exactly the rows they insert.
+ * Rows sealed with key A, rotated with keyring(B, previous A): all end under B and open with
+ * B alone; a second run rotates nothing; a row sealed with an unknown key C is reported by
+ * id and left as it was. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "casb/auth.h"
+#include "casb/crypto.h"
+#include "casb/db.h"
+#include "casb/json.h"
+#include "casb/migrate.h"
+#include "im_rotate.h"
+#include "im_settings.h"
+
+#define KEY_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define KEY_B "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+#define KEY_C "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+#define ROWS_A 7 /* more than one batch of 3 */
+
+static casb_db *db;
+static char schema[64];
+static casb_keyring *ring_a, *ring_b_prev_a, *ring_b, *ring_c;
+
+static void exec_ok(const char *sql, int n, const char *const *params)
+{
+    char err[256] = "";
+
+    if (casb_db_exec(db, sql, n, params, NULL, err, sizeof(err)) != 0)
+        fail_msg("%s: %s", sql, err);
+}
+
+static void new_keyring(casb_keyring **out, const char *current, const char *previous)
+{
+    char err[256] = "";
+
+    if (casb_keyring_new(out, current, previous, err, sizeof(err)) != 0)
+        fail_msg("casb_keyring_new: %s", err);
+}
+
+/* The secret of row i: what each row must still hold after any number of rotations. */
+static void secret_of(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "{\"token\":\"ghp_rotation_canary_%d\"}", i);
+}
+
+static void insert_sealed(const casb_keyring *keys, int i, char id[37])
+{
+    char secret[96], err[256] = "";
+    char *sealed = NULL;
+
+    secret_of(i, secret, sizeof(secret));
+    if (casb_secret_seal(keys, secret, strlen(secret), &sealed, err, sizeof(err)) != 0)
+        fail_msg("casb_secret_seal: %s", err);
+    casb_uuid_v4(id);
+    const char *params[] = {id, CASB_DEFAULT_ACCOUNT_ID, sealed, casb_keyring_current_id(keys)};
+    exec_ok("INSERT INTO integrations (id, account_id, provider, name, config, credentials_sealed,"
+            " credentials_key_id, scan_interval_s)"
+            " VALUES ($1, $2, 'github', 'test_im_rotate', '{}', $3, $4, 3600)",
+            4, params);
+    free(sealed);
+}
+
+/* The raw column values of one row; both malloc'ed. */
+static void load_row(const char *id, char **sealed, char **key_id)
+{
+    char err[256] = "";
+    const char *params[] = {id};
+    PGresult *res = casb_db_query(db,
+                                  "SELECT credentials_sealed, credentials_key_id"
+                                  " FROM integrations WHERE id = $1",
+                                  1, params, err, sizeof(err));
+
+    if (!res || PQntuples(res) != 1)
+        fail_msg("loading %s: %s", id, err);
+    *sealed = strdup(casb_db_get(res, 0, "credentials_sealed"));
+    *key_id = strdup(casb_db_get(res, 0, "credentials_key_id"));
+    PQclear(res);
+}
+
+/* Row i opens with keys alone, to its own secret, and its envelope and column name one key. */
+static void assert_opens_with(const casb_keyring *keys, const char *id, int i)
+{
+    char expected[96], envelope_id[16], err[256] = "";
+    char *sealed = NULL, *key_id = NULL, *plain = NULL;
+    size_t n = 0;
+
+    load_row(id, &sealed, &key_id);
+    assert_string_equal(key_id, casb_keyring_current_id(keys));
+    assert_int_equal(casb_secret_key_id(sealed, envelope_id, sizeof(envelope_id)), 0);
+    assert_string_equal(envelope_id, key_id);
+    assert_null(strstr(sealed, "ghp_rotation_canary"));
+    if (casb_secret_open(keys, sealed, &plain, &n, err, sizeof(err)) != 0)
+        fail_msg("row %d does not open with its key: %s", i, err);
+    secret_of(i, expected, sizeof(expected));
+    assert_string_equal(plain, expected);
+    casb_secret_wipe(plain, n);
+    free(plain);
+    free(sealed);
+    free(key_id);
+}
+
+/* Runs one statement that needs the schema's name as an identifier: a name cannot be a
+ * parameter, so it goes through a setting and format('%I'). */
+static void exec_on_schema(casb_db *conn, const char *statement_format)
+{
+    char err[256] = "";
+    const char *params[] = {schema, statement_format};
+
+    if (casb_db_exec(conn,
+                     "SELECT set_config('casb.test_schema', $1, false),"
+                     " set_config('casb.test_statement', $2, false)",
+                     2, params, NULL, err, sizeof(err)) != 0 ||
+        casb_db_exec(conn,
+                     "DO $$ BEGIN EXECUTE format(current_setting('casb.test_statement'),"
+                     " current_setting('casb.test_schema')); END $$",
+                     0, NULL, NULL, err, sizeof(err)) != 0)
+        fail_msg("%s on %s: %s", statement_format, schema, err);
+}
+
+static int setup(void **state)
+{
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+    char err[256] = "", schema_url[1024];
+    casb_db *plain = NULL;
+
+    (void)state;
+    if (!url || !*url)
+        fail_msg("CASB_TEST_DATABASE_URL is not set: these tests need a real PostgreSQL "
+                 "(tests/run exports it)");
+    snprintf(schema, sizeof(schema), "test_im_rotate_%ld", (long)getpid());
+    if (casb_db_open(&plain, url, 5000, err, sizeof(err)) != 0)
+        fail_msg("casb_db_open: %s", err);
+    exec_on_schema(plain, "DROP SCHEMA IF EXISTS %I CASCADE");
+    exec_on_schema(plain, "CREATE SCHEMA %I");
+    casb_db_close(plain);
+    /* Every connection (and reconnection) of the test works in the schema. */
+    snprintf(schema_url, sizeof(schema_url), "%s%coptions=-csearch_path%%3D%s", url,
+             strchr(url, '?') ? '&' : '?', schema);
+    if (casb_db_open(&db, schema_url, 5000, err, sizeof(err)) != 0)
+        fail_msg("casb_db_open (schema %s): %s", schema, err);
+    if (casb_migrate(db, casb_migrations, casb_migrations_count, NULL, err, sizeof(err)) != 0)
+        fail_msg("casb_migrate: %s", err);
+    new_keyring(&ring_a, KEY_A, NULL);
+    new_keyring(&ring_b_prev_a, KEY_B, KEY_A);
+    new_keyring(&ring_b, KEY_B, NULL);
+    new_keyring(&ring_c, KEY_C, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (db)
+        exec_on_schema(db, "DROP SCHEMA %I CASCADE");
+    casb_db_close(db);
+    casb_keyring_free(ring_a);
+    casb_keyring_free(ring_b_prev_a);
+    casb_keyring_free(ring_b);
+    casb_keyring_free(ring_c);
+    return 0;
+}
+
+static void run_rotation(const casb_keyring *keys, long batch, im_rotate_stats *stats)
+{
+    char err[256] = "";
+
+    if (im_rotate_credentials(db, keys, batch, stats, err, sizeof(err)) != 0)
+        fail_msg("im_rotate_credentials: %s", err);
+}
+
+static void test_rotation(void **state)
+{
+    char ids[ROWS_A][37], unknown_id[37], current_id[37];
+    char *unknown_before = NULL, *unknown_key_before = NULL, *sealed = NULL, *key_id = NULL;
+    char *summary;
+    json_t *parsed;
+    im_rotate_stats stats;
+
+    (void)state;
+    assert_string_not_equal(casb_keyring_current_id(ring_a), casb_keyring_current_id(ring_b));
+    for (int i = 0; i < ROWS_A; i++)
+        insert_sealed(ring_a, i, ids[i]);
+    insert_sealed(ring_b, ROWS_A, current_id);
+    insert_sealed(ring_c, ROWS_A + 1, unknown_id);
+    load_row(unknown_id, &unknown_before, &unknown_key_before);
+
+    /* Batches of 3: the rows take several transactions, the unknown one stays behind. */
+    run_rotation(ring_b_prev_a, 3, &stats);
+    assert_int_equal(stats.rotated, ROWS_A);
+    assert_int_equal(stats.already_current, 1);
+    assert_int_equal(stats.failed, 1);
+    assert_int_equal(json_array_size(stats.failed_ids), 1);
+    assert_string_equal(json_string_value(json_array_get(stats.failed_ids, 0)), unknown_id);
+    summary = im_rotate_summary(&stats, casb_keyring_current_id(ring_b));
+    assert_non_null(summary);
+    parsed = casb_json_parse(summary, strlen(summary), 0, NULL, 0);
+    assert_non_null(parsed);
+    assert_string_equal(casb_json_str(parsed, "key_id"), casb_keyring_current_id(ring_b));
+    assert_int_equal(casb_json_int(parsed, "rotated", -1), ROWS_A);
+    assert_int_equal(casb_json_int(parsed, "already_current", -1), 1);
+    assert_int_equal(casb_json_int(parsed, "failed", -1), 1);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(parsed, "failed_integration_ids"), 0)),
+        unknown_id);
+    assert_null(strstr(summary, "ghp_rotation_canary"));
+    json_decref(parsed);
+    free(summary);
+    im_rotate_stats_clear(&stats);
+
+    /* Every rotated row opens with the new key alone: the old one can go. */
+    for (int i = 0; i < ROWS_A; i++)
+        assert_opens_with(ring_b, ids[i], i);
+    assert_opens_with(ring_b, current_id, ROWS_A);
+    /* The row nobody can open is exactly as it was. */
+    load_row(unknown_id, &sealed, &key_id);
+    assert_string_equal(sealed, unknown_before);
+    assert_string_equal(key_id, unknown_key_before);
+    assert_string_equal(key_id, casb_keyring_current_id(ring_c));
+    free(sealed);
+    free(key_id);
+
+    /* Idempotent: nothing left to rotate; the unknown row is still reported. */
+    run_rotation(ring_b_prev_a, 0, &stats);
+    assert_int_equal(stats.rotated, 0);
+    assert_int_equal(stats.already_current, ROWS_A + 1);
+    assert_int_equal(stats.failed, 1);
+    im_rotate_stats_clear(&stats);
+
+    /* Once the unknown row is gone (or re-entered), a run with the new key alone is clean. */
+    const char *params[] = {unknown_id};
+    exec_ok("DELETE FROM integrations WHERE id = $1", 1, params);
+    run_rotation(ring_b, 0, &stats);
+    assert_int_equal(stats.rotated, 0);
+    assert_int_equal(stats.already_current, ROWS_A + 1);
+    assert_int_equal(stats.failed, 0);
+    assert_int_equal(json_array_size(stats.failed_ids), 0);
+    im_rotate_stats_clear(&stats);
+    free(unknown_before);
+    free(unknown_key_before);
+}
+
+/* A row another transaction holds is skipped, not waited for: it is rotated by a later pass
+ * once released, or reported as failed when it is held throughout. Here it is held for the
+ * whole run through a second connection. */
+static void test_locked_row_is_reported_not_waited_for(void **state)
+{
+    char id[37], err[256] = "", schema_url[1024];
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+    casb_db *other = NULL;
+    im_rotate_stats stats;
+    char *sealed = NULL, *key_id = NULL;
+
+    (void)state;
+    insert_sealed(ring_a, 100, id);
+    snprintf(schema_url, sizeof(schema_url), "%s%coptions=-csearch_path%%3D%s", url,
+             strchr(url, '?') ? '&' : '?', schema);
+    if (casb_db_open(&other, schema_url, 5000, err, sizeof(err)) != 0)
+        fail_msg("casb_db_open: %s", err);
+    const char *params[] = {id};
+    if (casb_db_begin(other, err, sizeof(err)) != 0 ||
+        casb_db_exec(other, "SELECT 1 FROM integrations WHERE id = $1 FOR UPDATE", 1, params,
+                     NULL, err, sizeof(err)) != 0)
+        fail_msg("locking the row: %s", err);
+
+    run_rotation(ring_b_prev_a, 0, &stats);
+    assert_int_equal(stats.rotated, 0);
+    assert_int_equal(stats.failed, 1);
+    assert_string_equal(json_string_value(json_array_get(stats.failed_ids, 0)), id);
+    im_rotate_stats_clear(&stats);
+    casb_db_rollback(other);
+    casb_db_close(other);
+    load_row(id, &sealed, &key_id);
+    assert_string_equal(key_id, casb_keyring_current_id(ring_a));
+    free(sealed);
+    free(key_id);
+
+    /* Released: the next run rotates it. */
+    run_rotation(ring_b_prev_a, 0, &stats);
+    assert_int_equal(stats.rotated, 1);
+    assert_int_equal(stats.failed, 0);
+    im_rotate_stats_clear(&stats);
+    assert_opens_with(ring_b, id, 100);
+}
+
+/* The subcommand needs only the database and the keys: not Kafka nor the admin token, which
+ * an operator running it by hand may not have at hand. */
+static void test_settings(void **state)
+{
+    casb_cfg_var vars[IM_ROTATE_SETTINGS_COUNT];
+    im_rotate_settings s;
+    char err[256] = "";
+    size_t n;
+
+    (void)state;
+    unsetenv("CASB_KAFKA_BROKERS");
+    unsetenv("CASB_ADMIN_TOKEN");
+    unsetenv("CASB_MASTER_KEY_PREVIOUS");
+    unsetenv("CASB_LOG_LEVEL");
+    setenv("CASB_DATABASE_URL", "postgresql://casb:casb@127.0.0.1:55432/casb", 1);
+    setenv("CASB_MASTER_KEY", KEY_B, 1);
+    n = im_rotate_settings_table(&s, vars, IM_ROTATE_SETTINGS_COUNT);
+    assert_int_equal(n, IM_ROTATE_SETTINGS_COUNT);
+    assert_int_equal(casb_config_load(vars, n, err, sizeof(err)), 0);
+    assert_string_equal(s.master_key, KEY_B);
+    assert_null(s.master_key_previous);
+
+    setenv("CASB_MASTER_KEY_PREVIOUS", KEY_A, 1);
+    n = im_rotate_settings_table(&s, vars, IM_ROTATE_SETTINGS_COUNT);
+    assert_int_equal(casb_config_load(vars, n, err, sizeof(err)), 0);
+    assert_string_equal(s.master_key_previous, KEY_A);
+
+    unsetenv("CASB_MASTER_KEY");
+    n = im_rotate_settings_table(&s, vars, IM_ROTATE_SETTINGS_COUNT);
+    assert_int_not_equal(casb_config_load(vars, n, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "CASB_MASTER_KEY"));
+    assert_null(strstr(err, KEY_A));
+    unsetenv("CASB_MASTER_KEY_PREVIOUS");
+    unsetenv("CASB_DATABASE_URL");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_locked_row_is_reported_not_waited_for),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
