@@ -198,3 +198,11 @@ invalid:
     return casb_fail(err, errlen, CASB_EINVALID, "limit: expected an integer from 1 to %d",
                      CASB_QUERY_LIMIT_MAX);
 }
+
+int casb_query_reply_list(casb_http_req *r, const char *noun, json_t *items, char *next)
+{
+    json_t *body = json_pack("{s:o, s:s?}", noun, items, "next_cursor", next);
+
+    free(next);
+    return casb_http_reply_json(r, 200, body);
+}

@@ -76,15 +76,6 @@ static void release(casb_http_req *r, casb_db *db)
     casb_db_pool_release(a->pool, db);
 }
 
-/* {"<noun>": items, "next_cursor": next}; steals items, frees next. */
-static int reply_list(casb_http_req *r, const char *noun, json_t *items, char *next)
-{
-    json_t *body = json_pack("{s:o, s:s?}", noun, items, "next_cursor", next);
-
-    free(next);
-    return casb_http_reply_json(r, 200, body);
-}
-
 /* The start of the /v1/findings/{id} handlers: the query (params) and the path's id. An id
  * that is not a UUID names no finding: 404 like an unknown one, before any SQL. Returns 0
  * with *id set, or the status already answered. */
@@ -142,7 +133,7 @@ static int handle_finding_types(casb_http_req *r)
             continue;
         json_array_append(list, t->doc);
     }
-    return reply_list(r, "finding_types", list, NULL);
+    return casb_query_reply_list(r, "finding_types", list, NULL);
 }
 
 static int handle_list_findings(casb_http_req *r)
@@ -206,7 +197,7 @@ static int handle_list_findings(casb_http_req *r)
                                          (long)casb_db_get_int(res, last, "instance_count", 0),
                                          casb_db_get(res, last, "id"));
     }
-    status = reply_list(r, "findings", list, next);
+    status = casb_query_reply_list(r, "findings", list, next);
 out:
     PQclear(res);
     json_decref(types);
@@ -283,7 +274,7 @@ static int handle_list_instances(casb_http_req *r)
     if (n > page.limit)
         next = fa_cursor_instances_encode(casb_db_get(res, page.limit - 1, "asset_id"));
     PQclear(res);
-    return reply_list(r, "instances", list, next);
+    return casb_query_reply_list(r, "instances", list, next);
 }
 
 static int handle_summary(casb_http_req *r)

@@ -454,7 +454,7 @@ static int change_integration(casb_http_req *req, audit_ctx *a, int reauthorize)
     json_t *stored_credentials = NULL;
     json_t *details = NULL;
     json_t *changed = NULL;
-    im_integration_stored stored;
+    casb_integration_stored stored = {0};
     im_integration_change ch;
     im_update_request ur;
     im_audit_note note;
@@ -491,7 +491,7 @@ static int change_integration(casb_http_req *req, audit_ctx *a, int reauthorize)
         status = 503;
         goto out;
     }
-    rc = im_integrations_load(db, account_of(req), id, &stored, err, sizeof(err));
+    rc = casb_integration_load(&stored, db, account_of(req), id, err, sizeof(err));
     release(req, db);
     db = NULL;
     if (rc == CASB_ENOTFOUND) {
@@ -594,7 +594,7 @@ out:
     json_decref(body);
     json_decref(details);
     json_decref(stored_credentials);
-    im_integration_stored_clear(&stored);
+    casb_integration_stored_clear(&stored);
     free(config_json);
     free(sealed);
     return status;
@@ -644,7 +644,6 @@ static int list_integrations(casb_http_req *req)
                                        {NULL, NULL}};
     casb_query_text text;
     json_t *items = NULL;
-    json_t *body = NULL;
     char *next = NULL;
     casb_db *db = NULL;
     im_page page;
@@ -672,18 +671,13 @@ static int list_integrations(casb_http_req *req)
     release(req, db);
     if (rc != 0)
         return reply_failure(req, rc, "list integrations", err);
-    body = json_object();
-    json_object_set_new(body, "integrations", items);
-    json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
-    free(next);
-    return casb_http_reply_json(req, 200, body);
+    return casb_query_reply_list(req, "integrations", items, next);
 }
 
 static int list_scans(casb_http_req *req)
 {
     const char *id = NULL;
     json_t *items = NULL;
-    json_t *body = NULL;
     char *next = NULL;
     im_page page;
     casb_db *db = NULL;
@@ -698,11 +692,7 @@ static int list_scans(casb_http_req *req)
     release(req, db);
     if (rc != 0)
         return reply_failure(req, rc, "list scans", err);
-    body = json_object();
-    json_object_set_new(body, "scans", items);
-    json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
-    free(next);
-    return casb_http_reply_json(req, 200, body);
+    return casb_query_reply_list(req, "scans", items, next);
 }
 
 static int get_integration(casb_http_req *req)
@@ -884,7 +874,6 @@ static int list_audit_log(casb_http_req *req)
     casb_query_text text;
     im_seq_page page;
     json_t *items = NULL;
-    json_t *body = NULL;
     char *next = NULL;
     casb_db *db = NULL;
     char err[512];
@@ -910,11 +899,7 @@ static int list_audit_log(casb_http_req *req)
     release(req, db);
     if (rc != 0)
         return reply_internal(req, "list audit log", err);
-    body = json_object();
-    json_object_set_new(body, "entries", items);
-    json_object_set_new(body, "next_cursor", next ? json_string(next) : json_null());
-    free(next);
-    return casb_http_reply_json(req, 200, body);
+    return casb_query_reply_list(req, "entries", items, next);
 }
 
 static void register_metrics(void)

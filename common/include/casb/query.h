@@ -47,6 +47,10 @@ int casb_query_read(casb_http_req *r, const casb_query_param *params, casb_query
 /* Answers 400 problem+json with detail and {"parameter": name}; returns the status sent. */
 int casb_query_reply_invalid(casb_http_req *r, const char *name, const char *detail);
 
+/* Answers 200 with the list shape of every API: {"<noun>": items, "next_cursor": next|null}.
+ * Steals items and frees next (may be NULL: the last page). Returns the status sent. */
+int casb_query_reply_list(casb_http_req *r, const char *noun, json_t *items, char *next);
+
 /* Parses a limit value: plain decimal from 1 to CASB_QUERY_LIMIT_MAX; s NULL (absent)
  * gives CASB_QUERY_LIMIT_DEFAULT. Returns 0, or CASB_EINVALID with err the detail of the
  * 400 answer (the same in every list). */
