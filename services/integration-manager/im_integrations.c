@@ -286,47 +286,6 @@ int im_integrations_list(casb_db *db, const char *account_id, const im_page *pag
                       6, params, page, im_view_integration, items, next_cursor, err, errlen);
 }
 
-int im_integrations_load(casb_db *db, const char *account_id, const char *id,
-                         im_integration_stored *out, char *err, size_t errlen)
-{
-    const char *params[2] = {id, account_id};
-    PGresult *res = NULL;
-    json_error_t jerr;
-    int rc = -1;
-
-    memset(out, 0, sizeof(*out));
-    res = casb_db_query(db,
-                        "SELECT provider, config::text AS config, credentials_sealed, paused "
-                        "FROM integrations WHERE id = $1::uuid AND account_id = $2::uuid",
-                        2, params, err, errlen);
-    if (!res)
-        goto out;
-    if (PQntuples(res) == 0) {
-        rc = CASB_ENOTFOUND;
-        goto out;
-    }
-    snprintf(out->provider, sizeof(out->provider), "%s", casb_db_get(res, 0, "provider"));
-    out->paused = casb_db_get_bool(res, 0, "paused");
-    out->config = json_loads(casb_db_get(res, 0, "config"), 0, &jerr);
-    out->credentials_sealed = strdup(casb_db_get(res, 0, "credentials_sealed"));
-    if (!json_is_object(out->config) || !out->credentials_sealed) {
-        casb_fail(err, errlen, CASB_ERROR, "stored integration is unreadable");
-        im_integration_stored_clear(out);
-        goto out;
-    }
-    rc = 0;
-out:
-    PQclear(res);
-    return rc;
-}
-
-void im_integration_stored_clear(im_integration_stored *s)
-{
-    json_decref(s->config);
-    free(s->credentials_sealed);
-    memset(s, 0, sizeof(*s));
-}
-
 int im_integrations_delete(casb_db *db, const char *account_id, const char *id,
                            const im_audit_note *note, char *provider, size_t providerlen,
                            char *err, size_t errlen)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "casb/db.h"
+#include "casb/integration.h"
 #include "im_audit.h"
 #include "im_cursor.h"
 
@@ -48,18 +49,7 @@ int im_integrations_list(casb_db *db, const char *account_id, const im_page *pag
                          const im_integration_filter *filter, json_t **items,
                          char **next_cursor, char *err, size_t errlen);
 
-/* What a change to config or credentials is checked against: the stored provider, config
- * (new reference) and sealed credentials (malloc'ed). Free with im_integration_stored_clear. */
-typedef struct {
-    char provider[64];
-    int paused;
-    json_t *config;
-    char *credentials_sealed;
-} im_integration_stored;
 
-int im_integrations_load(casb_db *db, const char *account_id, const char *id,
-                         im_integration_stored *out, char *err, size_t errlen);
-void im_integration_stored_clear(im_integration_stored *s);
 
 /* A change of PATCH or reauthorize; NULL (0) members stay as they are. */
 typedef struct {

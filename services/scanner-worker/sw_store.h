@@ -35,17 +35,6 @@ int sw_store_scan_exists(casb_db *db, const char *scan_id, char *err, size_t err
 int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
                            char *err, size_t errlen);
 
-typedef struct {
-    char provider[64];
-    char *config;             /* JSON text, malloc'ed */
-    char *credentials_sealed; /* the envelope, malloc'ed */
-    int paused;
-} sw_integration;
 
-/* Loads the integration of a scan. 0, CASB_ENOTFOUND (deleted), or -1. Free with
- * sw_integration_clear. */
-int sw_store_load_integration(casb_db *db, const char *integration_id, const char *account_id,
-                              sw_integration *out, char *err, size_t errlen);
-void sw_integration_clear(sw_integration *it);
 
 #endif

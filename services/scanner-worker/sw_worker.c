@@ -7,6 +7,7 @@
 
 #include "casb/error.h"
 #include "casb/http_client.h"
+#include "casb/integration.h"
 #include "casb/json.h"
 #include "casb/log.h"
 #include "casb/metrics.h"
@@ -179,7 +180,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
 {
     const sw_settings *st = w->settings;
     job_ctx jc = {w, job->scan_id, job->integration_id, attempt};
-    sw_integration it = {0};
+    casb_integration_stored it = {0};
     sw_sink *sink = NULL;
     casb_http_client *http = NULL;
     json_t *config = NULL;
@@ -196,7 +197,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
     int rc;
 
     for (;;) {
-        rc = sw_store_load_integration(w->db, job->integration_id, job->account_id, &it, err,
+        rc = casb_integration_load(&it, w->db, job->account_id, job->integration_id, err,
                                        sizeof(err));
         if (rc != CASB_ERROR)
             break;
@@ -252,12 +253,12 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         error_kind = "internal";
         goto finish;
     }
-    config = casb_json_parse(it.config, strlen(it.config), 16, err, sizeof(err));
-    if (!config || !json_is_object(config)) {
+    if (rc == CASB_EINVALID) {
         snprintf(scan_err, sizeof(scan_err), "integration config is not a JSON object");
         error_kind = "internal";
         goto finish;
     }
+    config = it.config; /* borrowed from it */
     if (open_credentials(w, it.credentials_sealed, &credentials, err, sizeof(err)) != 0) {
         snprintf(scan_err, sizeof(scan_err), "credentials cannot be opened: %.400s", err);
         error_kind = "internal";
@@ -377,10 +378,9 @@ out:
         wipe_json(credentials);
         json_decref(credentials);
     }
-    json_decref(config);
     casb_http_client_free(http);
     sw_sink_free(sink);
-    sw_integration_clear(&it);
+    casb_integration_stored_clear(&it);
     return outcome;
 }
 

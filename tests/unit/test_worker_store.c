@@ -17,6 +17,8 @@
 #include "casb/db.h"
 #include "casb/error.h"
 #include "casb/migrate.h"
+#include "casb/integration.h"
+#include "casb/json.h"
 #include "sw_store.h"
 
 static casb_db *db;
@@ -247,24 +249,24 @@ static void test_renewal_after_delete_loses_the_lease(void **state)
 
 static void test_load_integration(void **state)
 {
-    sw_integration it;
+    casb_integration_stored it;
     char other[37], err[256] = "";
 
-    assert_int_equal(sw_store_load_integration(db, integration_id, CASB_DEFAULT_ACCOUNT_ID, &it,
-                                               err, sizeof(err)),
+    assert_int_equal(casb_integration_load(&it, db, CASB_DEFAULT_ACCOUNT_ID, integration_id,
+                                           err, sizeof(err)),
                      0);
     assert_string_equal(it.provider, "github");
     assert_string_equal(it.credentials_sealed, "v1.abcd1234.sealed");
-    assert_non_null(strstr(it.config, "\"organization\""));
+    assert_non_null(casb_json_str(it.config, "organization"));
     assert_int_equal(it.paused, 0);
-    sw_integration_clear(&it);
+    casb_integration_stored_clear(&it);
 
     casb_uuid_v4(other);
-    assert_int_equal(sw_store_load_integration(db, other, CASB_DEFAULT_ACCOUNT_ID, &it, err,
-                                               sizeof(err)),
+    assert_int_equal(casb_integration_load(&it, db, CASB_DEFAULT_ACCOUNT_ID, other, err,
+                                           sizeof(err)),
                      CASB_ENOTFOUND);
     /* Scoped to the job's account. */
-    assert_int_equal(sw_store_load_integration(db, integration_id, other, &it, err, sizeof(err)),
+    assert_int_equal(casb_integration_load(&it, db, other, integration_id, err, sizeof(err)),
                      CASB_ENOTFOUND);
 }
 
