@@ -75,7 +75,7 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_value(char c)
+int casb_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -264,7 +264,7 @@ static int parse_key(master_key *k, const char *text)
         int ok = 1;
 
         for (size_t i = 0; i < KEY_LEN; i++) {
-            int hi = hex_value(start[2 * i]), lo = hex_value(start[2 * i + 1]);
+            int hi = casb_hex_value(start[2 * i]), lo = casb_hex_value(start[2 * i + 1]);
 
             if (hi < 0 || lo < 0) {
                 ok = 0;
@@ -428,7 +428,7 @@ static int split_envelope(const char *sealed, char id[KEY_ID_LEN + 1], const cha
         return -1;
     p = sealed + 3;
     for (int i = 0; i < KEY_ID_LEN; i++) {
-        if (hex_value(p[i]) < 0)
+        if (casb_hex_value(p[i]) < 0)
             return -1;
         id[i] = p[i];
     }

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "casb/crypto.h"
 #include "casb/error.h"
 
 #define DEFAULT_MAX_DEPTH 64
@@ -144,4 +145,21 @@ int casb_json_set_str(json_t *obj, const char *key, const char *value)
         return -1;
     /* json_object_set_new steals v, also when it fails. */
     return json_object_set_new(obj, key, v) == 0 ? 0 : -1;
+}
+
+void casb_json_wipe(json_t *v)
+{
+    const char *key;
+    json_t *member;
+    size_t i;
+
+    if (json_is_string(v)) {
+        casb_secret_wipe((char *)json_string_value(v), json_string_length(v));
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, member)
+            casb_json_wipe(member);
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, member)
+            casb_json_wipe(member);
+    }
 }

@@ -30,6 +30,9 @@ enum {
     VAR_ADMIN_TOKEN,
     VAR_ALLOWED_ENDPOINTS,
     VAR_DB_POOL_SIZE,
+    VAR_GITHUB_OAUTH_CLIENT_ID,
+    VAR_GITHUB_OAUTH_CLIENT_SECRET,
+    VAR_GITHUB_WEB_URL,
 };
 
 static const casb_cfg_var standard_vars[] = {
@@ -64,6 +67,21 @@ static const casb_cfg_var standard_vars[] = {
                                NULL},
     [VAR_DB_POOL_SIZE] = {"CASB_DB_POOL_SIZE", CASB_CFG_INT, "8", 0, 0, 1, 256,
                           "PostgreSQL connections shared by the HTTP request handlers.", NULL},
+    [VAR_GITHUB_OAUTH_CLIENT_ID] = {"CASB_GITHUB_OAUTH_CLIENT_ID", CASB_CFG_STRING, NULL, 0, 0, 0,
+                                    0,
+                                    "Client ID of the GitHub App whose user authorization "
+                                    "installs GitHub integrations by consent (OAuth). Unset: "
+                                    "GitHub integrations take tokens or App keys only.",
+                                    NULL},
+    [VAR_GITHUB_OAUTH_CLIENT_SECRET] = {"CASB_GITHUB_OAUTH_CLIENT_SECRET", CASB_CFG_STRING,
+                                        NULL, 0, 1, 0, 0,
+                                        "Client secret of that GitHub App (secret).", NULL},
+    [VAR_GITHUB_WEB_URL] = {"CASB_GITHUB_WEB_URL", CASB_CFG_STRING, "https://github.com", 0, 0,
+                            0, 0,
+                            "GitHub's web URL for the OAuth authorize and token endpoints "
+                            "(GitHub Enterprise Server: https://<host>). Another URL than "
+                            "the default must be listed in CASB_ALLOWED_ENDPOINTS.",
+                            NULL},
 };
 
 static casb_cfg_var standard_var(int which, void *target)
@@ -287,4 +305,19 @@ void casb_service_flush(casb_producer *producer, long grace_s)
         return;
     if (casb_producer_flush(producer, (int)(grace_s * 1000), err, sizeof(err)) != 0)
         casb_log_warn("kafka flush at shutdown incomplete", "error", err);
+}
+
+casb_cfg_var casb_service_var_github_oauth_client_id(char **target)
+{
+    return standard_var(VAR_GITHUB_OAUTH_CLIENT_ID, target);
+}
+
+casb_cfg_var casb_service_var_github_oauth_client_secret(char **target)
+{
+    return standard_var(VAR_GITHUB_OAUTH_CLIENT_SECRET, target);
+}
+
+casb_cfg_var casb_service_var_github_web_url(char **target)
+{
+    return standard_var(VAR_GITHUB_WEB_URL, target);
 }

@@ -26,4 +26,9 @@ const char *casb_json_path_str(const json_t *obj, const char *dotted_path);
 /* Sets obj[key] to a string, or to null when value is NULL. Returns 0 or -1. */
 int casb_json_set_str(json_t *obj, const char *key, const char *value);
 
+/* Overwrites every string inside v with zeros (the object stays, its strings emptied of
+ * content but not of length): for documents that held secrets, before they are freed.
+ * jansson owns the buffers; writing through them is the only way to wipe them. */
+void casb_json_wipe(json_t *v);
+
 #endif

@@ -51,6 +51,12 @@ casb_cfg_var casb_service_var_admin_token(char **target);
 casb_cfg_var casb_service_var_allowed_endpoints(char **target);
 /* CASB_DB_POOL_SIZE: 1..256, default 8; connections shared by HTTP handlers. */
 casb_cfg_var casb_service_var_db_pool_size(long *target);
+/* The GitHub OAuth client registration (integration-manager exchanges codes, scanner-worker
+ * renews tokens): CASB_GITHUB_OAUTH_CLIENT_ID (optional), CASB_GITHUB_OAUTH_CLIENT_SECRET
+ * (optional, secret), CASB_GITHUB_WEB_URL (default https://github.com). */
+casb_cfg_var casb_service_var_github_oauth_client_id(char **target);
+casb_cfg_var casb_service_var_github_oauth_client_secret(char **target);
+casb_cfg_var casb_service_var_github_web_url(char **target);
 
 /* Stop request. SIGTERM and SIGINT set a process-wide stop flag (and the cancel flag);
  * SIGPIPE is ignored so that a peer closing a socket is an error return, not a death. */
