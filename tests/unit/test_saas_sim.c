@@ -31,6 +31,7 @@
 #include "casb/timeutil.h"
 
 #include "sim.h"
+#include "test_http_util.h"
 
 #define ORG "t-org"
 #define TOKEN "ghp_testStaticToken000000000000000000001"
@@ -45,104 +46,21 @@ static char *private_pem;
 static char *public_pem;
 static char *stranger_private_pem; /* a key the simulator does not know */
 
-typedef struct {
-    long status;
-    char *body;
-    size_t body_len;
-    char *headers;
-    size_t headers_len;
-} response;
-
-static size_t collect(char *data, size_t size, size_t n, void *userp)
-{
-    char **buf = userp;
-    size_t *len = (size_t *)(buf + 1);
-    size_t add = size * n;
-    char *grown = realloc(*buf, *len + add + 1);
-
-    if (!grown)
-        return 0;
-    memcpy(grown + *len, data, add);
-    *len += add;
-    grown[*len] = '\0';
-    *buf = grown;
-    return add;
-}
-
-static void response_free(response *r)
-{
-    free(r->body);
-    free(r->headers);
-    memset(r, 0, sizeof *r);
-}
-
 /* One request; url is absolute or a path on the simulator. auth is the whole header value. */
 static response http(const char *method, const char *url, const char *auth, const char *body)
 {
-    response r = {0};
-    struct {
-        char *buf;
-        size_t len;
-    } b = {0}, h = {0};
+    const char *hdrs[3] = {NULL, NULL, NULL};
     char full[2048], authz[4096];
-    struct curl_slist *hdrs = NULL;
-    CURL *c = curl_easy_init();
+    size_t n = 0;
 
-    assert_non_null(c);
     snprintf(full, sizeof full, "%s%s", strncmp(url, "http", 4) == 0 ? "" : base, url);
-    curl_easy_setopt(c, CURLOPT_URL, full);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
     if (auth) {
         snprintf(authz, sizeof authz, "Authorization: %s", auth);
-        hdrs = curl_slist_append(hdrs, authz);
+        hdrs[n++] = authz;
     }
-    if (body) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    r.body = b.buf ? b.buf : strdup("");
-    r.body_len = b.len;
-    r.headers = h.buf ? h.buf : strdup("");
-    r.headers_len = h.len;
-    return r;
-}
-
-/* The value of a response header (case-insensitive name) into buf; 0 when absent. */
-static int header(const response *r, const char *name, char *buf, size_t len)
-{
-    size_t n = strlen(name);
-
-    for (const char *line = r->headers; line && *line;) {
-        const char *eol = strstr(line, "\r\n");
-        size_t ll = eol ? (size_t)(eol - line) : strlen(line);
-        if (ll > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
-            const char *v = line + n + 1;
-            while (*v == ' ')
-                v++;
-            snprintf(buf, len, "%.*s", (int)(ll - (size_t)(v - line)), v);
-            return 1;
-        }
-        line = eol ? eol + 2 : NULL;
-    }
-    return 0;
-}
-
-static json_t *body_of(const response *r)
-{
-    json_t *v = casb_json_parse(r->body, r->body_len, 0, NULL, 0);
-
-    assert_non_null(v);
-    return v;
+    if (body)
+        hdrs[n++] = "Content-Type: application/json";
+    return http_request(method, full, hdrs, body);
 }
 
 /* The URL of rel="<rel>" in a Link header into buf; 0 when the relation is absent. */
@@ -227,21 +145,6 @@ static json_t *tenant_doc(void)
                      "two_factor_requirement_enabled", 0, "default_repository_permission", "write",
                      "repos", repos, "members", members, "outside_collaborators", "login", "ext1",
                      "id", 901, "two_factor", 0);
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int port;
-
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
 }
 
 static int setup(void **state)
@@ -887,6 +790,11 @@ static void test_demo_tenant(void **state)
     assert_non_null(o);
     assert_int_equal(casb_json_int(casb_json_path(o->doc, "auth.app"), "app_id", 0), 1001);
     assert_int_equal(casb_json_int(casb_json_path(o->doc, "auth.app"), "installation_id", 0), 2001);
+    /* The OAuth app registration deploy/local configures for the consent flow. */
+    assert_string_equal(casb_json_path_str(o->doc, "auth.oauth.client_id"),
+                        "Iv1.acmedemo00000001");
+    assert_string_equal(casb_json_path_str(o->doc, "auth.oauth.client_secret"),
+                        "sim-oauth-secret-acme-demo-0000000000001");
     assert_int_equal(json_array_size(json_object_get(o->doc, "members")), 12);
     assert_int_equal(json_array_size(json_object_get(o->doc, "installations")), 2);
     assert_true(json_array_size(json_object_get(o->doc, "repos")) >= 15);

@@ -3,10 +3,12 @@
 
 /* The SaaS simulator: a real HTTP server that serves GitHub's REST API for the organizations
  * described in tenant documents, with GitHub's auth, pagination, rate-limit headers and
- * injectable faults, plus a loopback admin API under /_sim. See tenants/README.md.
+ * injectable faults, GitHub's OAuth web flow for App user tokens, plus a loopback admin API
+ * under /_sim. See tenants/README.md.
  *
  * Locking: `lock` (rwlock) guards the org table and every org's document; `mu` guards the
- * mutable counters (stats, rate limit, faults, PRNGs) and the issued installation tokens.
+ * mutable counters (stats, rate limit, faults, PRNGs), the issued installation tokens and
+ * the OAuth codes and user tokens.
  * Lock order is lock, then mu. An org struct is only touched while `lock` is held, so a
  * DELETE (write lock) never frees an org under a request. */
 
@@ -72,6 +74,12 @@ typedef struct sim_org {
     sim_fault *faults;
     long long next_fault_id;
     uint64_t prng;
+    /* OAuth web flow counters (GET /_sim/orgs/{org}/oauth). */
+    long long oauth_codes_issued;
+    long long oauth_codes_redeemed;
+    long long oauth_tokens_issued; /* access tokens, from codes and from refreshes */
+    long long oauth_refreshes;
+    int oauth_last_s256;           /* 1 when the last authorize request carried an S256 challenge */
 } sim_org;
 
 typedef struct {
@@ -80,6 +88,28 @@ typedef struct {
     long long installation_id;
     time_t expires_at;
 } sim_issued_token;
+
+/* An authorization code of the OAuth web flow: single use, bound to what the authorize
+ * request named. */
+typedef struct {
+    char code[24];      /* 20 hex characters, like GitHub's */
+    char *login;
+    char *client_id;
+    char *redirect_uri;
+    char challenge[48]; /* PKCE S256 challenge; "" when the authorize request had none */
+    time_t expires_at;
+} sim_oauth_code;
+
+/* A user access token (ghu_) or refresh token (ghr_). The two tokens of one grant share
+ * grant_id, so that a refresh retires both. */
+typedef struct {
+    char token[84];
+    int is_refresh;
+    char *login;
+    char *client_id;
+    long long grant_id;
+    time_t expires_at;
+} sim_user_token;
 
 typedef struct {
     const char *addr;               /* "127.0.0.1:8090" */
@@ -105,6 +135,13 @@ typedef struct sim {
     size_t ntokens;
     size_t tokens_cap;
     uint64_t token_prng;
+    sim_oauth_code *codes;
+    size_t ncodes;
+    size_t codes_cap;
+    sim_user_token *user_tokens;
+    size_t nuser_tokens;
+    size_t user_tokens_cap;
+    long long next_grant_id;
 
     atomic_int stopping;
     atomic_llong request_seq;
@@ -194,6 +231,28 @@ sim_auth_result sim_auth_jwt(sim *s, const sim_org *o, const sim_credential *c, 
                              size_t msglen);
 /* Issues an installation token for the org's app; caller holds lock (takes mu itself). */
 int sim_token_issue(sim *s, const sim_org *o, char *token, size_t tokenlen, time_t *expires_at);
+
+/* --- sim_oauth.c: GitHub's OAuth web flow (authorize, access_token) for GitHub App user
+ * tokens. Orgs take part through auth.oauth in their tenant document. --- */
+/* Checks the shape of a tenant's auth.oauth object. */
+int sim_oauth_validate(const json_t *oauth, char *err, size_t errlen);
+/* CASB_EINVALID when another org than login already uses doc's auth.oauth.client_id (a
+ * client id names one app registration, so it picks one org). Caller holds lock. */
+int sim_oauth_client_conflict(sim *s, const char *login, const json_t *doc, char *err,
+                              size_t errlen);
+/* The org an unexpired, unrevoked user access token belongs to, or NULL. Caller holds lock
+ * and mu. */
+sim_org *sim_oauth_token_owner(sim *s, const sim_credential *c);
+/* Revokes every user access and refresh token of the org; counts what was revoked. Caller
+ * holds mu. */
+void sim_oauth_revoke(sim *s, const char *login, long long *access, long long *refresh);
+/* Drops every code and token of the org (it was deleted). Caller holds mu. */
+void sim_oauth_forget(sim *s, const char *login);
+/* {"codes_issued", ..., "last_code_challenge_method"}. Caller holds mu. */
+json_t *sim_oauth_stats_json(sim *s, const sim_org *o);
+/* Frees every code and token (the simulator is going away). */
+void sim_oauth_free_all(sim *s);
+int sim_oauth_routes(sim *s, casb_http_server *http);
 
 /* --- sim_github.c / sim_admin.c: routes --- */
 int sim_github_routes(sim *s, casb_http_server *http);

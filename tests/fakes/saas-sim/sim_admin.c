@@ -1,4 +1,5 @@
-/* The loopback admin API under /_sim: replace and patch tenants, switch faults, read stats.
+/* The loopback admin API under /_sim: replace and patch tenants, switch faults, read stats,
+ * revoke OAuth grants.
  * No auth: it is a test tool bound to 127.0.0.1. Errors are problem+json. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,23 +208,35 @@ static int h_fault_clear(casb_http_req *r)
     return casb_http_reply_json(r, 204, NULL);
 }
 
-static int h_stats(casb_http_req *r)
+/* Answers one org's counters, read under mu by view. */
+static int reply_org_counters(casb_http_req *r, json_t *(*view)(sim *, const sim_org *))
 {
     sim *s = casb_http_app(r);
-    json_t *stats = NULL;
+    json_t *counters = NULL;
     sim_org *o;
 
     pthread_rwlock_rdlock(&s->lock);
     o = sim_org_find(s, casb_http_param(r, "org"));
     if (o) {
         pthread_mutex_lock(&s->mu);
-        stats = sim_stats_json(o);
+        counters = view(s, o);
         pthread_mutex_unlock(&s->mu);
     }
     pthread_rwlock_unlock(&s->lock);
-    if (!stats)
+    if (!counters)
         return casb_http_reply_problem(r, 404, "no such org", NULL);
-    return casb_http_reply_json(r, 200, stats);
+    return casb_http_reply_json(r, 200, counters);
+}
+
+static json_t *request_counters(sim *s, const sim_org *o)
+{
+    (void)s;
+    return sim_stats_json(o);
+}
+
+static int h_stats(casb_http_req *r)
+{
+    return reply_org_counters(r, request_counters);
 }
 
 static int h_stats_reset(casb_http_req *r)
@@ -246,6 +259,38 @@ static int h_stats_reset(casb_http_req *r)
     return casb_http_reply_json(r, 204, NULL);
 }
 
+/* The org's admin removed the app's authorization: every user access and refresh token of
+ * the org stops working at once (the next API call answers 401, a refresh is refused). */
+static int h_oauth_revoke(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    const char *login = casb_http_param(r, "org");
+    long long access = 0, refresh = 0;
+    sim_org *o;
+    int found = 0;
+
+    pthread_rwlock_rdlock(&s->lock);
+    o = sim_org_find(s, login);
+    if (o) {
+        pthread_mutex_lock(&s->mu);
+        sim_oauth_revoke(s, o->login, &access, &refresh);
+        pthread_mutex_unlock(&s->mu);
+        found = 1;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (!found)
+        return casb_http_reply_problem(r, 404, "no such org", NULL);
+    casb_log_info("oauth tokens revoked", "org", login);
+    return casb_http_reply_json(r, 200, json_pack("{s:I, s:I}", "revoked_access_tokens",
+                                                  (json_int_t)access, "revoked_refresh_tokens",
+                                                  (json_int_t)refresh));
+}
+
+static int h_oauth_stats(casb_http_req *r)
+{
+    return reply_org_counters(r, sim_oauth_stats_json);
+}
+
 int sim_admin_routes(sim *s, casb_http_server *http)
 {
     static const struct {
@@ -265,6 +310,8 @@ int sim_admin_routes(sim *s, casb_http_server *http)
         {"DELETE", "/_sim/orgs/{org}/faults", h_fault_clear},
         {"GET", "/_sim/orgs/{org}/stats", h_stats},
         {"POST", "/_sim/orgs/{org}/stats/reset", h_stats_reset},
+        {"POST", "/_sim/orgs/{org}/oauth/revoke", h_oauth_revoke},
+        {"GET", "/_sim/orgs/{org}/oauth", h_oauth_stats},
     };
 
     (void)s;

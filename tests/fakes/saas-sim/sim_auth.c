@@ -1,5 +1,6 @@
 /* GitHub-style authentication: static tokens from the tenant, installation tokens issued by
- * POST /app/installations/{id}/access_tokens, and App JWTs (RS256, iss = app id). */
+ * POST /app/installations/{id}/access_tokens, user access tokens of the OAuth web flow
+ * (sim_oauth.c), and App JWTs (RS256, iss = app id). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,9 +106,13 @@ sim_org *sim_auth_find_org(sim *s, const sim_credential *c, int *is_installation
             found = issued_owner(s, &s->tokens[i]);
         break;
     }
-    pthread_mutex_unlock(&s->mu);
-    if (found)
+    if (found) {
         *is_installation = 1;
+    } else {
+        /* A user access token from the OAuth web flow acts like a static token of its org. */
+        found = sim_oauth_token_owner(s, c);
+    }
+    pthread_mutex_unlock(&s->mu);
     return found;
 }
 

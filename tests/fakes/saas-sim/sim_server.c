@@ -56,7 +56,8 @@ int sim_start(sim *s, char *err, size_t errlen)
 
     if (casb_http_server_new(&s->http, &o, err, errlen) != 0)
         return CASB_ERROR;
-    if (sim_github_routes(s, s->http) != 0 || sim_admin_routes(s, s->http) != 0)
+    if (sim_github_routes(s, s->http) != 0 || sim_oauth_routes(s, s->http) != 0 ||
+        sim_admin_routes(s, s->http) != 0)
         return casb_fail(err, errlen, CASB_ERROR, "cannot register the simulator's routes");
     return casb_http_server_start(s->http, err, errlen);
 }
@@ -87,6 +88,7 @@ void sim_free(sim *s)
     for (size_t i = 0; i < s->ntokens; i++)
         free(s->tokens[i].login);
     free(s->tokens);
+    sim_oauth_free_all(s);
     free(s->addr);
     free(s->default_base_url);
     free(s->app_public_key_pem);

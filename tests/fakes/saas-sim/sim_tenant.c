@@ -146,6 +146,9 @@ static int check_auth(const json_t *doc, char *err, size_t errlen)
         if (!json_is_string(v) || json_string_length(v) == 0)
             return casb_fail(err, errlen, CASB_EINVALID, "auth.tokens[%zu] must be a non-empty string", i);
     }
+    v = json_object_get(auth, "oauth");
+    if (v && !json_is_null(v) && sim_oauth_validate(v, err, errlen) != 0)
+        return CASB_EINVALID;
     app = json_object_get(auth, "app");
     if (!app || json_is_null(app))
         return 0;
@@ -295,6 +298,11 @@ int sim_org_put(sim *s, const char *login, json_t *doc, int *created, char *err,
         return CASB_EINVALID;
     }
     pthread_rwlock_wrlock(&s->lock);
+    if (sim_oauth_client_conflict(s, login, doc, err, errlen) != 0) {
+        json_decref(doc);
+        rc = CASB_EINVALID;
+        goto out;
+    }
     o = sim_org_find(s, login);
     if (o) {
         /* Replacing keeps counters and faults: a test swaps settings mid-run without
@@ -380,7 +388,8 @@ int sim_org_patch(sim *s, const char *login, const char *repo, const json_t *pat
         rc = casb_fail(err, errlen, CASB_ERROR, "out of memory");
         goto out;
     }
-    if (sim_tenant_validate(patched, o->login, err, errlen) != 0) {
+    if (sim_tenant_validate(patched, o->login, err, errlen) != 0 ||
+        sim_oauth_client_conflict(s, o->login, patched, err, errlen) != 0) {
         rc = CASB_EINVALID;
         goto out;
     }
@@ -414,6 +423,9 @@ int sim_org_delete(sim *s, const char *login)
         if (strcasecmp(s->orgs[i]->login, login) != 0)
             continue;
         pthread_mutex_lock(&s->mu);
+        /* Its OAuth codes and tokens go with it: an org created again later under the same
+         * login does not inherit them. */
+        sim_oauth_forget(s, s->orgs[i]->login);
         org_free(s->orgs[i]);
         pthread_mutex_unlock(&s->mu);
         memmove(&s->orgs[i], &s->orgs[i + 1], (s->norgs - i - 1) * sizeof *s->orgs);
