@@ -40,6 +40,9 @@ size_t sw_settings_table(sw_settings *s, casb_cfg_var *vars, size_t cap)
          "Longest wait before one retry (caps Retry-After), in seconds.", &s->retry_max_wait_s},
         {"CASB_LEASE_S", CASB_CFG_INT, "120", 0, 0, 30, 3600,
          "Length of a scan lease in seconds; renewed while the scan makes progress.", &s->lease_s},
+        casb_service_var_github_oauth_client_id(&s->github_oauth_client_id),
+        casb_service_var_github_oauth_client_secret(&s->github_oauth_client_secret),
+        casb_service_var_github_web_url(&s->github_web_url),
     };
     size_t n = SW_SETTINGS_COUNT < cap ? SW_SETTINGS_COUNT : cap;
 

@@ -23,10 +23,13 @@ typedef struct {
     long retry_max_wait_s;
     long rate_limit_budget_s;
     long lease_s;               /* scan lease length; renewed while the scan runs */
+    char *github_oauth_client_id;     /* renews GitHub OAuth tokens; NULL when unset */
+    char *github_oauth_client_secret; /* secret */
+    char *github_web_url;
     char worker_id_buf[160];    /* storage for the default worker id */
 } sw_settings;
 
-#define SW_SETTINGS_COUNT 15
+#define SW_SETTINGS_COUNT 18
 
 /* Fills vars (room for SW_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

@@ -39,6 +39,8 @@ static casb_metric *m_invalid;
 static casb_metric *m_findings;
 static casb_metric *m_api_calls;
 static casb_metric *m_rate_limit_waits;
+static casb_metric *m_oauth_renewed;
+static casb_metric *m_oauth_refused;
 
 void sw_worker_metrics_init(void)
 {
@@ -57,6 +59,12 @@ void sw_worker_metrics_init(void)
     m_api_calls = casb_metrics_counter("casb_provider_api_calls_total",
                                        "Requests sent to SaaS provider APIs, retries included.",
                                        NULL);
+    m_oauth_renewed = casb_metrics_counter("casb_oauth_renewals_total",
+                                           "OAuth access tokens renewed, by result.",
+                                           "result=\"ok\"");
+    m_oauth_refused = casb_metrics_counter("casb_oauth_renewals_total",
+                                           "OAuth access tokens renewed, by result.",
+                                           "result=\"refused\"");
     m_rate_limit_waits = casb_metrics_counter(
         "casb_provider_rate_limit_waits_total",
         "Waits caused by provider rate limits (429/403 with Retry-After or reset).", NULL);
@@ -112,49 +120,47 @@ static int renew_lease(void *ud)
     return -1;
 }
 
-/* Overwrites every string of a decrypted credentials document before it is freed. jansson
- * owns the buffers; writing through them is the only way to wipe them. */
-static void wipe_json(json_t *v)
+/* What ctx->renew_credentials needs: the integration and the credentials the scan uses. */
+typedef struct {
+    sw_worker *w;
+    const casb_provider *provider;
+    const char *integration_id;
+    json_t *credentials; /* the object ctx->credentials points at, updated in place */
+} renew_ctx;
+
+/* ctx->renew_credentials: the OAuth tokens renewed with their refresh token (libcommon holds
+ * the integration's row lock meanwhile, so two workers never spend the same one). */
+static int renew_credentials(casb_scan_ctx *ctx, char *err, size_t errlen)
 {
-    const char *key;
-    json_t *child;
-    size_t i;
+    renew_ctx *rc = ctx->renew_ud;
+    const sw_settings *st = rc->w->settings;
+    const casb_oauth_registration regs[] = {
+        {"github", st->github_oauth_client_id, st->github_oauth_client_secret,
+         st->github_web_url},
+    };
+    char authorize_url[512], token_url[512];
+    casb_oauth_client client;
+    int r;
 
-    if (!v)
-        return;
-    if (json_is_string(v)) {
-        casb_secret_wipe((char *)json_string_value(v), json_string_length(v));
-    } else if (json_is_object(v)) {
-        json_object_foreach(v, key, child)
-            wipe_json(child);
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, child)
-            wipe_json(child);
+    r = casb_provider_oauth_endpoints(rc->provider, regs, sizeof(regs) / sizeof(regs[0]),
+                                      st->allowed_endpoints, authorize_url,
+                                      sizeof(authorize_url), token_url, sizeof(token_url),
+                                      &client, err, errlen);
+    if (r == CASB_ECONFLICT || r == CASB_ENOTFOUND)
+        return casb_fail(err, errlen, CASB_EAUTH,
+                         "the OAuth access token expired and this worker cannot renew it: %s",
+                         err);
+    if (r != 0)
+        return r;
+    r = casb_integration_renew_oauth(rc->w->db, rc->w->keys, ctx->http, &client,
+                                     rc->integration_id, rc->credentials, err, errlen);
+    if (r == 0) {
+        metric_add(m_oauth_renewed, 1);
+        casb_log_info("oauth credentials renewed", "integration_id", rc->integration_id);
+    } else if (r == CASB_EAUTH) {
+        metric_add(m_oauth_refused, 1);
     }
-}
-
-/* Decrypts and parses the sealed credentials. The plaintext is wiped as soon as it is
- * parsed; *out is a new reference the caller wipes (wipe_json) and frees. */
-static int open_credentials(const sw_worker *w, const char *sealed, json_t **out, char *err,
-                            size_t errlen)
-{
-    char *plain = NULL;
-    size_t n = 0;
-    char perr[128];
-
-    *out = NULL;
-    if (casb_secret_open(w->keys, sealed, &plain, &n, err, errlen) != 0)
-        return -1;
-    *out = casb_json_parse(plain, n, 8, perr, sizeof(perr));
-    casb_secret_wipe(plain, n);
-    free(plain);
-    if (!*out || !json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        /* perr may quote the plaintext: do not pass it on. */
-        return casb_fail(err, errlen, CASB_ERROR, "decrypted credentials are not a JSON object");
-    }
-    return 0;
+    return r;
 }
 
 /* Maps a provider failure to the error_kind findings-api acts on: "auth" turns the
@@ -259,7 +265,8 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         goto finish;
     }
     config = it.config; /* borrowed from it */
-    if (open_credentials(w, it.credentials_sealed, &credentials, err, sizeof(err)) != 0) {
+    if (casb_integration_credentials_open(w->keys, it.credentials_sealed, &credentials, err,
+                                          sizeof(err)) != 0) {
         snprintf(scan_err, sizeof(scan_err), "credentials cannot be opened: %.400s", err);
         error_kind = "internal";
         goto finish;
@@ -276,7 +283,10 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         error_kind = "internal";
         goto finish;
     }
+    renew_ctx renew = {w, provider, job->integration_id, credentials};
     casb_scan_ctx ctx = {
+        .renew_credentials = renew_credentials,
+        .renew_ud = &renew,
         .config = config,
         .credentials = credentials,
         .http = http,
@@ -374,10 +384,7 @@ release:
         casb_log_warn("cannot release the lease; it will expire", "scan_id", job->scan_id,
                       "error", err);
 out:
-    if (credentials) {
-        wipe_json(credentials);
-        json_decref(credentials);
-    }
+    casb_integration_credentials_free(credentials);
     casb_http_client_free(http);
     sw_sink_free(sink);
     casb_integration_stored_clear(&it);

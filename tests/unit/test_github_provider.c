@@ -30,6 +30,7 @@
 #include "casb/json.h"
 #include "casb/jwt.h"
 #include "casb/log.h"
+#include "casb/timeutil.h"
 #include "github_internal.h"
 
 #define ORG "acme"
@@ -1283,6 +1284,141 @@ static void test_scan_github_app_wrong_key(void **state)
     run_free(&x);
 }
 
+
+/* ---- OAuth user access tokens (consent flow) ----------------------------------------- */
+
+/* The service's side of ctx->renew_credentials: counts calls and installs TOKEN valid for
+ * ttl_s, or refuses like a provider that revoked the grant. */
+typedef struct {
+    int calls;
+    int refuse;
+    long ttl_s;
+} renewer;
+
+static int fake_renew(casb_scan_ctx *ctx, char *err, size_t errlen)
+{
+    renewer *rn = ctx->renew_ud;
+    json_t *credentials = (json_t *)ctx->credentials;
+    char expires[40];
+
+    rn->calls++;
+    if (rn->refuse)
+        return casb_fail(err, errlen, CASB_EAUTH,
+                         "bad_refresh_token: The refresh token passed is incorrect or expired.");
+    casb_time_rfc3339(expires, sizeof(expires), time(NULL) + rn->ttl_s);
+    json_object_set_new(credentials, "access_token", json_string(TOKEN));
+    json_object_set_new(credentials, "expires_at", json_string(expires));
+    return 0;
+}
+
+/* Consent-flow credentials expiring in_s seconds from now (wall clock: renewal compares
+ * real time, not the scan's clock). */
+static json_t *oauth_credentials(const char *access_token, long in_s)
+{
+    char expires[40];
+
+    casb_time_rfc3339(expires, sizeof(expires), time(NULL) + in_s);
+    return json_pack("{s:b,s:s,s:s,s:s}", "oauth", 1, "access_token", access_token,
+                     "refresh_token", "ghr_refresh", "expires_at", expires);
+}
+
+static void run_oauth(run *x, renewer *rn, json_t *credentials)
+{
+    run_init(x, credentials);
+    x->ctx.renew_credentials = fake_renew;
+    x->ctx.renew_ud = rn;
+    run_scan(x);
+}
+
+/* A token hours from expiry is used as it is, as a bearer. */
+static void test_scan_oauth(void **state)
+{
+    renewer rn = {0, 0, 28800};
+    run x;
+
+    (void)state;
+    run_oauth(&x, &rn, oauth_credentials(TOKEN, 28800));
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    assert_int_equal(rn.calls, 0);
+    run_free(&x);
+}
+
+/* A token inside the renewal window is renewed before the first call, and only once even
+ * when the new one is short-lived (it is then used for half its life). */
+static void test_scan_oauth_renews_before_expiry(void **state)
+{
+    renewer rn = {0, 0, 120};
+    size_t i;
+    json_t *a;
+    run x;
+
+    (void)state;
+    run_oauth(&x, &rn, oauth_credentials("ghu_aboutToExpire", 60));
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    assert_int_equal(rn.calls, 1);
+    json_array_foreach(fake.auth_log, i, a)
+        assert_string_equal(json_string_value(a), "Bearer " TOKEN);
+    run_free(&x);
+}
+
+/* The provider refuses the refresh token: the scan fails as an authentication failure with
+ * the provider's reason (the integration then needs reauthorization). */
+static void test_scan_oauth_renewal_refused(void **state)
+{
+    renewer rn = {0, 1, 0};
+    run x;
+
+    (void)state;
+    run_oauth(&x, &rn, oauth_credentials("ghu_aboutToExpire", 60));
+    assert_int_equal(x.rc, CASB_EAUTH);
+    assert_non_null(strstr(x.err, "bad_refresh_token"));
+    assert_int_equal(json_array_size(fake.log), 0);
+    assert_int_equal(json_array_size(x.rec.ran), 0);
+    run_free(&x);
+}
+
+/* A token revoked before its expiry (401) is renewed once and the call repeated. */
+static void test_scan_oauth_revoked_token(void **state)
+{
+    renewer rn = {0, 0, 28800};
+    run x;
+
+    (void)state;
+    run_oauth(&x, &rn, oauth_credentials("ghu_revokedEarly", 28800));
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    expect_findings(&x.rec, TENANT_FINDINGS);
+    assert_int_equal(rn.calls, 1);
+    assert_string_equal(json_string_value(json_array_get(fake.auth_log, 0)),
+                        "Bearer ghu_revokedEarly");
+    run_free(&x);
+}
+
+/* Without a way to renew (a connection check of fresh tokens), a token is used until it
+ * expires, and an expired one is an authentication failure. */
+static void test_scan_oauth_without_renewal(void **state)
+{
+    run x;
+
+    (void)state;
+    run_init(&x, oauth_credentials(TOKEN, 60));
+    run_scan(&x);
+    if (x.rc != 0)
+        fail_msg("scan failed: %s", x.err);
+    run_free(&x);
+    fake_reset();
+    fake_load_tenant();
+    run_init(&x, oauth_credentials(TOKEN, -10));
+    run_scan(&x);
+    assert_int_equal(x.rc, CASB_EAUTH);
+    assert_non_null(strstr(x.err, "reauthorize"));
+    run_free(&x);
+}
+
 /* check_connection: OK, 401, unknown organization, unreachable, not allowed. */
 static void test_check_connection(void **state)
 {
@@ -1410,6 +1546,77 @@ static void test_validate(void **state)
     }
 }
 
+/* The operator's OAuth registration turned into endpoints, and its refusals. */
+static void test_oauth_endpoints(void **state)
+{
+    const casb_provider *gh = casb_provider_find("github");
+    casb_oauth_registration regs[] = {{"github", "Iv1.client", "secret", NULL}};
+    char authorize[256], token[256], err[512];
+    casb_oauth_client client;
+
+    (void)state;
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", authorize, sizeof(authorize),
+                                                   token, sizeof(token), &client, err,
+                                                   sizeof(err)),
+                     0);
+    assert_string_equal(authorize, "https://github.com/login/oauth/authorize");
+    assert_string_equal(token, "https://github.com/login/oauth/access_token");
+    assert_ptr_equal(client.token_url, token);
+    assert_string_equal(client.client_id, "Iv1.client");
+    assert_string_equal(client.client_secret, "secret");
+
+    /* A configured web URL (Enterprise Server, the simulator) must be allowed. */
+    regs[0].web_url = "http://127.0.0.1:8090/";
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", authorize, sizeof(authorize),
+                                                   token, sizeof(token), &client, err,
+                                                   sizeof(err)),
+                     CASB_EINVALID);
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "http://127.0.0.1:8090",
+                                                   authorize, sizeof(authorize), token,
+                                                   sizeof(token), &client, err, sizeof(err)),
+                     0);
+    assert_string_equal(token, "http://127.0.0.1:8090/login/oauth/access_token");
+
+    /* No client id or secret: not configured, and the message tells the operator what to do. */
+    regs[0].client_secret = "";
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", authorize, sizeof(authorize),
+                                                   token, sizeof(token), &client, err,
+                                                   sizeof(err)),
+                     CASB_ECONFLICT);
+    assert_non_null(strstr(err, "CASB_GITHUB_OAUTH_CLIENT_ID"));
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 0, "", authorize, sizeof(authorize),
+                                                   token, sizeof(token), &client, err,
+                                                   sizeof(err)),
+                     CASB_ECONFLICT);
+}
+
+/* Stored consent-flow credentials: their own members, a usable token. */
+static void test_validate_oauth(void **state)
+{
+    const casb_provider *gh = casb_provider_find("github");
+    json_t *config = json_pack("{s:s}", "organization", ORG);
+    json_t *good = json_pack("{s:b,s:s,s:s,s:s,s:s,s:s}", "oauth", 1, "access_token", "ghu_a",
+                             "refresh_token", "ghr_b", "expires_at", "2026-11-29T08:00:00Z",
+                             "refresh_token_expires_at", "2027-05-28T00:00:00Z", "scope", "");
+    json_t *unknown = json_pack("{s:b,s:s,s:s}", "oauth", 1, "access_token", "ghu_a", "token",
+                                "ghp_x");
+    json_t *spaced = json_pack("{s:b,s:s}", "oauth", 1, "access_token", "ghu a");
+    char field[128], err[256];
+
+    (void)state;
+    assert_int_equal(gh->validate(config, good, field, sizeof(field), err, sizeof(err)), 0);
+    assert_int_equal(gh->validate(config, unknown, field, sizeof(field), err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(field, "credentials.token");
+    assert_int_equal(gh->validate(config, spaced, field, sizeof(field), err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_string_equal(field, "credentials.access_token");
+    json_decref(config);
+    json_decref(good);
+    json_decref(unknown);
+    json_decref(spaced);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1428,8 +1635,15 @@ int main(void)
         cmocka_unit_test_setup(test_scan_github_app, test_setup),
         cmocka_unit_test_setup(test_scan_github_app_refresh, test_setup),
         cmocka_unit_test_setup(test_scan_github_app_wrong_key, test_setup),
+        cmocka_unit_test_setup(test_scan_oauth, test_setup),
+        cmocka_unit_test_setup(test_scan_oauth_renews_before_expiry, test_setup),
+        cmocka_unit_test_setup(test_scan_oauth_renewal_refused, test_setup),
+        cmocka_unit_test_setup(test_scan_oauth_revoked_token, test_setup),
+        cmocka_unit_test_setup(test_scan_oauth_without_renewal, test_setup),
         cmocka_unit_test_setup(test_check_connection, test_setup),
         cmocka_unit_test_setup(test_validate, test_setup),
+        cmocka_unit_test(test_oauth_endpoints),
+        cmocka_unit_test(test_validate_oauth),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

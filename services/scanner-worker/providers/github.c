@@ -12,9 +12,10 @@
 #include "casb/error.h"
 #include "casb/json.h"
 #include "casb/log.h"
+#include "casb/oauth.h"
 #include "github_internal.h"
 
-static const char *const auth_methods[] = {"github_app", "token", NULL};
+static const char *const auth_methods[] = {"github_app", "token", "oauth", NULL};
 
 static const casb_provider_field config_fields[] = {
     {"organization", "string", 0, 1, NULL,
@@ -55,6 +56,23 @@ static const casb_provider_permission permissions[] = {
      "default branch protection, deploy keys, and secret scanning settings"},
     {"Repository Webhooks: read", "repository webhooks (secret, SSL verification)"},
     {NULL, NULL},
+};
+
+/* Consent install: a GitHub App's user authorization (web application flow) with PKCE. The
+ * user access token acts as the user within the App's permissions on the organizations the
+ * App is installed on; it expires after eight hours and the worker renews it with the refresh
+ * token (valid six months) before it does. */
+static const casb_provider_oauth consent = {
+    .default_web_url = "https://github.com",
+    .authorize_path = "/login/oauth/authorize",
+    .token_path = "/login/oauth/access_token",
+    .scope = NULL,
+    .pkce = 1,
+    .setup_help = "create a GitHub App with the read permissions listed here and \"Expire user "
+                  "authorization tokens\" on, set its callback URL to "
+                  "<public URL of integration-manager>/v1/integrations/oauth/github/callback, "
+                  "install it on the organization, then set CASB_GITHUB_OAUTH_CLIENT_ID and "
+                  "CASB_GITHUB_OAUTH_CLIENT_SECRET",
 };
 
 /* ---- validate -------------------------------------------------------------------------- */
@@ -113,6 +131,35 @@ static int base_url_ok(const char *url)
     return 1;
 }
 
+/* Credentials stored by the consent flow (oauth.h): written by integration-manager, never
+ * typed by a user, but a damaged row must still not reach a header line. */
+static int validate_oauth(const json_t *credentials, char *field, size_t fieldlen, char *err,
+                          size_t errlen)
+{
+    static const char *const keys[] = {"oauth", "access_token", "refresh_token", "expires_at",
+                                       "refresh_token_expires_at", "scope", NULL};
+    const char *key, *t;
+    json_t *v;
+    char name[160];
+
+    json_object_foreach((json_t *)credentials, key, v) {
+        size_t i;
+
+        for (i = 0; keys[i] && strcmp(keys[i], key) != 0; i++)
+            ;
+        if (!keys[i] || (!json_is_string(v) && strcmp(key, "oauth") != 0)) {
+            snprintf(name, sizeof(name), "credentials.%.120s", key);
+            return invalid(field, fieldlen, name, err, errlen,
+                           keys[i] ? "must be a string" : "unknown field");
+        }
+    }
+    t = casb_json_str(credentials, "access_token");
+    if (!t || !t[0] || strlen(t) > 4096 || strpbrk(t, " \t\r\n"))
+        return invalid(field, fieldlen, "credentials.access_token", err, errlen,
+                       "must be a token without spaces");
+    return 0;
+}
+
 static int github_validate(const json_t *config, const json_t *credentials, char *field,
                            size_t fieldlen, char *err, size_t errlen)
 {
@@ -121,7 +168,7 @@ static int github_validate(const json_t *config, const json_t *credentials, char
                                             "auth_method", NULL};
     const char *key, *org, *url, *method, *pem;
     json_t *v;
-    int has_token, has_app;
+    int has_token, has_app, oauth;
     long long id;
     char name[160];
 
@@ -131,6 +178,7 @@ static int github_validate(const json_t *config, const json_t *credentials, char
         return invalid(field, fieldlen, "config", err, errlen, "must be an object");
     if (!json_is_object(credentials))
         return invalid(field, fieldlen, "credentials", err, errlen, "must be an object");
+    oauth = casb_oauth_is_credentials(credentials);
 
     json_object_foreach((json_t *)config, key, v) {
         size_t i;
@@ -142,17 +190,6 @@ static int github_validate(const json_t *config, const json_t *credentials, char
             return invalid(field, fieldlen, name, err, errlen, "unknown field");
         }
     }
-    json_object_foreach((json_t *)credentials, key, v) {
-        size_t i;
-
-        for (i = 0; cred_keys[i] && strcmp(cred_keys[i], key) != 0; i++)
-            ;
-        if (!cred_keys[i]) {
-            snprintf(name, sizeof(name), "credentials.%.120s", key);
-            return invalid(field, fieldlen, name, err, errlen, "unknown field");
-        }
-    }
-
     v = json_object_get(config, "organization");
     org = json_string_value(v);
     if (!v || json_is_null(v))
@@ -167,6 +204,20 @@ static int github_validate(const json_t *config, const json_t *credentials, char
         if (!url || !base_url_ok(url))
             return invalid(field, fieldlen, "config.api_base_url", err, errlen,
                            "must be an http(s) URL without credentials, query or fragment");
+    }
+
+    /* Consent-flow tokens have members of their own. */
+    if (oauth)
+        return validate_oauth(credentials, field, fieldlen, err, errlen);
+    json_object_foreach((json_t *)credentials, key, v) {
+        size_t i;
+
+        for (i = 0; cred_keys[i] && strcmp(cred_keys[i], key) != 0; i++)
+            ;
+        if (!cred_keys[i]) {
+            snprintf(name, sizeof(name), "credentials.%.120s", key);
+            return invalid(field, fieldlen, name, err, errlen, "unknown field");
+        }
     }
 
     has_token = json_object_get(credentials, "token") != NULL;
@@ -237,11 +288,8 @@ static int github_check_connection(casb_scan_ctx *ctx, char *err, size_t errlen)
     rc = casb_github_client_init(&c, ctx, err, errlen);
     if (rc != 0)
         goto out;
-    rc = casb_github_auth_ensure(&c, err, errlen);
-    if (rc != 0)
-        goto out;
     snprintf(path, sizeof(path), "/orgs/%s", c.org);
-    rc = casb_github_request(&c, "GET", path, c.token, NULL, &r, err, errlen);
+    rc = casb_github_get(&c, path, &r, err, errlen);
     if (rc != 0)
         goto out;
     if (r.status >= 200 && r.status < 300) {
@@ -301,6 +349,7 @@ const casb_provider casb_provider_github = {
     .credential_fields = credential_fields,
     .permissions = permissions,
     .finding_types = casb_github_finding_types,
+    .oauth = &consent,
     .validate = github_validate,
     .check_connection = github_check_connection,
     .scan = github_scan,

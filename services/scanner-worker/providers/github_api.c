@@ -238,10 +238,11 @@ int casb_github_get(casb_github_client *c, const char *path_or_url, casb_github_
     if (rc != 0)
         return rc;
     rc = casb_github_request(c, "GET", path_or_url, c->token, NULL, out, err, errlen);
-    if (rc != 0 || out->status != 401 || !c->app)
+    if (rc != 0 || out->status != 401 || (!c->app && !c->oauth))
         return rc;
-    /* An installation token can be revoked before it expires (app reinstalled, permissions
-     * changed): get a fresh one once before calling the credentials bad. */
+    /* An installation or OAuth token can be revoked before it expires (app reinstalled,
+     * permissions changed, token reset): get a fresh one once before calling the credentials
+     * bad. */
     casb_github_resp_clear(out);
     casb_github_auth_invalidate(c);
     rc = casb_github_auth_ensure(c, err, errlen);

@@ -1,8 +1,9 @@
-/* The GitHub client's identity: a static token (personal, fine-grained or installation-like),
- * or a GitHub App, which signs a short JWT with its private key, finds its installation on
- * the organization and exchanges the JWT for an installation access token (valid one hour,
- * renewed five minutes before it expires). Tokens and keys are wiped when freed and never
- * logged. */
+/* The GitHub client's identity: a static token (personal, fine-grained or installation-like);
+ * a GitHub App, which signs a short JWT with its private key, finds its installation on the
+ * organization and exchanges the JWT for an installation access token (valid one hour,
+ * renewed five minutes before it expires); or a user access token from the OAuth consent
+ * flow (valid eight hours; the service renews it with its refresh token five minutes before
+ * it expires). Tokens and keys are wiped when freed and never logged. */
 
 #include <ctype.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "casb/json.h"
 #include "casb/jwt.h"
 #include "casb/log.h"
+#include "casb/oauth.h"
 #include "casb/timeutil.h"
 #include "github_internal.h"
 
@@ -76,7 +78,22 @@ static void free_secret(char **p)
     }
 }
 
-int casb_github_client_init(casb_github_client *c, const casb_scan_ctx *ctx, char *err,
+/* The OAuth access token and its expiry, read again after each renewal. */
+static int take_oauth_token(casb_github_client *c, char *err, size_t errlen)
+{
+    const char *token = casb_json_str(c->ctx->credentials, "access_token");
+
+    if (!token_ok(token))
+        return casb_fail(err, errlen, CASB_EINVALID, "credentials.access_token: malformed");
+    free_secret(&c->token);
+    c->token = strdup(token);
+    if (!c->token)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    c->token_expires_s = casb_oauth_expires_at(c->ctx->credentials);
+    return 0;
+}
+
+int casb_github_client_init(casb_github_client *c, casb_scan_ctx *ctx, char *err,
                             size_t errlen)
 {
     const char *org = casb_json_str(ctx->config, "organization");
@@ -90,6 +107,7 @@ int casb_github_client_init(casb_github_client *c, const casb_scan_ctx *ctx, cha
     memset(c, 0, sizeof(*c));
     c->http = ctx->http;
     c->cancel = ctx->cancel;
+    c->ctx = ctx;
     if (!casb_github_login_valid(org))
         return casb_fail(err, errlen, CASB_EINVALID,
                          "config.organization: not a valid GitHub organization login");
@@ -108,6 +126,10 @@ int casb_github_client_init(casb_github_client *c, const casb_scan_ctx *ctx, cha
         return casb_fail(err, errlen, CASB_EINVALID, "config.api_base_url: %s",
                          why[0] ? why : "endpoint not allowed (CASB_ALLOWED_ENDPOINTS)");
 
+    if (casb_oauth_is_credentials(ctx->credentials)) {
+        c->oauth = 1;
+        return take_oauth_token(c, err, errlen);
+    }
     if (token && token[0]) {
         if (!token_ok(token))
             return casb_fail(err, errlen, CASB_EINVALID, "credentials.token: malformed");
@@ -168,7 +190,42 @@ void casb_github_auth_invalidate(casb_github_client *c)
 {
     if (c->app)
         free_secret(&c->token);
-    c->token_expires_s = 0;
+    /* An OAuth token is renewed by the next auth_ensure: it counts as expiring. */
+    c->token_expires_s = c->oauth ? 1 : 0;
+}
+
+/* Renews the OAuth access token through the service when it expires within the refresh
+ * window. A token without expiry (GitHub Apps with expiring user tokens turned off) never
+ * needs it. */
+static int oauth_ensure(casb_github_client *c, long long now, char *err, size_t errlen)
+{
+    int rc;
+
+    long long window = c->renew_window_s ? c->renew_window_s : CASB_GITHUB_TOKEN_REFRESH_S;
+
+    if (c->token && (c->token_expires_s == 0 || now < c->token_expires_s - window))
+        return 0;
+    if (!c->ctx->renew_credentials) {
+        /* Fresh from the consent flow (nothing to renew with): good until it expires. */
+        if (c->token && now < c->token_expires_s)
+            return 0;
+        return casb_fail(err, errlen, CASB_EAUTH,
+                         "the GitHub OAuth access token expired and cannot be renewed here: "
+                         "reauthorize the integration");
+    }
+    rc = c->ctx->renew_credentials(c->ctx, err, errlen);
+    if (rc != 0)
+        return rc;
+    rc = take_oauth_token(c, err, errlen);
+    if (rc == 0) {
+        /* A token that lives shorter than twice the window would be renewed at every call:
+         * use it for half its life instead. */
+        if (c->token_expires_s > now && (c->token_expires_s - now) / 2 < window)
+            c->renew_window_s = (c->token_expires_s - now) / 2;
+        c->token_issues++;
+        casb_log_debug("github oauth access token renewed", "organization", c->org);
+    }
+    return rc;
 }
 
 /* GET /orgs/{org}/installation with the App JWT: the installation of this App on the org. */
@@ -265,6 +322,8 @@ int casb_github_auth_ensure(casb_github_client *c, char *err, size_t errlen)
     char *jwt = NULL;
     int rc;
 
+    if (c->oauth)
+        return oauth_ensure(c, now, err, errlen);
     if (!c->app) {
         if (!c->token)
             return casb_fail(err, errlen, CASB_EINVALID, "credentials.token: required");

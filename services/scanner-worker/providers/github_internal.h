@@ -115,9 +115,12 @@ typedef struct {
     char *base_url;             /* API base URL without a trailing slash */
     char *org;                  /* organization login */
     volatile int *cancel;       /* borrowed, may be NULL */
-    int app;                    /* 1: GitHub App, 0: static token */
-    char *token;                /* the static token, or the current installation token */
-    long long token_expires_s;  /* installation token expiry (epoch s); 0 for a static token */
+    int app;                    /* 1: GitHub App, 0: static token or OAuth */
+    int oauth;                  /* 1: a user access token from the consent flow (oauth.h) */
+    casb_scan_ctx *ctx;         /* borrowed: renews OAuth credentials */
+    char *token;                /* the static, installation or OAuth access token */
+    long long token_expires_s;  /* installation or OAuth token expiry (epoch s); 0: never */
+    long long renew_window_s;   /* OAuth: renew this long before expiry (0: the default) */
     long long app_id;
     char *private_key_pem;
     long long installation_id;  /* 0: looked up with GET /orgs/{org}/installation */
@@ -126,7 +129,7 @@ typedef struct {
 
 /* Reads config and credentials (validated shapes are assumed but re-checked cheaply) and
  * applies the SSRF guard to the API base URL. Returns 0, or CASB_EINVALID with err. */
-int casb_github_client_init(casb_github_client *c, const casb_scan_ctx *ctx, char *err,
+int casb_github_client_init(casb_github_client *c, casb_scan_ctx *ctx, char *err,
                             size_t errlen);
 /* Frees and wipes the secrets. Safe on a zeroed or half-initialized client. */
 void casb_github_client_cleanup(casb_github_client *c);
@@ -135,10 +138,12 @@ void casb_github_client_cleanup(casb_github_client *c);
 int casb_github_app_jwt(char **out, long long app_id, const char *private_key_pem,
                         long long now_s, char *err, size_t errlen);
 /* Makes sure c->token is usable: for an App, issues an installation token when there is
- * none or it expires within CASB_GITHUB_TOKEN_REFRESH_S. Returns 0, CASB_EAUTH,
+ * none or it expires within CASB_GITHUB_TOKEN_REFRESH_S; for OAuth, has the service renew
+ * the access token (ctx->renew_credentials) in that window. Returns 0, CASB_EAUTH,
  * CASB_EUNAVAILABLE or CASB_ERROR with err. */
 int casb_github_auth_ensure(casb_github_client *c, char *err, size_t errlen);
-/* Forgets the installation token (after a 401) so the next call issues a new one. */
+/* Forgets the installation token, or marks the OAuth token for renewal (after a 401), so
+ * the next call gets a new one. */
 void casb_github_auth_invalidate(casb_github_client *c);
 
 typedef struct {

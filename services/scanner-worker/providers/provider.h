@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "casb/http_client.h"
+#include "casb/oauth.h"
 
 /* The interface every SaaS provider implements. A provider is split in two:
  *  - collectors call the vendor API page by page and turn each page into normalized assets;
@@ -32,7 +33,7 @@ typedef struct casb_scan_sink {
     void *ctx;
 } casb_scan_sink;
 
-typedef struct {
+typedef struct casb_scan_ctx {
     const json_t *config;      /* non-secret settings (organization, api_base_url), borrowed */
     const json_t *credentials; /* decrypted secrets, borrowed; never logged */
     casb_http_client *http;    /* the scan's HTTP client (retries, rate limits, stats) */
@@ -40,6 +41,13 @@ typedef struct {
     casb_scan_sink *sink;
     volatile int *cancel;      /* becomes non-zero when the worker shuts down */
     long long now_s;           /* scan start, epoch seconds: checks compare ages to it */
+    /* OAuth credentials (casb_oauth_is_credentials) expire: the provider calls this shortly
+     * before they do. The service renews them with their refresh token, stores the new ones
+     * and updates ctx->credentials in place. NULL when the service cannot renew. Returns 0,
+     * CASB_EAUTH (refused: the integration needs reauthorization; err says why),
+     * CASB_EUNAVAILABLE or CASB_ERROR. */
+    int (*renew_credentials)(struct casb_scan_ctx *ctx, char *err, size_t errlen);
+    void *renew_ud;
 } casb_scan_ctx;
 
 /* A credential or configuration field as shown by GET /v1/providers. */
@@ -57,6 +65,19 @@ typedef struct {
     const char *reason; /* why the scan needs it */
 } casb_provider_permission;
 
+/* How a provider installs by consent (OAuth 2.0 authorization code, oauth.h). The operator
+ * registers an OAuth client with the provider and configures its id and secret; the web URL
+ * the paths are relative to is the provider's by default and configurable (GitHub Enterprise
+ * Server, the simulator). */
+typedef struct {
+    const char *default_web_url; /* "https://github.com" */
+    const char *authorize_path;  /* "/login/oauth/authorize" */
+    const char *token_path;      /* "/login/oauth/access_token" */
+    const char *scope;           /* NULL: the provider's app registration fixes the grants */
+    int pkce;                    /* sends an S256 code challenge */
+    const char *setup_help;      /* how the operator registers the client (for the catalogue) */
+} casb_provider_oauth;
+
 typedef struct casb_provider {
     const char *id;           /* "github" */
     const char *display_name; /* "GitHub" */
@@ -67,6 +88,7 @@ typedef struct casb_provider {
     const casb_provider_field *credential_fields;
     const casb_provider_permission *permissions;
     const char *const *finding_types; /* NULL-terminated ids of every check */
+    const casb_provider_oauth *oauth; /* NULL: no consent flow; auth method "oauth" otherwise */
 
     /* Validates shapes only (no network): missing or malformed fields give CASB_EINVALID with
      * err naming the field ("credentials.private_key: not a PEM RSA private key"). */
@@ -83,5 +105,26 @@ typedef struct casb_provider {
 /* The registry of compiled-in providers. */
 const casb_provider *casb_provider_find(const char *id);
 const casb_provider *const *casb_provider_all(void); /* NULL-terminated */
+
+/* The operator's OAuth client registrations, one per provider that has a consent flow
+ * (CASB_<PROVIDER>_OAUTH_CLIENT_ID, ..._CLIENT_SECRET, ..._WEB_URL). Borrowed strings; a
+ * registration without a client id is "not configured". */
+typedef struct {
+    const char *provider;
+    const char *client_id;
+    const char *client_secret;
+    const char *web_url; /* NULL: the provider's default_web_url */
+} casb_oauth_registration;
+
+/* The OAuth endpoints of provider for the registration among regs (n entries): fills
+ * authorize_url and token_url (web URL + paths) and client (whose token_url points at
+ * token_url). Returns 0, CASB_ENOTFOUND when the provider has no consent flow, CASB_ECONFLICT
+ * when the operator did not configure a client for it, or CASB_EINVALID when the web URL is
+ * refused by the SSRF guard (allowed_endpoints); err says which. */
+int casb_provider_oauth_endpoints(const casb_provider *provider,
+                                  const casb_oauth_registration *regs, size_t n,
+                                  const char *allowed_endpoints, char *authorize_url,
+                                  size_t authorize_len, char *token_url, size_t token_len,
+                                  casb_oauth_client *client, char *err, size_t errlen);
 
 #endif
