@@ -399,6 +399,10 @@ CASB_RUN_DIR="$CASB_LOCAL/run"
 CASB_LOG_DIR="$CASB_LOCAL/logs"
 CASB_SIM_ADDR=127.0.0.1:8090
 CASB_SIM_URL="http://$CASB_SIM_ADDR"
+# The demo tenant's GitHub OAuth client (auth.oauth of tenants/demo.json): simulator values,
+# not secrets of any real service.
+CASB_SIM_OAUTH_CLIENT_ID="Iv1.acmedemo00000001"
+CASB_SIM_OAUTH_CLIENT_SECRET="sim-oauth-secret-acme-demo-0000000000001"
 CASB_SIM_TENANT="$CASB_ROOT/tests/fakes/saas-sim/tenants/demo.json"
 CASB_SERVICES="integration-manager scheduler scanner-worker findings-api"
 
@@ -512,10 +516,17 @@ casb_proc_start_service() {
     integration-manager | scanner-worker)
       envs+=(CASB_MASTER_KEY="$CASB_MASTER_KEY")
       [ -n "$previous" ] && envs+=(CASB_MASTER_KEY_PREVIOUS="$previous")
+      # GitHub's consent flow against the simulator: the OAuth client registered in the demo
+      # tenant (tests/fakes/saas-sim/tenants/demo.json), unless the operator sets another.
+      envs+=(CASB_GITHUB_OAUTH_CLIENT_ID="${CASB_GITHUB_OAUTH_CLIENT_ID:-$CASB_SIM_OAUTH_CLIENT_ID}"
+        CASB_GITHUB_OAUTH_CLIENT_SECRET="${CASB_GITHUB_OAUTH_CLIENT_SECRET:-$CASB_SIM_OAUTH_CLIENT_SECRET}"
+        CASB_GITHUB_WEB_URL="${CASB_GITHUB_WEB_URL:-$CASB_SIM_URL}")
       ;;
   esac
   case "$svc" in
-    integration-manager) envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN") ;;
+    integration-manager)
+      envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN" CASB_PUBLIC_URL="${CASB_PUBLIC_URL:-http://$addr}")
+      ;;
     findings-api) envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN") ;;
   esac
   casb_proc_start "$svc" "$addr" "${envs[@]}"

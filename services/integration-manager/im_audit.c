@@ -9,7 +9,7 @@
 #include "im_views.h"
 
 static const char *const actions[] = {"create", "update",      "pause",    "resume",
-                                      "delete", "reauthorize", "scan_now", NULL};
+                                      "delete", "reauthorize", "scan_now", "oauth_start", NULL};
 
 int im_audit_action_valid(const char *action)
 {

@@ -22,7 +22,8 @@ typedef struct {
     const json_t *details;
 } im_audit_note;
 
-/* 1 when action is one of create, update, pause, resume, delete, reauthorize, scan_now. */
+/* 1 when action is one of create, update, pause, resume, delete, reauthorize, scan_now,
+ * oauth_start. */
 int im_audit_action_valid(const char *action);
 
 /* Writes one entry: outcome 'success' for a status below 400, else 'failure'.

@@ -15,354 +15,57 @@
 #include "im_audit.h"
 #include "im_cursor.h"
 #include "im_events.h"
+#include "im_request.h"
 #include "im_integrations.h"
+#include "im_oauth_routes.h"
 #include "im_validate.h"
 #include "im_views.h"
 #include "provider.h"
 
-#define POOL_WAIT_MS 5000
-#define EVENT_FLUSH_TIMEOUT_MS 5000
-/* A connection check is one cheap call: one retry, and never a long Retry-After wait. */
-#define CHECK_MAX_RETRIES 1
-#define CHECK_MAX_WAIT_S 2
 
 static casb_metric *m_created;
 static casb_metric *m_deleted;
-static casb_metric *m_check_ok;
-static casb_metric *m_check_auth;
-static casb_metric *m_check_unavailable;
 static casb_metric *m_scans_requested;
 static casb_metric *m_updated;
-static casb_metric *m_audit_failed;
 
 /* The health values of integrations (the CHECK of the integrations table). */
 static const char *const health_values[] = {"initializing", "healthy", "unhealthy",
                                             "needs_reauthorization", "paused", NULL};
 
-static im_app *app_of(casb_http_req *req)
+
+/* Whether the operator registered the OAuth client that the provider's consent flow needs. */
+static int oauth_configured(const im_app *app, const casb_provider *p)
 {
-    return casb_http_app(req);
-}
+    char authorize_url[512], token_url[512], err[256];
+    casb_oauth_client client;
 
-static const char *allowed_endpoints(const im_app *app)
-{
-    return app->settings->allowed_endpoints ? app->settings->allowed_endpoints : "";
-}
-
-static const char *account_of(casb_http_req *req)
-{
-    return casb_http_principal(req)->account_id;
-}
-
-static json_t *field_member(const char *field)
-{
-    return json_pack("{s:s}", "field", field);
-}
-
-static int reply_internal(casb_http_req *req, const char *operation, const char *err)
-{
-    casb_log_error("request failed", "operation", operation, "error", err);
-    return casb_http_reply_problem(req, 500, "internal error", NULL);
-}
-
-static int reply_not_found(casb_http_req *req)
-{
-    return casb_http_reply_problem(req, 404, "integration not found", NULL);
-}
-
-/* The answer to a failed im_integrations_* call. */
-static int reply_failure(casb_http_req *req, int rc, const char *operation, const char *err)
-{
-    if (rc == CASB_ENOTFOUND)
-        return reply_not_found(req);
-    if (rc == CASB_ECONFLICT)
-        return casb_http_reply_problem(req, 409, err, NULL);
-    return reply_internal(req, operation, err);
-}
-
-static casb_db *acquire(casb_http_req *req)
-{
-    casb_db *db = casb_db_pool_acquire(app_of(req)->pool, POOL_WAIT_MS);
-
-    if (!db) {
-        casb_log_warn("no database connection available");
-        casb_http_reply_problem(req, 503, "database unavailable, retry later", NULL);
-    }
-    return db;
-}
-
-static void release(casb_http_req *req, casb_db *db)
-{
-    casb_db_pool_release(app_of(req)->pool, db);
-}
-
-/* Checks the query: with page NULL the route takes no parameters; otherwise it takes limit
- * and cursor, parsed into *page. Returns 0, or the status of the 400 already answered. */
-static int read_query(casb_http_req *req, im_page *page)
-{
-    const char *limit = NULL;
-    const char *cursor = NULL;
-    const casb_query_param none[] = {{NULL, NULL}};
-    const casb_query_param paging[] = {{"limit", &limit}, {"cursor", &cursor}, {NULL, NULL}};
-    casb_query_text text;
-    const char *param = NULL;
-    char err[256];
-    int status;
-
-    status = casb_query_read(req, page ? paging : none, page ? &text : NULL);
-    if (status != 0 || !page)
-        return status;
-    if (im_page_parse(page, limit, cursor, &param, err, sizeof(err)) != 0)
-        return casb_query_reply_invalid(req, param, err);
-    return 0;
-}
-
-/* The start of every handler that reads the database: the query (see read_query), the
- * path's id when the route has one (id non-NULL), and a pooled connection. An id that is
- * not a UUID names no integration: 404 like an unknown one, before any SQL. Returns the
- * connection, or NULL with *status the answer already sent. */
-static casb_db *open_request(casb_http_req *req, im_page *page, const char **id, int *status)
-{
-    casb_db *db = NULL;
-
-    *status = read_query(req, page);
-    if (*status != 0)
-        return NULL;
-    if (id) {
-        *id = casb_http_param(req, "id");
-        if (!*id || !casb_uuid_valid(*id)) {
-            *status = reply_not_found(req);
-            return NULL;
-        }
-    }
-    db = acquire(req);
-    if (!db)
-        *status = 503;
-    return db;
-}
-
-/* Events follow the database change they announce; losing one is logged, not undone. */
-static void publish_event(casb_http_req *req, const char *event, const char *id,
-                          const char *provider)
-{
-    char err[256];
-
-    if (im_event_publish(app_of(req)->producer, event, id, account_of(req), provider,
-                         EVENT_FLUSH_TIMEOUT_MS, err, sizeof(err)) != 0)
-        casb_log_error("integration event not published", "event", event, "integration_id", id,
-                       "account_id", account_of(req), "error", err);
-}
-
-/* What a mutating request leaves in the audit log when it is refused: its action, the
- * integration it named (when it named a valid id) and the detail of the refusal. A
- * successful change writes its entry in its own transaction (im_audit_note) instead. */
-typedef struct {
-    const char *action;
-    const char *id;
-    char detail[512];
-} audit_ctx;
-
-static void audit_detail(audit_ctx *a, const char *detail)
-{
-    if (a && detail)
-        snprintf(a->detail, sizeof(a->detail), "%s", detail);
-}
-
-/* problem+json answer that the audit log remembers. */
-static int refuse(casb_http_req *req, audit_ctx *a, int status, const char *detail,
-                  json_t *extra)
-{
-    audit_detail(a, detail);
-    return casb_http_reply_problem(req, status, detail, extra);
-}
-
-static im_audit_note note_for(casb_http_req *req, const char *action, int status_code,
-                              const json_t *details)
-{
-    im_audit_note n;
-
-    n.who = casb_http_principal(req);
-    n.action = action;
-    n.status_code = status_code;
-    n.details = details;
-    return n;
-}
-
-/* Writes an entry outside any change: a refusal, or an idempotent request that changed
- * nothing. Losing it is logged and counted, never turned into a failed answer. */
-static void audit_outside(casb_http_req *req, const char *action, const char *id, int status,
-                          json_t *details)
-{
-    casb_db *db = casb_db_pool_acquire(app_of(req)->pool, POOL_WAIT_MS);
-    char err[256];
-
-    if (!db || im_audit_record(db, casb_http_principal(req), action, id, status, details, err,
-                               sizeof(err)) != 0) {
-        if (!db) {
-            json_decref(details);
-            snprintf(err, sizeof(err), "no database connection");
-        }
-        casb_metric_add(m_audit_failed, 1);
-        casb_log_error("audit entry not written", "action", action, "integration_id", id,
-                       "account_id", account_of(req), "error", err);
-    }
-    if (db)
-        release(req, db);
-}
-
-typedef int (*audited_handler)(casb_http_req *req, audit_ctx *a);
-
-/* Runs a mutating handler and records its refusal. A 503 (no database) cannot be written
- * and is only logged; a request whose reply failed (-1) changed nothing and is not an
- * answer anyone saw. */
-static int run_audited(casb_http_req *req, const char *action, audited_handler fn)
-{
-    audit_ctx a;
-    int status;
-
-    memset(&a, 0, sizeof(a));
-    a.action = action;
-    status = fn(req, &a);
-    if (status >= 400 && status != 503) {
-        const char *detail = a.detail[0] ? a.detail
-                             : status == 404 ? "integration not found"
-                             : status == 400 ? "bad request"
-                             : status >= 500 ? "internal error"
-                             : "refused";
-        audit_outside(req, action, a.id, status, json_pack("{s:s}", "error", detail));
-    }
-    return status;
-}
-
-/* The path's id for an audited request: a UUID, or 404 (an id that is not a UUID names no
- * integration). Returns NULL after answering. */
-static const char *audited_id(casb_http_req *req, audit_ctx *a, int *status)
-{
-    const char *id = casb_http_param(req, "id");
-
-    if (!id || !casb_uuid_valid(id)) {
-        *status = refuse(req, a, 404, "integration not found", NULL);
-        return NULL;
-    }
-    a->id = id;
-    return id;
+    return im_oauth_endpoints(app, p, authorize_url, sizeof(authorize_url), token_url,
+                              sizeof(token_url), &client, err, sizeof(err)) == 0;
 }
 
 static int list_providers(casb_http_req *req)
 {
-    int status = read_query(req, NULL);
+    const casb_provider *const *all = casb_provider_all();
+    json_t *view, *list, *oauth;
+    int status = im_req_read_query(req, NULL);
 
     if (status != 0)
         return status;
-    return casb_http_reply_json(req, 200, im_view_providers(casb_provider_all()));
-}
-
-static const casb_provider *provider_by_id(const char *id)
-{
-    const casb_provider *const *all = casb_provider_all();
-
-    for (size_t i = 0; id && all && all[i]; i++) {
-        if (strcmp(all[i]->id, id) == 0)
-            return all[i];
+    view = im_view_providers(all);
+    list = json_object_get(view, "providers");
+    for (size_t i = 0; all[i]; i++) {
+        oauth = json_object_get(json_array_get(list, i), "oauth");
+        if (json_is_object(oauth))
+            json_object_set_new(oauth, "configured",
+                                json_boolean(oauth_configured(im_req_app(req), all[i])));
     }
-    return NULL;
+    return casb_http_reply_json(req, 200, view);
 }
 
-/* One authenticated call to the provider with the submitted credentials, so that a typo is
- * refused now rather than found in the first scan. Returns the provider's verdict. */
-static int check_connection(const im_app *app, const casb_provider *provider,
-                            const json_t *config, const json_t *credentials, char *err,
-                            size_t errlen)
+
+static int create_integration_audited(casb_http_req *req, im_audit_ctx *a)
 {
-    casb_http_client_opts opts;
-    casb_http_client *http = NULL;
-    casb_scan_ctx ctx;
-    int rc;
-
-    memset(&opts, 0, sizeof(opts));
-    opts.timeout_ms = app->settings->http_timeout_ms;
-    opts.connect_timeout_ms = app->settings->http_timeout_ms < 5000
-                                  ? app->settings->http_timeout_ms : 5000;
-    opts.max_retries = CHECK_MAX_RETRIES;
-    opts.max_wait_s = CHECK_MAX_WAIT_S;
-    if (casb_http_client_new(&http, &opts, err, errlen) != 0)
-        return CASB_ERROR;
-
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.config = config;
-    ctx.credentials = credentials;
-    ctx.http = http;
-    ctx.allowed_endpoints = allowed_endpoints(app);
-    ctx.now_s = (long long)time(NULL);
-    rc = provider->check_connection ? provider->check_connection(&ctx, err, errlen) : 0;
-    casb_http_client_free(http);
-    return rc;
-}
-
-/* check_connection with its answer: 0 when the provider accepted the credentials, else the
- * status already sent (422 for refused credentials or config, 502 unreachable). */
-static int checked_connection(casb_http_req *req, audit_ctx *a, const casb_provider *provider,
-                              const json_t *config, const json_t *credentials)
-{
-    char err[512];
-    int rc;
-
-    rc = check_connection(app_of(req), provider, config, credentials, err, sizeof(err));
-    if (rc == CASB_EAUTH) {
-        casb_metric_add(m_check_auth, 1);
-        return refuse(req, a, 422, err, field_member("credentials"));
-    }
-    if (rc == CASB_EINVALID)
-        return refuse(req, a, 422, err, field_member("config"));
-    if (rc != 0) {
-        casb_metric_add(m_check_unavailable, 1);
-        casb_log_warn("connection check failed", "provider", provider->id, "error", err);
-        return refuse(req, a, 502, err, NULL);
-    }
-    casb_metric_add(m_check_ok, 1);
-    return 0;
-}
-
-/* Seals the credentials object; *sealed is malloc'ed. The plaintext is wiped at once. */
-static int seal_credentials(const im_app *app, const json_t *credentials, char **sealed,
-                            char *err, size_t errlen)
-{
-    char *plain = casb_json_dump(credentials);
-    int rc;
-
-    if (!plain)
-        return casb_fail(err, errlen, CASB_ERROR, "cannot serialise credentials");
-    rc = casb_secret_seal(app->keys, plain, strlen(plain), sealed, err, errlen);
-    casb_secret_wipe(plain, strlen(plain));
-    free(plain);
-    return rc;
-}
-
-/* Opens stored credentials into a JSON object (*out, new reference). The plaintext is wiped
- * at once. */
-static int open_credentials(const im_app *app, const char *sealed, json_t **out, char *err,
-                            size_t errlen)
-{
-    char *plain = NULL;
-    size_t n = 0;
-
-    *out = NULL;
-    if (casb_secret_open(app->keys, sealed, &plain, &n, err, errlen) != 0)
-        return -1;
-    *out = json_loadb(plain, n, 0, NULL);
-    casb_secret_wipe(plain, n);
-    free(plain);
-    if (!json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        return casb_fail(err, errlen, CASB_ERROR, "stored credentials are not an object");
-    }
-    return 0;
-}
-
-static int create_integration_audited(casb_http_req *req, audit_ctx *a)
-{
-    im_app *app = app_of(req);
+    im_app *app = im_req_app(req);
     json_t *body = NULL;
     json_t *integration = NULL;
     im_create_request cr;
@@ -378,31 +81,31 @@ static int create_integration_audited(casb_http_req *req, audit_ctx *a)
     int status;
     int rc;
 
-    status = read_query(req, NULL);
+    status = im_req_read_query(req, NULL);
     if (status != 0)
         return status;
     body = casb_http_body_json(req);
     if (!body)
         return 400;
-    if (im_validate_create(&cr, body, casb_provider_all(), allowed_endpoints(app),
+    if (im_validate_create(&cr, body, casb_provider_all(), im_req_allowed_endpoints(app),
                            field, sizeof(field), err, sizeof(err)) != 0) {
-        status = refuse(req, a, 422, err, field_member(field));
+        status = im_refuse(req, a, 422, err, im_field_member(field));
         goto out;
     }
 
-    status = checked_connection(req, a, cr.provider, cr.config, cr.credentials);
+    status = im_checked_connection(req, a, cr.provider, cr.config, cr.credentials, NULL);
     if (status != 0)
         goto out;
 
     config_json = casb_json_dump(cr.config);
-    if (!config_json || seal_credentials(app, cr.credentials, &sealed, err, sizeof(err)) != 0) {
-        status = reply_internal(req, "seal credentials", err);
+    if (!config_json || im_seal_credentials(app, cr.credentials, &sealed, err, sizeof(err)) != 0) {
+        status = im_reply_internal(req, "seal credentials", err);
         goto out;
     }
     casb_uuid_v4(id);
     memset(&row, 0, sizeof(row));
     row.id = id;
-    row.account_id = account_of(req);
+    row.account_id = im_req_account(req);
     row.provider = cr.provider->id;
     row.name = cr.name;
     row.config_json = config_json;
@@ -410,22 +113,22 @@ static int create_integration_audited(casb_http_req *req, audit_ctx *a)
     row.credentials_key_id = casb_keyring_current_id(app->keys);
     row.scan_interval_s = cr.scan_interval_s;
 
-    db = acquire(req);
+    db = im_req_acquire(req);
     if (!db) {
         status = 503;
         goto out;
     }
-    note = note_for(req, "create", 201, NULL);
+    note = im_note_for(req, "create", 201, NULL);
     rc = im_integrations_create(db, &row, &note, &integration, scan_id, err, sizeof(err));
-    release(req, db);
+    im_req_release(req, db);
     if (rc != 0) {
-        status = reply_internal(req, "create integration", err);
+        status = im_reply_internal(req, "create integration", err);
         goto out;
     }
     casb_metric_add(m_created, 1);
     casb_log_info("integration created", "integration_id", id, "account_id", row.account_id,
                   "provider", row.provider, "scan_id", scan_id[0] ? scan_id : NULL);
-    publish_event(req, "created", id, row.provider);
+    im_publish_event(req, "created", id, row.provider);
     status = casb_http_reply_json(req, 201, integration);
     integration = NULL;
 out:
@@ -438,15 +141,15 @@ out:
 
 static int create_integration(casb_http_req *req)
 {
-    return run_audited(req, "create", create_integration_audited);
+    return im_run_audited(req, "create", create_integration_audited);
 }
 
 /* PATCH and reauthorize: validates the change against what is stored, checks the
  * connection when config or credentials change, then applies it (sealing new credentials).
  * Answers 200 with the integration. */
-static int change_integration(casb_http_req *req, audit_ctx *a, int reauthorize)
+static int change_integration(casb_http_req *req, im_audit_ctx *a, int reauthorize)
 {
-    im_app *app = app_of(req);
+    im_app *app = im_req_app(req);
     const casb_provider *provider = NULL;
     const char *id = NULL;
     json_t *body = NULL;
@@ -468,38 +171,44 @@ static int change_integration(casb_http_req *req, audit_ctx *a, int reauthorize)
     int rc;
 
     memset(&stored, 0, sizeof(stored));
-    status = read_query(req, NULL);
+    status = im_req_read_query(req, NULL);
     if (status != 0)
         return status;
-    id = audited_id(req, a, &status);
+    id = im_audited_id(req, a, &status);
     if (!id)
         return status;
     body = casb_http_body_json(req);
     if (!body) {
-        audit_detail(a, "body is not a JSON object");
+        im_audit_detail(a, "body is not a JSON object");
         return 400;
     }
     rc = reauthorize ? im_validate_reauthorize(&ur, body, field, sizeof(field), err, sizeof(err))
                      : im_validate_update(&ur, body, field, sizeof(field), err, sizeof(err));
     if (rc != 0) {
-        status = refuse(req, a, 422, err, field_member(field));
+        status = im_refuse(req, a, 422, err, im_field_member(field));
         goto out;
     }
 
-    db = acquire(req);
+    db = im_req_acquire(req);
     if (!db) {
         status = 503;
         goto out;
     }
-    rc = casb_integration_load(&stored, db, account_of(req), id, err, sizeof(err));
-    release(req, db);
+    rc = casb_integration_load(&stored, db, im_req_account(req), id, err, sizeof(err));
+    im_req_release(req, db);
     db = NULL;
     if (rc == CASB_ENOTFOUND) {
-        status = refuse(req, a, 404, "integration not found", NULL);
+        status = im_refuse(req, a, 404, "integration not found", NULL);
         goto out;
     }
     if (rc != 0) {
-        status = reply_internal(req, "load integration", err);
+        status = im_reply_internal(req, "load integration", err);
+        goto out;
+    }
+    if (reauthorize && !ur.credentials) {
+        /* No credentials: the user repairs the integration by consenting again. */
+        status = im_oauth_reauthorize_start(req, a, id, stored.provider,
+                                            ur.config ? ur.config : stored.config);
         goto out;
     }
 
@@ -507,43 +216,45 @@ static int change_integration(casb_http_req *req, audit_ctx *a, int reauthorize)
         const json_t *config = ur.config ? ur.config : stored.config;
         const json_t *credentials = ur.credentials;
 
-        provider = provider_by_id(stored.provider);
+        provider = casb_provider_find(stored.provider);
         if (!provider) {
-            status = reply_internal(req, "change integration", "stored provider is unknown");
+            status = im_reply_internal(req, "change integration", "stored provider is unknown");
             goto out;
         }
         if (!credentials) {
-            if (open_credentials(app, stored.credentials_sealed, &stored_credentials, err,
-                                 sizeof(err)) != 0) {
-                status = reply_internal(req, "open credentials", err);
+            if (casb_integration_credentials_open(app->keys, stored.credentials_sealed,
+                                                  &stored_credentials, err, sizeof(err)) != 0) {
+                status = im_reply_internal(req, "open credentials", err);
                 goto out;
             }
             credentials = stored_credentials;
         }
-        if (im_validate_settings(provider, config, credentials, allowed_endpoints(app), field,
-                                 sizeof(field), err, sizeof(err)) != 0) {
-            status = refuse(req, a, 422, err, field_member(field));
+        if (im_validate_settings(provider, config, credentials, im_req_allowed_endpoints(app),
+                                 field, sizeof(field), err, sizeof(err)) != 0) {
+            status = im_refuse(req, a, 422, err, im_field_member(field));
             goto out;
         }
-        status = checked_connection(req, a, provider, config, credentials);
+        status = im_checked_connection(req, a, provider, config, credentials,
+                                       ur.credentials ? NULL : id);
         if (status != 0)
             goto out;
     }
     if (ur.config) {
         config_json = casb_json_dump(ur.config);
         if (!config_json) {
-            status = reply_internal(req, "change integration", "cannot serialise config");
+            status = im_reply_internal(req, "change integration", "cannot serialise config");
             goto out;
         }
     }
-    if (ur.credentials && seal_credentials(app, ur.credentials, &sealed, err, sizeof(err)) != 0) {
-        status = reply_internal(req, "seal credentials", err);
+    if (ur.credentials &&
+        im_seal_credentials(app, ur.credentials, &sealed, err, sizeof(err)) != 0) {
+        status = im_reply_internal(req, "seal credentials", err);
         goto out;
     }
 
     memset(&ch, 0, sizeof(ch));
     ch.id = id;
-    ch.account_id = account_of(req);
+    ch.account_id = im_req_account(req);
     ch.name = ur.name;
     ch.scan_interval_s = ur.scan_interval_s;
     ch.config_json = config_json;
@@ -565,59 +276,60 @@ static int change_integration(casb_http_req *req, audit_ctx *a, int reauthorize)
     if (ur.scan_interval_s)
         json_object_set_new(details, "scan_interval_s", json_integer(ur.scan_interval_s));
 
-    db = acquire(req);
+    db = im_req_acquire(req);
     if (!db) {
         status = 503;
         goto out;
     }
-    note = note_for(req, reauthorize ? "reauthorize" : "update", 200, details);
+    note = im_note_for(req, reauthorize ? "reauthorize" : "update", 200, details);
     rc = im_integrations_update(db, &ch, &note, &integration, scan_id, err, sizeof(err));
-    release(req, db);
+    im_req_release(req, db);
     if (rc == CASB_ENOTFOUND) {
-        status = refuse(req, a, 404, "integration not found", NULL);
+        status = im_refuse(req, a, 404, "integration not found", NULL);
         goto out;
     }
     if (rc != 0) {
-        status = reply_internal(req, reauthorize ? "reauthorize integration"
-                                                 : "update integration", err);
+        status = im_reply_internal(req, reauthorize ? "reauthorize integration"
+                                                    : "update integration", err);
         goto out;
     }
     casb_metric_add(m_updated, 1);
     casb_log_info(reauthorize ? "integration reauthorized" : "integration updated",
-                  "integration_id", id, "account_id", account_of(req), "scan_id",
+                  "integration_id", id, "account_id", im_req_account(req), "scan_id",
                   scan_id[0] ? scan_id : NULL);
-    publish_event(req, "updated", id, json_string_value(json_object_get(integration, "provider")));
+    im_publish_event(req, "updated", id,
+                     json_string_value(json_object_get(integration, "provider")));
     status = casb_http_reply_json(req, 200, integration);
     integration = NULL;
 out:
     json_decref(integration);
     json_decref(body);
     json_decref(details);
-    json_decref(stored_credentials);
+    casb_integration_credentials_free(stored_credentials);
     casb_integration_stored_clear(&stored);
     free(config_json);
     free(sealed);
     return status;
 }
 
-static int update_integration_audited(casb_http_req *req, audit_ctx *a)
+static int update_integration_audited(casb_http_req *req, im_audit_ctx *a)
 {
     return change_integration(req, a, 0);
 }
 
-static int reauthorize_integration_audited(casb_http_req *req, audit_ctx *a)
+static int reauthorize_integration_audited(casb_http_req *req, im_audit_ctx *a)
 {
     return change_integration(req, a, 1);
 }
 
 static int update_integration(casb_http_req *req)
 {
-    return run_audited(req, "update", update_integration_audited);
+    return im_run_audited(req, "update", update_integration_audited);
 }
 
 static int reauthorize_integration(casb_http_req *req)
 {
-    return run_audited(req, "reauthorize", reauthorize_integration_audited);
+    return im_run_audited(req, "reauthorize", reauthorize_integration_audited);
 }
 
 /* 1 when value is one of the NULL-terminated values. */
@@ -660,17 +372,17 @@ static int list_integrations(casb_http_req *req)
         return casb_query_reply_invalid(req, "health",
                                         "health: expected one of initializing, healthy, "
                                         "unhealthy, needs_reauthorization, paused");
-    if (filter.provider && !provider_by_id(filter.provider))
+    if (filter.provider && !casb_provider_find(filter.provider))
         return casb_query_reply_invalid(req, "provider",
                                         "provider: not a provider of GET /v1/providers");
-    db = acquire(req);
+    db = im_req_acquire(req);
     if (!db)
         return 503;
-    rc = im_integrations_list(db, account_of(req), &page, &filter, &items, &next, err,
+    rc = im_integrations_list(db, im_req_account(req), &page, &filter, &items, &next, err,
                               sizeof(err));
-    release(req, db);
+    im_req_release(req, db);
     if (rc != 0)
-        return reply_failure(req, rc, "list integrations", err);
+        return im_reply_failure(req, rc, "list integrations", err);
     return casb_query_reply_list(req, "integrations", items, next);
 }
 
@@ -685,13 +397,13 @@ static int list_scans(casb_http_req *req)
     int status;
     int rc;
 
-    db = open_request(req, &page, &id, &status);
+    db = im_req_open(req, &page, &id, &status);
     if (!db)
         return status;
-    rc = im_integrations_scans(db, account_of(req), id, &page, &items, &next, err, sizeof(err));
-    release(req, db);
+    rc = im_integrations_scans(db, im_req_account(req), id, &page, &items, &next, err, sizeof(err));
+    im_req_release(req, db);
     if (rc != 0)
-        return reply_failure(req, rc, "list scans", err);
+        return im_reply_failure(req, rc, "list scans", err);
     return casb_query_reply_list(req, "scans", items, next);
 }
 
@@ -704,19 +416,19 @@ static int get_integration(casb_http_req *req)
     int status;
     int rc;
 
-    db = open_request(req, NULL, &id, &status);
+    db = im_req_open(req, NULL, &id, &status);
     if (!db)
         return status;
-    rc = im_integrations_get(db, account_of(req), id, &integration, err, sizeof(err));
-    release(req, db);
+    rc = im_integrations_get(db, im_req_account(req), id, &integration, err, sizeof(err));
+    im_req_release(req, db);
     if (rc != 0)
-        return reply_failure(req, rc, "get integration", err);
+        return im_reply_failure(req, rc, "get integration", err);
     return casb_http_reply_json(req, 200, integration);
 }
 
 /* Idempotent: deleting what is not there (never was, already deleted, another account's)
  * answers 204 as well, and says nothing about which it was. */
-static int delete_integration_audited(casb_http_req *req, audit_ctx *a)
+static int delete_integration_audited(casb_http_req *req, im_audit_ctx *a)
 {
     const char *id = NULL;
     casb_db *db = NULL;
@@ -726,7 +438,7 @@ static int delete_integration_audited(casb_http_req *req, audit_ctx *a)
     int status;
     int rc;
 
-    status = read_query(req, NULL);
+    status = im_req_read_query(req, NULL);
     if (status != 0)
         return status;
     id = casb_http_param(req, "id");
@@ -735,35 +447,35 @@ static int delete_integration_audited(casb_http_req *req, audit_ctx *a)
         return casb_http_reply_json(req, 204, NULL);
     }
     a->id = id;
-    db = acquire(req);
+    db = im_req_acquire(req);
     if (!db)
         return 503;
-    note = note_for(req, "delete", 204, NULL);
-    rc = im_integrations_delete(db, account_of(req), id, &note, provider, sizeof(provider), err,
+    note = im_note_for(req, "delete", 204, NULL);
+    rc = im_integrations_delete(db, im_req_account(req), id, &note, provider, sizeof(provider), err,
                                 sizeof(err));
-    release(req, db);
+    im_req_release(req, db);
     if (rc == CASB_ENOTFOUND) {
-        audit_outside(req, "delete", id, 204, json_pack("{s:b}", "existed", 0));
+        im_audit_outside(req, "delete", id, 204, json_pack("{s:b}", "existed", 0));
         return casb_http_reply_json(req, 204, NULL);
     }
     if (rc != 0)
-        return reply_failure(req, rc, "delete integration", err);
+        return im_reply_failure(req, rc, "delete integration", err);
     casb_metric_add(m_deleted, 1);
-    casb_log_info("integration deleted", "integration_id", id, "account_id", account_of(req),
+    casb_log_info("integration deleted", "integration_id", id, "account_id", im_req_account(req),
                   "provider", provider);
-    publish_event(req, "deleted", id, provider);
+    im_publish_event(req, "deleted", id, provider);
     return casb_http_reply_json(req, 204, NULL);
 }
 
 static int delete_integration(casb_http_req *req)
 {
-    return run_audited(req, "delete", delete_integration_audited);
+    return im_run_audited(req, "delete", delete_integration_audited);
 }
 
 /* pause, resume and scan now: one action on the integration, audited as action with the
  * status of its success. Returns 0 with *out (owned by the caller) and *changed, or the
  * status already answered. */
-static int run_action(casb_http_req *req, audit_ctx *a, im_integration_action action,
+static int run_action(casb_http_req *req, im_audit_ctx *a, im_integration_action action,
                       const char *operation, int success_status, const char **id,
                       json_t **out, int *changed)
 {
@@ -775,27 +487,27 @@ static int run_action(casb_http_req *req, audit_ctx *a, im_integration_action ac
 
     *out = NULL;
     *changed = 0;
-    status = read_query(req, NULL);
+    status = im_req_read_query(req, NULL);
     if (status != 0)
         return status;
-    *id = audited_id(req, a, &status);
+    *id = im_audited_id(req, a, &status);
     if (!*id)
         return status;
-    db = acquire(req);
+    db = im_req_acquire(req);
     if (!db)
         return 503;
-    note = note_for(req, a->action, success_status, NULL);
-    rc = action(db, account_of(req), *id, &note, out, changed, err, sizeof(err));
-    release(req, db);
+    note = im_note_for(req, a->action, success_status, NULL);
+    rc = action(db, im_req_account(req), *id, &note, out, changed, err, sizeof(err));
+    im_req_release(req, db);
     if (rc == CASB_ENOTFOUND || rc == CASB_ECONFLICT)
-        audit_detail(a, rc == CASB_ENOTFOUND ? "integration not found" : err);
+        im_audit_detail(a, rc == CASB_ENOTFOUND ? "integration not found" : err);
     if (rc != 0)
-        return reply_failure(req, rc, operation, err);
+        return im_reply_failure(req, rc, operation, err);
     return 0;
 }
 
 /* pause and resume: the same shape, a different change and event. */
-static int change_state(casb_http_req *req, audit_ctx *a, im_integration_action change,
+static int change_state(casb_http_req *req, im_audit_ctx *a, im_integration_action change,
                         const char *event)
 {
     const char *id = NULL;
@@ -808,33 +520,34 @@ static int change_state(casb_http_req *req, audit_ctx *a, im_integration_action 
         return status;
     if (changed) {
         casb_log_info("integration state changed", "event", event, "integration_id", id,
-                      "account_id", account_of(req));
-        publish_event(req, event, id, json_string_value(json_object_get(integration, "provider")));
+                      "account_id", im_req_account(req));
+        im_publish_event(req, event, id,
+                         json_string_value(json_object_get(integration, "provider")));
     }
     return casb_http_reply_json(req, 200, integration);
 }
 
-static int pause_audited(casb_http_req *req, audit_ctx *a)
+static int pause_audited(casb_http_req *req, im_audit_ctx *a)
 {
     return change_state(req, a, im_integrations_pause, "paused");
 }
 
-static int resume_audited(casb_http_req *req, audit_ctx *a)
+static int resume_audited(casb_http_req *req, im_audit_ctx *a)
 {
     return change_state(req, a, im_integrations_resume, "resumed");
 }
 
 static int pause_integration(casb_http_req *req)
 {
-    return run_audited(req, "pause", pause_audited);
+    return im_run_audited(req, "pause", pause_audited);
 }
 
 static int resume_integration(casb_http_req *req)
 {
-    return run_audited(req, "resume", resume_audited);
+    return im_run_audited(req, "resume", resume_audited);
 }
 
-static int request_scan_audited(casb_http_req *req, audit_ctx *a)
+static int request_scan_audited(casb_http_req *req, im_audit_ctx *a)
 {
     const char *id = NULL;
     json_t *scan = NULL;
@@ -847,7 +560,7 @@ static int request_scan_audited(casb_http_req *req, audit_ctx *a)
         return status;
     if (created) {
         casb_metric_add(m_scans_requested, 1);
-        casb_log_info("scan requested", "integration_id", id, "account_id", account_of(req),
+        casb_log_info("scan requested", "integration_id", id, "account_id", im_req_account(req),
                       "scan_id", json_string_value(json_object_get(scan, "id")));
     }
     return casb_http_reply_json(req, 202, scan);
@@ -855,7 +568,7 @@ static int request_scan_audited(casb_http_req *req, audit_ctx *a)
 
 static int request_scan(casb_http_req *req)
 {
-    return run_audited(req, "scan_now", request_scan_audited);
+    return im_run_audited(req, "scan_now", request_scan_audited);
 }
 
 /* GET /v1/audit-log: newest first, optionally of one integration and one action. */
@@ -890,40 +603,30 @@ static int list_audit_log(casb_http_req *req)
     if (action && !im_audit_action_valid(action))
         return casb_query_reply_invalid(req, "action",
                                         "action: expected one of create, update, pause, "
-                                        "resume, delete, reauthorize, scan_now");
-    db = acquire(req);
+                                        "resume, delete, reauthorize, scan_now, oauth_start");
+    db = im_req_acquire(req);
     if (!db)
         return 503;
-    rc = im_audit_list(db, account_of(req), &page, integration_id, action, &items, &next, err,
+    rc = im_audit_list(db, im_req_account(req), &page, integration_id, action, &items, &next, err,
                        sizeof(err));
-    release(req, db);
+    im_req_release(req, db);
     if (rc != 0)
-        return reply_internal(req, "list audit log", err);
+        return im_reply_internal(req, "list audit log", err);
     return casb_query_reply_list(req, "entries", items, next);
 }
 
 static void register_metrics(void)
 {
+    im_request_metrics_init();
+    im_oauth_metrics_init();
     m_created = casb_metrics_counter("casb_integrations_created_total",
                                      "Integrations created.", NULL);
     m_deleted = casb_metrics_counter("casb_integrations_deleted_total",
                                      "Integrations deleted.", NULL);
-    m_check_ok = casb_metrics_counter("casb_connection_checks_total",
-                                      "Connection checks of new integrations, by result.",
-                                      "result=\"ok\"");
-    m_check_auth = casb_metrics_counter("casb_connection_checks_total",
-                                        "Connection checks of new integrations, by result.",
-                                        "result=\"auth_failed\"");
-    m_check_unavailable = casb_metrics_counter(
-        "casb_connection_checks_total", "Connection checks of new integrations, by result.",
-        "result=\"unavailable\"");
     m_scans_requested = casb_metrics_counter("casb_manual_scans_requested_total",
                                              "Scans queued by the scan-now endpoint.", NULL);
     m_updated = casb_metrics_counter("casb_integrations_updated_total",
                                      "Integrations changed by PATCH or reauthorize.", NULL);
-    m_audit_failed = casb_metrics_counter("casb_audit_entries_failed_total",
-                                          "Audit entries of refused requests not written.",
-                                          NULL);
 }
 
 int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errlen)
@@ -945,6 +648,7 @@ int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errle
         {"POST", "/v1/integrations/{id}/scans", request_scan},
         {"GET", "/v1/integrations/{id}/scans", list_scans},
         {"GET", "/v1/audit-log", list_audit_log},
+        {"POST", "/v1/integrations/oauth/{provider}/start", im_oauth_start},
     };
     casb_http_server_opts opts;
     casb_http_server *s = NULL;
@@ -964,6 +668,12 @@ int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errle
                       routes[i].pattern);
             goto fail;
         }
+    }
+    /* The browser comes back from the provider without our token: the state authenticates. */
+    if (casb_http_route(s, "GET", "/v1/integrations/oauth/{provider}/callback",
+                        im_oauth_callback, CASB_ROUTE_PUBLIC) != 0) {
+        casb_fail(err, errlen, CASB_ERROR, "cannot register the OAuth callback");
+        goto fail;
     }
     if (casb_http_server_start(s, err, errlen) != 0)
         goto fail;

@@ -39,6 +39,16 @@ size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
         {"CASB_HTTP_TIMEOUT_MS", CASB_CFG_INT, "10000", 0, 0, 100, 120000,
          "Timeout of one request to a provider when checking a new integration's connection.",
          &s->http_timeout_ms},
+        {"CASB_PUBLIC_URL", CASB_CFG_STRING, "http://127.0.0.1:8081", 0, 0, 0, 0,
+         "Base URL at which browsers reach this API (behind the TLS terminator); OAuth "
+         "providers redirect to <CASB_PUBLIC_URL>/v1/integrations/oauth/<provider>/callback.",
+         &s->public_url},
+        {"CASB_OAUTH_STATE_TTL_S", CASB_CFG_INT, "600", 0, 0, 60, 3600,
+         "Seconds a started OAuth consent flow stays valid (its state is single use).",
+         &s->oauth_state_ttl_s},
+        casb_service_var_github_oauth_client_id(&s->github_oauth_client_id),
+        casb_service_var_github_oauth_client_secret(&s->github_oauth_client_secret),
+        casb_service_var_github_web_url(&s->github_web_url),
     };
     size_t n = IM_SETTINGS_COUNT < cap ? IM_SETTINGS_COUNT : cap;
 

@@ -19,9 +19,14 @@ typedef struct {
     long db_pool_size;
     long http_timeout_ms;      /* connection checks against the provider */
     long shutdown_grace_s;
+    char *public_url;          /* where browsers reach this API: OAuth redirect URIs */
+    long oauth_state_ttl_s;    /* how long a started consent flow may take */
+    char *github_oauth_client_id;     /* NULL: no GitHub consent flow */
+    char *github_oauth_client_secret; /* secret */
+    char *github_web_url;
 } im_settings;
 
-#define IM_SETTINGS_COUNT 11
+#define IM_SETTINGS_COUNT 16
 
 /* Fills vars (room for IM_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

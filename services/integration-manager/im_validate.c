@@ -96,6 +96,20 @@ static int check_object(const json_t *v, const char *name, const json_t **out, c
     return 0;
 }
 
+/* Credentials a user submits: an object, without the mark of consent-flow tokens (those are
+ * written by the callback only, never pasted). */
+static int check_credentials(const json_t *v, const json_t **out, char *field, size_t fieldlen,
+                             char *err, size_t errlen)
+{
+    if (check_object(v, "credentials", out, field, fieldlen, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (json_object_get(v, "oauth"))
+        return invalid(field, fieldlen, "credentials.oauth", err, errlen,
+                       "OAuth tokens come from the consent flow only: "
+                       "POST /v1/integrations/oauth/{provider}/start");
+    return 0;
+}
+
 int im_validate_settings(const casb_provider *provider, const json_t *config,
                          const json_t *credentials, const char *allowed_endpoints, char *field,
                          size_t fieldlen, char *err, size_t errlen)
@@ -164,8 +178,8 @@ int im_validate_create(im_create_request *out, const json_t *body,
     if (check_object(json_object_get(body, "config"), "config", &out->config, field, fieldlen,
                      err, errlen) != 0)
         return CASB_EINVALID;
-    if (check_object(json_object_get(body, "credentials"), "credentials", &out->credentials,
-                     field, fieldlen, err, errlen) != 0)
+    if (check_credentials(json_object_get(body, "credentials"), &out->credentials, field,
+                          fieldlen, err, errlen) != 0)
         return CASB_EINVALID;
 
     v = json_object_get(body, "scan_interval_s");
@@ -218,7 +232,7 @@ static int read_change(im_update_request *out, const json_t *body, const char *c
         else if (strcmp(key, "config") == 0)
             rc = check_object(v, "config", &out->config, field, fieldlen, err, errlen);
         else if (strcmp(key, "credentials") == 0)
-            rc = check_object(v, "credentials", &out->credentials, field, fieldlen, err, errlen);
+            rc = check_credentials(v, &out->credentials, field, fieldlen, err, errlen);
         if (rc != 0)
             return CASB_EINVALID;
     }
@@ -244,9 +258,39 @@ int im_validate_reauthorize(im_update_request *out, const json_t *body, char *fi
 {
     static const char *const allowed[] = {"credentials", "config", NULL};
 
-    if (read_change(out, body, allowed, field, fieldlen, err, errlen) != 0)
+    return read_change(out, body, allowed, field, fieldlen, err, errlen);
+}
+
+int im_validate_oauth_start(im_create_request *out, const json_t *body,
+                            const casb_provider *provider, const char *allowed_endpoints,
+                            char *field, size_t fieldlen, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"name", "config", "scan_interval_s", NULL};
+    /* The shape the callback will store, so that the provider judges the config as it will
+     * be used; its token is never sent anywhere. */
+    json_t *placeholder = json_pack("{s:b, s:s}", "oauth", 1, "access_token", "pending");
+    im_update_request change;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!placeholder)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    rc = read_change(&change, body, allowed, field, fieldlen, err, errlen);
+    if (rc == 0 && !change.name)
+        rc = invalid(field, fieldlen, "name", err, errlen, "is required (a string)");
+    if (rc == 0 && !change.config)
+        rc = invalid(field, fieldlen, "config", err, errlen, "is required (an object)");
+    if (rc == 0)
+        rc = im_validate_settings(provider, change.config, placeholder, allowed_endpoints, field,
+                                  fieldlen, err, errlen);
+    json_decref(placeholder);
+    if (rc != 0)
         return CASB_EINVALID;
-    if (!out->credentials)
-        return invalid(field, fieldlen, "credentials", err, errlen, "is required (an object)");
+    out->provider = provider;
+    out->name = change.name;
+    out->config = change.config;
+    out->scan_interval_s = change.scan_interval_s;
+    if (!out->scan_interval_s)
+        out->scan_interval_s = provider->default_scan_interval_s;
     return 0;
 }

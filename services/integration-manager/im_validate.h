@@ -50,9 +50,18 @@ typedef struct {
 int im_validate_update(im_update_request *out, const json_t *body, char *field,
                        size_t fieldlen, char *err, size_t errlen);
 
-/* Reauthorize: credentials (required) and config (optional), nothing else. Same returns. */
+/* Reauthorize: credentials and config (both optional), nothing else. Without credentials,
+ * the route reauthorizes by consent (OAuth) when the provider has a consent flow. Same
+ * returns. Submitted credentials never carry "oauth" (tokens come from the consent flow). */
 int im_validate_reauthorize(im_update_request *out, const json_t *body, char *field,
                             size_t fieldlen, char *err, size_t errlen);
+
+/* POST /v1/integrations/oauth/{provider}/start: name (required), config (required) and
+ * scan_interval_s (default: the provider's), nothing else, checked like on create; the
+ * credentials come later from the provider. *out's credentials stay NULL. Same returns. */
+int im_validate_oauth_start(im_create_request *out, const json_t *body,
+                            const casb_provider *provider, const char *allowed_endpoints,
+                            char *field, size_t fieldlen, char *err, size_t errlen);
 
 /* The provider-specific checks of a config and credentials pair, shared by create, PATCH
  * and reauthorize: config carries only the provider's declared fields, the provider's own

@@ -1,5 +1,7 @@
 #include "im_views.h"
 
+#include <stdio.h>
+
 #include "casb/db.h"
 #include "casb/json.h"
 
@@ -111,6 +113,19 @@ static json_t *field_list(const casb_provider_field *fields, int credentials)
     return a;
 }
 
+/* The consent flow of a provider: how to start it and what the operator must set up.
+ * "configured" is the route's to fill (it depends on the service's settings). */
+static json_t *oauth_view(const casb_provider *p)
+{
+    char start[128];
+
+    if (!p->oauth)
+        return json_null();
+    snprintf(start, sizeof(start), "/v1/integrations/oauth/%s/start", p->id);
+    return json_pack("{s:s, s:b, s:s?, s:s?, s:b}", "start", start, "pkce", p->oauth->pkce,
+                     "scope", p->oauth->scope, "setup", p->oauth->setup_help, "configured", 0);
+}
+
 json_t *im_view_provider(const casb_provider *p)
 {
     json_t *o = json_object();
@@ -139,6 +154,7 @@ json_t *im_view_provider(const casb_provider *p)
     json_object_set_new(o, "permissions", perms);
     json_object_set_new(o, "default_scan_interval_s", json_integer(p->default_scan_interval_s));
     json_object_set_new(o, "finding_types_count", json_integer(types));
+    json_object_set_new(o, "oauth", oauth_view(p));
     return o;
 }
 

@@ -23,6 +23,7 @@
 #include "casb/migrate.h"
 #include "im_rotate.h"
 #include "im_settings.h"
+#include "test_schema.h"
 
 #define KEY_A "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define KEY_B "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
@@ -111,47 +112,10 @@ static void assert_opens_with(const casb_keyring *keys, const char *id, int i)
     free(key_id);
 }
 
-/* Runs one statement that needs the schema's name as an identifier: a name cannot be a
- * parameter, so it goes through a setting and format('%I'). */
-static void exec_on_schema(casb_db *conn, const char *statement_format)
-{
-    char err[256] = "";
-    const char *params[] = {schema, statement_format};
-
-    if (casb_db_exec(conn,
-                     "SELECT set_config('casb.test_schema', $1, false),"
-                     " set_config('casb.test_statement', $2, false)",
-                     2, params, NULL, err, sizeof(err)) != 0 ||
-        casb_db_exec(conn,
-                     "DO $$ BEGIN EXECUTE format(current_setting('casb.test_statement'),"
-                     " current_setting('casb.test_schema')); END $$",
-                     0, NULL, NULL, err, sizeof(err)) != 0)
-        fail_msg("%s on %s: %s", statement_format, schema, err);
-}
-
 static int setup(void **state)
 {
-    const char *url = getenv("CASB_TEST_DATABASE_URL");
-    char err[256] = "", schema_url[1024];
-    casb_db *plain = NULL;
-
     (void)state;
-    if (!url || !*url)
-        fail_msg("CASB_TEST_DATABASE_URL is not set: these tests need a real PostgreSQL "
-                 "(tests/run exports it)");
-    snprintf(schema, sizeof(schema), "test_im_rotate_%ld", (long)getpid());
-    if (casb_db_open(&plain, url, 5000, err, sizeof(err)) != 0)
-        fail_msg("casb_db_open: %s", err);
-    exec_on_schema(plain, "DROP SCHEMA IF EXISTS %I CASCADE");
-    exec_on_schema(plain, "CREATE SCHEMA %I");
-    casb_db_close(plain);
-    /* Every connection (and reconnection) of the test works in the schema. */
-    snprintf(schema_url, sizeof(schema_url), "%s%coptions=-csearch_path%%3D%s", url,
-             strchr(url, '?') ? '&' : '?', schema);
-    if (casb_db_open(&db, schema_url, 5000, err, sizeof(err)) != 0)
-        fail_msg("casb_db_open (schema %s): %s", schema, err);
-    if (casb_migrate(db, casb_migrations, casb_migrations_count, NULL, err, sizeof(err)) != 0)
-        fail_msg("casb_migrate: %s", err);
+    test_schema_open(&db, "test_im_rotate", schema);
     new_keyring(&ring_a, KEY_A, NULL);
     new_keyring(&ring_b_prev_a, KEY_B, KEY_A);
     new_keyring(&ring_b, KEY_B, NULL);
@@ -162,9 +126,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (db)
-        exec_on_schema(db, "DROP SCHEMA %I CASCADE");
-    casb_db_close(db);
+    test_schema_close(db, schema);
     casb_keyring_free(ring_a);
     casb_keyring_free(ring_b_prev_a);
     casb_keyring_free(ring_b);

@@ -119,7 +119,8 @@ static void test_secrets_not_shown(void **state)
         if (strcmp(vars[i].name, "CASB_DATABASE_URL") == 0 ||
             strcmp(vars[i].name, "CASB_MASTER_KEY") == 0 ||
             strcmp(vars[i].name, "CASB_MASTER_KEY_PREVIOUS") == 0 ||
-            strcmp(vars[i].name, "CASB_ADMIN_TOKEN") == 0)
+            strcmp(vars[i].name, "CASB_ADMIN_TOKEN") == 0 ||
+            strcmp(vars[i].name, "CASB_GITHUB_OAUTH_CLIENT_SECRET") == 0)
             assert_true(vars[i].secret);
         else
             assert_false(vars[i].secret);

@@ -383,8 +383,17 @@ static void test_reauthorize_body(void **state)
                                 field, sizeof(field)),
                      0);
     assert_non_null(req.config);
-    change_refused("{}", 1, "credentials");
-    change_refused("{\"config\":{}}", 1, "credentials");
+    /* Without credentials the route reauthorizes by consent (OAuth). */
+    assert_int_equal(run_change("{}", 1, &req, field, sizeof(field)), 0);
+    assert_null(req.credentials);
+    assert_int_equal(run_change("{\"config\":{}}", 1, &req, field, sizeof(field)), 0);
+    assert_null(req.credentials);
+    assert_non_null(req.config);
+    /* Consent-flow tokens are never accepted from a user. */
+    change_refused("{\"credentials\":{\"oauth\":true,\"access_token\":\"t\"}}", 1,
+                   "credentials.oauth");
+    change_refused("{\"credentials\":{\"oauth\":true,\"access_token\":\"t\"}}", 0,
+                   "credentials.oauth");
     change_refused("{\"credentials\":{\"token\":\"t\"},\"name\":\"x\"}", 1, "name");
     change_refused("{\"credentials\":\"t\"}", 1, "credentials");
     drop_change_body();
