@@ -21,6 +21,8 @@
 #define MAX_HEADER_BYTES ((size_t)256 * 1024)
 #define BACKOFF_BASE_MS 500LL
 #define SLEEP_SLICE_MS 100
+/* How often a long wait asks opts.wait_check whether to go on. */
+#define WAIT_CHECK_MS 1000
 #define DEFAULT_RATE_LIMIT_BUDGET_S 900
 #define RESET_MARGIN_MS 1000LL /* x-ratelimit-reset has one-second resolution */
 
@@ -446,17 +448,25 @@ static int cancelled(const casb_http_client *c)
     return c->opts.cancel && *c->opts.cancel;
 }
 
-/* Sleeps ms in short slices so that a cancel flag is seen promptly. Adds the time actually
- * slept to the stats. Returns -1 when cancelled. */
+/* Sleeps ms in short slices so that a cancel flag is seen promptly, asking wait_check about
+ * once a second. Adds the time actually slept to the stats. Returns -1 when cancelled. */
 static int sleep_cancellable(casb_http_client *c, long long ms)
 {
     int64_t start = casb_monotonic_ms();
     int64_t end = start + ms;
+    int64_t checked = start;
     int rc = 0;
 
     for (;;) {
         int64_t now = casb_monotonic_ms();
 
+        if (c->opts.wait_check && now - checked >= WAIT_CHECK_MS) {
+            checked = now;
+            if (c->opts.wait_check(c->opts.wait_check_ud) != 0) {
+                rc = -1;
+                break;
+            }
+        }
         if (cancelled(c)) {
             rc = -1;
             break;

@@ -573,6 +573,11 @@ static int is_json_content_type(const char *ct)
     return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
 }
 
+int casb_http_status(const casb_http_req *r)
+{
+    return r && r->replied ? r->status : 0;
+}
+
 json_t *casb_http_body_json(casb_http_req *r)
 {
     char err[200];

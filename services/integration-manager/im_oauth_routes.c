@@ -193,7 +193,7 @@ static int start_audited(casb_http_req *req, im_audit_ctx *a)
     body = casb_http_body_json(req);
     if (!body) {
         im_audit_detail(a, "body is not a JSON object");
-        return 400;
+        return casb_http_status(req);
     }
     if (im_validate_oauth_start(&cr, body, p, im_req_allowed_endpoints(im_req_app(req)), field,
                                 sizeof(field), err, sizeof(err)) != 0) {

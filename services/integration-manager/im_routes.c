@@ -86,7 +86,7 @@ static int create_integration_audited(casb_http_req *req, im_audit_ctx *a)
         return status;
     body = casb_http_body_json(req);
     if (!body)
-        return 400;
+        return casb_http_status(req);
     if (im_validate_create(&cr, body, casb_provider_all(), im_req_allowed_endpoints(app),
                            field, sizeof(field), err, sizeof(err)) != 0) {
         status = im_refuse(req, a, 422, err, im_field_member(field));
@@ -180,7 +180,7 @@ static int change_integration(casb_http_req *req, im_audit_ctx *a, int reauthori
     body = casb_http_body_json(req);
     if (!body) {
         im_audit_detail(a, "body is not a JSON object");
-        return 400;
+        return casb_http_status(req);
     }
     rc = reauthorize ? im_validate_reauthorize(&ur, body, field, sizeof(field), err, sizeof(err))
                      : im_validate_update(&ur, body, field, sizeof(field), err, sizeof(err));

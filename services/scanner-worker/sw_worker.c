@@ -81,6 +81,7 @@ typedef struct {
     const char *scan_id;
     const char *integration_id; /* for logs */
     int attempt;                /* of the lease we hold */
+    int lease_lost;             /* a renewal found the lease gone */
 } job_ctx;
 
 static int send_result(void *ud, const char *key, const char *value, size_t len, char *err,
@@ -92,10 +93,11 @@ static int send_result(void *ud, const char *key, const char *value, size_t len,
                               errlen);
 }
 
-/* Lease heartbeat from the sink. A database hiccup is not a lost lease: the lease is long
- * enough to survive a few missed renewals. A lost lease (taken over, finished elsewhere, or
- * the scan deleted with its integration) sets the cancel flag, so the provider's next API
- * call fails at once, and the sink then sends nothing more. */
+/* Lease heartbeat, from the sink after each page and from the HTTP client during long retry
+ * and rate-limit waits (which may outlast the lease). A database hiccup is not a lost lease:
+ * the lease is long enough to survive a few missed renewals. A lost lease (taken over,
+ * finished elsewhere, or the scan deleted with its integration) sets the cancel flag, so
+ * the provider's next API call (or its wait) fails at once, and nothing more is sent. */
 static int renew_lease(void *ud)
 {
     job_ctx *jc = ud;
@@ -111,6 +113,7 @@ static int renew_lease(void *ud)
         return 0;
     }
     *jc->w->cancel = 1;
+    jc->lease_lost = 1;
     if (sw_store_scan_exists(jc->w->db, jc->scan_id, err, sizeof(err)) == 0)
         casb_log_info("scan deleted with its integration; stopping without a final message",
                       "scan_id", jc->scan_id, "integration_id", jc->integration_id);
@@ -185,7 +188,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
                                const char *started_at)
 {
     const sw_settings *st = w->settings;
-    job_ctx jc = {w, job->scan_id, job->integration_id, attempt};
+    job_ctx jc = {w, job->scan_id, job->integration_id, attempt, 0};
     casb_integration_stored it = {0};
     sw_sink *sink = NULL;
     casb_http_client *http = NULL;
@@ -277,6 +280,8 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         .max_wait_s = st->retry_max_wait_s,
         .rate_limit_budget_s = st->rate_limit_budget_s,
         .cancel = w->cancel,
+        .wait_check = renew_lease,
+        .wait_check_ud = &jc,
     };
     if (casb_http_client_new(&http, &ho, err, sizeof(err)) != 0) {
         snprintf(scan_err, sizeof(scan_err), "cannot create the HTTP client: %.400s", err);
@@ -322,7 +327,7 @@ finish:
         outcome = SW_JOB_SHUTDOWN;
         goto release;
     }
-    if (sw_sink_lease_lost(sink)) {
+    if (sw_sink_lease_lost(sink) || jc.lease_lost) {
         /* Another worker holds the scan now (or it is gone); it sends the end message. */
         outcome = SW_JOB_COMMIT;
         goto flush;
@@ -352,7 +357,7 @@ flush:
         outcome = SW_JOB_REDELIVER;
         goto release;
     }
-    if (!sw_sink_lease_lost(sink)) {
+    if (!sw_sink_lease_lost(sink) && !jc.lease_lost) {
         char findings[32], messages[32], ms[32], ran[32], skipped[32], calls[32];
         snprintf(findings, sizeof(findings), "%ld", sw_sink_findings(sink));
         snprintf(messages, sizeof(messages), "%d", sw_sink_messages(sink));

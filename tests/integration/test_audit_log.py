@@ -5,7 +5,7 @@ secret; entries outlive the integration; the list pages and filters."""
 import json
 import uuid
 
-from conftest import cfg, im, list_all, psql_value
+from conftest import cfg, im, list_all, psql_value, wait_until
 
 
 def entries(query=""):
@@ -137,3 +137,24 @@ def test_filters_and_paging(org):
                          ("cursor=abc", "cursor"), ("limit=0", "limit"), ("who=me", "who")]:
         r = im("GET", "/v1/audit-log?" + query)
         assert r.status == 400 and r.body.get("parameter") == param, (query, r)
+
+
+def test_a_refused_body_is_recorded_with_the_status_it_got(org):
+    import urllib.error
+    import urllib.request
+
+    url = f"{cfg('CASB_INTEGRATIONS_URL')}/v1/integrations/{org.integration_id}"
+    req = urllib.request.Request(url, data=b'{"name": "x"}', method="PATCH", headers={
+        "Authorization": "Bearer " + cfg("CASB_TOKEN"), "Content-Type": "text/plain"})
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        status = 200
+    except urllib.error.HTTPError as e:
+        status = e.code
+    assert status == 415
+    # A refusal is recorded just after its answer went out.
+    refused = wait_until("the refusal's audit entry", lambda: [
+        e for e in of(org.integration_id) if e["action"] == "update" and
+        e["outcome"] == "failure"], timeout_s=10)
+    assert refused[0]["status_code"] == 415, refused
+    assert im("GET", f"/v1/integrations/{org.integration_id}").body["name"] == org.login

@@ -93,3 +93,33 @@ def test_delete_while_scanning_stops_the_worker_and_leaves_nothing():
         assert 'casb_ingest_dropped_total{reason="integration_deleted"}' in metrics.raw
     finally:
         o.cleanup()
+
+
+def test_delete_stops_a_scan_waiting_out_a_rate_limit():
+    """A scan waiting out a long Retry-After (minutes, at worst) renews its lease and checks
+    it every second meanwhile: a delete stops it within seconds, not after the wait."""
+    o = Org()
+    try:
+        o.create_integration()
+        first = o.wait_scan_done()
+        assert first["status"] == "succeeded", first
+        r = sim("POST", f"/_sim/orgs/{o.login}/faults", {"mode": "429", "retry_after_s": 120})
+        assert r.status in (200, 201, 204), r
+        scan = o.scan_now().body
+        sid = scan.get("id") or scan.get("scan_id")
+
+        def waiting():
+            s = o.scan(sid)
+            stats = sim("GET", f"/_sim/orgs/{o.login}/stats").body
+            return s and s["status"] == "running" and stats["faults_injected"] > 0
+        wait_until("the scan to be waiting out the rate limit", waiting, timeout_s=30)
+        t0 = time.time()
+        assert im("DELETE", f"/v1/integrations/{o.integration_id}").status == 204
+        o.integration_id = None
+        wait_until("the worker to stop the deleted scan",
+                   lambda: worker_log_mentions(sid, "scan deleted with its integration"),
+                   timeout_s=15)
+        assert time.time() - t0 < 15
+        assert not worker_log_mentions(sid, "scan failed")
+    finally:
+        o.cleanup()

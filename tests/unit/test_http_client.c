@@ -458,6 +458,41 @@ static void test_cancel_stops_waiting(void **state)
     casb_http_client_free(c);
 }
 
+/* A long wait asks wait_check about once a second, and ends when it says stop: the scan's
+ * lease is renewed meanwhile, and a deleted integration stops its scan within a second. */
+static int checks;
+
+static int stop_on_third_check(void *ud)
+{
+    (void)ud;
+    return ++checks >= 3;
+}
+
+static void test_wait_check_renews_and_stops(void **state)
+{
+    casb_http_client *c = NULL;
+    casb_http_client_opts o = {.max_retries = 5, .max_wait_s = 60,
+                               .wait_check = stop_on_third_check};
+    casb_http_response *r = NULL;
+    char err[256] = "";
+    int64_t took;
+
+    (void)state;
+    checks = 0;
+    assert_int_equal(casb_http_client_new(&c, &o, err, sizeof(err)), 0);
+    took = casb_monotonic_ms();
+    assert_true(casb_http_request(c, &r, "GET", BASE "/r429long?id=twaitcheck", NULL, NULL, 0,
+                                  err, sizeof(err)) < 0);
+    took = casb_monotonic_ms() - took;
+    assert_null(r);
+    assert_int_equal(checks, 3);
+    /* Three checks a second apart, not the 30 s the server asked for. */
+    assert_true(took >= 2900 && took < 10000);
+    assert_non_null(strstr(err, "cancelled"));
+    assert_int_equal(casb_http_client_stats(c)->requests, 1);
+    casb_http_client_free(c);
+}
+
 static void test_network_error_retries_then_fails(void **state)
 {
     casb_http_client *c = new_client(2, 1, 0);
@@ -731,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_persistent_500_returns_last_response),
         cmocka_unit_test(test_wait_is_capped_by_max_wait),
         cmocka_unit_test(test_cancel_stops_waiting),
+        cmocka_unit_test(test_wait_check_renews_and_stops),
         cmocka_unit_test(test_network_error_retries_then_fails),
         cmocka_unit_test(test_body_cap),
         cmocka_unit_test(test_methods_and_headers),

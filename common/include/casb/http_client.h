@@ -23,6 +23,11 @@ typedef struct {
     size_t max_body_bytes;  /* 0: 32 MiB */
     const char *user_agent; /* NULL: "casb/<version>" */
     volatile int *cancel;   /* optional: when it becomes non-zero, waits stop and calls fail */
+    /* Optional: called about once a second while a retry or rate-limit wait lasts (a wait
+     * may last minutes); a non-zero return ends the wait and fails the request as cancelled.
+     * A scan renews its lease here, and stops waiting when its integration was deleted. */
+    int (*wait_check)(void *ud);
+    void *wait_check_ud;
 } casb_http_client_opts;
 
 typedef struct {

@@ -56,6 +56,9 @@ const char *casb_http_body(const casb_http_req *r, size_t *len);
 /* Parses the body as a JSON object (depth-limited). On failure it has already answered 400
  * (or 415 for a wrong Content-Type) and returns NULL. New reference on success. */
 json_t *casb_http_body_json(casb_http_req *r);
+/* The status of the reply already sent, or 0 before any (a handler returns it after a
+ * helper such as casb_http_body_json answered for it). */
+int casb_http_status(const casb_http_req *r);
 const casb_principal *casb_http_principal(const casb_http_req *r); /* NULL on public routes */
 void *casb_http_app(const casb_http_req *r);
 
