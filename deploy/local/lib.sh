@@ -403,6 +403,7 @@ CASB_SIM_URL="http://$CASB_SIM_ADDR"
 # not secrets of any real service.
 CASB_SIM_OAUTH_CLIENT_ID="Iv1.acmedemo00000001"
 CASB_SIM_OAUTH_CLIENT_SECRET="sim-oauth-secret-acme-demo-0000000000001"
+CASB_SIM_APP_SLUG="casb-scanner"
 CASB_SIM_TENANT="$CASB_ROOT/tests/fakes/saas-sim/tenants/demo.json"
 CASB_SERVICES="integration-manager scheduler scanner-worker findings-api"
 
@@ -525,7 +526,8 @@ casb_proc_start_service() {
   esac
   case "$svc" in
     integration-manager)
-      envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN" CASB_PUBLIC_URL="${CASB_PUBLIC_URL:-http://$addr}")
+      envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN" CASB_PUBLIC_URL="${CASB_PUBLIC_URL:-http://$addr}"
+        CASB_GITHUB_APP_SLUG="${CASB_GITHUB_APP_SLUG:-$CASB_SIM_APP_SLUG}")
       ;;
     findings-api) envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN") ;;
   esac

@@ -94,15 +94,37 @@ static void clear_secrets(flow_secrets *s)
     casb_secret_wipe(s, sizeof(*s));
 }
 
-/* Saves the flow and answers 200 with where to send the browser. request is borrowed. */
+/* Where the browser goes: the provider's consent page, or its app's installation page
+ * (which consents on the way; it takes no PKCE). malloc'ed; NULL when out of memory. */
+static char *browser_url(const casb_provider *p, const casb_oauth_endpoints *ep, int install,
+                         const char *redirect_uri, const flow_secrets *secrets)
+{
+    char *url;
+    size_t n;
+
+    if (!install)
+        return casb_oauth_authorize_url(ep->authorize_url, ep->client.client_id, redirect_uri,
+                                        secrets->state, p->oauth->scope,
+                                        p->oauth->pkce ? secrets->challenge : NULL, NULL);
+    /* The state is base64url: nothing in it needs escaping. */
+    n = strlen(ep->install_url) + sizeof("?state=") + strlen(secrets->state);
+    url = malloc(n);
+    if (url)
+        snprintf(url, n, "%s?state=%s", ep->install_url, secrets->state);
+    return url;
+}
+
+/* Saves the flow and answers 200 with where to send the browser. request is borrowed.
+ * install: start on the installation page of the provider's app. */
 static int begin_flow(casb_http_req *req, im_audit_ctx *a, const casb_provider *p,
-                      const char *integration_id, const json_t *request)
+                      const char *integration_id, const json_t *request, int install)
 {
     im_app *app = im_req_app(req);
-    char authorize_url[URL_MAX], token_url[URL_MAX], redirect_uri[URL_MAX];
+    char redirect_uri[URL_MAX];
     char expires_at[32];
     char err[512];
-    casb_oauth_client client;
+    casb_oauth_endpoints ep;
+    int pkce = p->oauth->pkce && !install;
     flow_secrets secrets;
     im_oauth_flow_new f;
     char *request_json = NULL;
@@ -112,13 +134,17 @@ static int begin_flow(casb_http_req *req, im_audit_ctx *a, const casb_provider *
     int rc;
 
     memset(&secrets, 0, sizeof(secrets));
-    rc = im_oauth_endpoints(app, p, authorize_url, sizeof(authorize_url), token_url,
-                            sizeof(token_url), &client, err, sizeof(err));
+    rc = im_oauth_endpoints(app, p, &ep, err, sizeof(err));
     if (rc != 0)
         return im_refuse(req, a, 409, err, NULL);
+    if (install && !ep.install_url[0])
+        return im_refuse(req, a, 409,
+                         "install: this provider has no installation page, or the operator "
+                         "did not name the app (CASB_GITHUB_APP_SLUG)",
+                         im_field_member("install"));
     if (redirect_uri_of(app, p, redirect_uri, sizeof(redirect_uri)) != 0)
         return im_reply_internal(req, "oauth start", "CASB_PUBLIC_URL is too long");
-    if (make_secrets(app, p->oauth->pkce, &secrets, err, sizeof(err)) != 0) {
+    if (make_secrets(app, pkce, &secrets, err, sizeof(err)) != 0) {
         status = im_reply_internal(req, "oauth start", err);
         goto out;
     }
@@ -151,22 +177,21 @@ static int begin_flow(casb_http_req *req, im_audit_ctx *a, const casb_provider *
         status = im_reply_internal(req, "save oauth flow", err);
         goto out;
     }
-    url = casb_oauth_authorize_url(authorize_url, client.client_id, redirect_uri, secrets.state,
-                                   p->oauth->scope, p->oauth->pkce ? secrets.challenge : NULL,
-                                   NULL);
+    url = browser_url(p, &ep, install, redirect_uri, &secrets);
     if (!url) {
         status = im_reply_internal(req, "oauth start", "out of memory");
         goto out;
     }
     casb_metric_add(m_started, 1);
     im_audit_outside(req, "oauth_start", integration_id, 200,
-                     json_pack("{s:s, s:s, s:b}", "provider", p->id, "expires_at", expires_at,
-                               "reauthorize", integration_id != NULL));
+                     json_pack("{s:s, s:s, s:b, s:b}", "provider", p->id, "expires_at",
+                               expires_at, "reauthorize", integration_id != NULL, "install",
+                               install));
     status = casb_http_reply_json(req, 200,
-                                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "provider", p->id,
-                                            "authorize_url", url, "state", secrets.state,
+                                  json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "provider",
+                                            p->id, "authorize_url", url, "state", secrets.state,
                                             "expires_at", expires_at, "redirect_uri",
-                                            redirect_uri, "pkce", p->oauth->pkce));
+                                            redirect_uri, "pkce", pkce, "install", install));
 out:
     free(url);
     free(request_json);
@@ -178,6 +203,7 @@ static int start_audited(casb_http_req *req, im_audit_ctx *a)
 {
     const casb_provider *p;
     im_create_request cr;
+    int install = 0;
     json_t *body = NULL;
     json_t *request = NULL;
     char field[128];
@@ -195,8 +221,9 @@ static int start_audited(casb_http_req *req, im_audit_ctx *a)
         im_audit_detail(a, "body is not a JSON object");
         return casb_http_status(req);
     }
-    if (im_validate_oauth_start(&cr, body, p, im_req_allowed_endpoints(im_req_app(req)), field,
-                                sizeof(field), err, sizeof(err)) != 0) {
+    if (im_validate_oauth_start(&cr, &install, body, p,
+                                im_req_allowed_endpoints(im_req_app(req)), field, sizeof(field),
+                                err, sizeof(err)) != 0) {
         status = im_refuse(req, a, 422, err, im_field_member(field));
         goto out;
     }
@@ -206,7 +233,7 @@ static int start_audited(casb_http_req *req, im_audit_ctx *a)
         status = im_reply_internal(req, "oauth start", "out of memory");
         goto out;
     }
-    status = begin_flow(req, a, p, NULL, request);
+    status = begin_flow(req, a, p, NULL, request, install);
 out:
     json_decref(request);
     json_decref(body);
@@ -233,7 +260,7 @@ int im_oauth_reauthorize_start(casb_http_req *req, im_audit_ctx *a, const char *
     request = json_pack("{s:O}", "config", config);
     if (!request)
         return im_reply_internal(req, "reauthorize", "out of memory");
-    status = begin_flow(req, a, p, id, request);
+    status = begin_flow(req, a, p, id, request, 0);
     json_decref(request);
     return status;
 }
@@ -276,10 +303,9 @@ static int refuse_callback(callback_ctx *cb, int status, const char *detail, jso
 /* The authorization code for tokens, in the stored credentials form. */
 static int exchange(callback_ctx *cb, const char *code, json_t **credentials)
 {
-    char authorize_url[URL_MAX], token_url[URL_MAX];
     char detail[768];
     char err[512];
-    casb_oauth_client client;
+    casb_oauth_endpoints ep;
     casb_oauth_tokens tokens = {0};
     casb_http_client *http = NULL;
     char *verifier = NULL;
@@ -287,8 +313,7 @@ static int exchange(callback_ctx *cb, const char *code, json_t **credentials)
     int rc;
 
     *credentials = NULL;
-    rc = im_oauth_endpoints(cb->app, cb->provider, authorize_url, sizeof(authorize_url),
-                            token_url, sizeof(token_url), &client, err, sizeof(err));
+    rc = im_oauth_endpoints(cb->app, cb->provider, &ep, err, sizeof(err));
     if (rc != 0)
         return refuse_callback(cb, 409, err, NULL);
     if (cb->flow.verifier_sealed &&
@@ -301,7 +326,7 @@ static int exchange(callback_ctx *cb, const char *code, json_t **credentials)
         rc = im_reply_internal(cb->req, "oauth callback", err);
         goto out;
     }
-    rc = casb_oauth_exchange_code(http, &client, code, cb->flow.redirect_uri, verifier,
+    rc = casb_oauth_exchange_code(http, &ep.client, code, cb->flow.redirect_uri, verifier,
                                   (long long)time(NULL), &tokens, err, sizeof(err));
     if (rc == CASB_EAUTH) {
         snprintf(detail, sizeof(detail), "%s refused the authorization code: %s; start again",
@@ -419,7 +444,7 @@ out:
 /* Everything after the state matched: the provider's answer, the code exchange, the
  * connection check, then the integration. */
 static int complete(callback_ctx *cb, const char *code, const char *error,
-                    const char *error_description)
+                    const char *error_description, const char *setup_action)
 {
     const json_t *config = json_object_get(cb->flow.request, "config");
     json_t *credentials = NULL;
@@ -436,6 +461,12 @@ static int complete(callback_ctx *cb, const char *code, const char *error,
                  error_description ? error_description : "");
         return refuse_callback(cb, 400, detail, json_pack("{s:s}", "parameter", "error"));
     }
+    if (setup_action && strcmp(setup_action, "request") == 0)
+        /* GitHub: a member asked an owner to install the App; nothing to connect yet. */
+        return refuse_callback(cb, 409,
+                               "the installation awaits approval by an owner of the "
+                               "organization; once approved, start again",
+                               json_pack("{s:s}", "parameter", "setup_action"));
     if (!code)
         return refuse_callback(cb, 400, "code: required (the provider's authorization code)",
                                json_pack("{s:s}", "parameter", "code"));
@@ -536,7 +567,7 @@ int im_oauth_callback(casb_http_req *req)
     snprintf(cb.who.token_name, sizeof(cb.who.token_name), "%s", cb.flow.actor);
     cb.action = cb.flow.integration_id[0] ? "reauthorize" : "create";
     cb.id = cb.flow.integration_id[0] ? cb.flow.integration_id : NULL;
-    status = complete(&cb, code, error, error_description);
+    status = complete(&cb, code, error, error_description, setup_action);
     im_oauth_flow_clear(&cb.flow);
     return status;
 }

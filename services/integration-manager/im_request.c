@@ -256,20 +256,17 @@ int im_provider_http(const im_app *app, casb_http_client **out, char *err, size_
     return casb_http_client_new(out, &opts, err, errlen) == 0 ? 0 : CASB_ERROR;
 }
 
-int im_oauth_endpoints(const im_app *app, const casb_provider *provider, char *authorize_url,
-                       size_t authorize_len, char *token_url, size_t token_len,
-                       casb_oauth_client *client, char *err, size_t errlen)
+int im_oauth_endpoints(const im_app *app, const casb_provider *provider,
+                       casb_oauth_endpoints *out, char *err, size_t errlen)
 {
     const im_settings *st = app->settings;
     const casb_oauth_registration regs[] = {
         {"github", st->github_oauth_client_id, st->github_oauth_client_secret,
-         st->github_web_url},
+         st->github_web_url, st->github_app_slug},
     };
 
     return casb_provider_oauth_endpoints(provider, regs, sizeof(regs) / sizeof(regs[0]),
-                                         im_req_allowed_endpoints(app), authorize_url,
-                                         authorize_len, token_url, token_len, client, err,
-                                         errlen);
+                                         im_req_allowed_endpoints(app), out, err, errlen);
 }
 
 /* What renewing stored OAuth tokens during a connection check needs. */
@@ -286,13 +283,11 @@ typedef struct {
 static int renew_stored(casb_scan_ctx *ctx, char *err, size_t errlen)
 {
     renew_ctx *r = ctx->renew_ud;
-    char authorize_url[512], token_url[512];
-    casb_oauth_client client;
+    casb_oauth_endpoints ep;
     casb_db *db;
     int rc;
 
-    rc = im_oauth_endpoints(r->app, r->provider, authorize_url, sizeof(authorize_url),
-                            token_url, sizeof(token_url), &client, err, errlen);
+    rc = im_oauth_endpoints(r->app, r->provider, &ep, err, errlen);
     if (rc == CASB_ECONFLICT)
         return casb_fail(err, errlen, CASB_EAUTH, "cannot renew the OAuth access token: %s",
                          err);
@@ -301,7 +296,7 @@ static int renew_stored(casb_scan_ctx *ctx, char *err, size_t errlen)
     db = casb_db_pool_acquire(r->app->pool, POOL_WAIT_MS);
     if (!db)
         return casb_fail(err, errlen, CASB_ERROR, "no database connection");
-    rc = casb_integration_renew_oauth(db, r->app->keys, ctx->http, &client, r->integration_id,
+    rc = casb_integration_renew_oauth(db, r->app->keys, ctx->http, &ep.client, r->integration_id,
                                       r->credentials, err, errlen);
     casb_db_pool_release(r->app->pool, db);
     return rc;

@@ -77,9 +77,8 @@ int im_provider_http(const im_app *app, casb_http_client **out, char *err, size_
 
 /* The provider's OAuth endpoints and client as the operator configured them
  * (casb_provider_oauth_endpoints over this service's settings). Same returns. */
-int im_oauth_endpoints(const im_app *app, const casb_provider *provider, char *authorize_url,
-                       size_t authorize_len, char *token_url, size_t token_len,
-                       casb_oauth_client *client, char *err, size_t errlen);
+int im_oauth_endpoints(const im_app *app, const casb_provider *provider,
+                       casb_oauth_endpoints *out, char *err, size_t errlen);
 
 /* One authenticated call to the provider with the given credentials. stored_id: the
  * credentials are the stored ones of that integration, opened by the caller; expired OAuth

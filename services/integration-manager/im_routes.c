@@ -36,11 +36,10 @@ static const char *const health_values[] = {"initializing", "healthy", "unhealth
 /* Whether the operator registered the OAuth client that the provider's consent flow needs. */
 static int oauth_configured(const im_app *app, const casb_provider *p)
 {
-    char authorize_url[512], token_url[512], err[256];
-    casb_oauth_client client;
+    casb_oauth_endpoints ep;
+    char err[256];
 
-    return im_oauth_endpoints(app, p, authorize_url, sizeof(authorize_url), token_url,
-                              sizeof(token_url), &client, err, sizeof(err)) == 0;
+    return im_oauth_endpoints(app, p, &ep, err, sizeof(err)) == 0;
 }
 
 static int list_providers(casb_http_req *req)

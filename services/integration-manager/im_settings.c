@@ -49,6 +49,11 @@ size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
         casb_service_var_github_oauth_client_id(&s->github_oauth_client_id),
         casb_service_var_github_oauth_client_secret(&s->github_oauth_client_secret),
         casb_service_var_github_web_url(&s->github_web_url),
+        {"CASB_GITHUB_APP_SLUG", CASB_CFG_STRING, NULL, 0, 0, 0, 0,
+         "Name of that GitHub App in https://github.com/apps/<name>: consent flows may then "
+         "start on its installation page (an organization without the App installs it on the "
+         "way).",
+         &s->github_app_slug},
     };
     size_t n = IM_SETTINGS_COUNT < cap ? IM_SETTINGS_COUNT : cap;
 

@@ -24,9 +24,10 @@ typedef struct {
     char *github_oauth_client_id;     /* NULL: no GitHub consent flow */
     char *github_oauth_client_secret; /* secret */
     char *github_web_url;
+    char *github_app_slug;     /* NULL: no install page, only authorization */
 } im_settings;
 
-#define IM_SETTINGS_COUNT 16
+#define IM_SETTINGS_COUNT 17
 
 /* Fills vars (room for IM_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

@@ -261,11 +261,12 @@ int im_validate_reauthorize(im_update_request *out, const json_t *body, char *fi
     return read_change(out, body, allowed, field, fieldlen, err, errlen);
 }
 
-int im_validate_oauth_start(im_create_request *out, const json_t *body,
+int im_validate_oauth_start(im_create_request *out, int *install, const json_t *body,
                             const casb_provider *provider, const char *allowed_endpoints,
                             char *field, size_t fieldlen, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"name", "config", "scan_interval_s", NULL};
+    static const char *const allowed[] = {"name", "config", "scan_interval_s", "install", NULL};
+    const json_t *v;
     /* The shape the callback will store, so that the provider judges the config as it will
      * be used; its token is never sent anywhere. */
     json_t *placeholder = json_pack("{s:b, s:s}", "oauth", 1, "access_token", "pending");
@@ -275,7 +276,13 @@ int im_validate_oauth_start(im_create_request *out, const json_t *body,
     memset(out, 0, sizeof(*out));
     if (!placeholder)
         return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    *install = 0;
     rc = read_change(&change, body, allowed, field, fieldlen, err, errlen);
+    v = json_object_get(body, "install");
+    if (rc == 0 && v && !json_is_boolean(v))
+        rc = invalid(field, fieldlen, "install", err, errlen, "must be true or false");
+    if (rc == 0 && json_is_true(v))
+        *install = 1;
     if (rc == 0 && !change.name)
         rc = invalid(field, fieldlen, "name", err, errlen, "is required (a string)");
     if (rc == 0 && !change.config)

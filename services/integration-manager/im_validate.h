@@ -56,10 +56,11 @@ int im_validate_update(im_update_request *out, const json_t *body, char *field,
 int im_validate_reauthorize(im_update_request *out, const json_t *body, char *field,
                             size_t fieldlen, char *err, size_t errlen);
 
-/* POST /v1/integrations/oauth/{provider}/start: name (required), config (required) and
- * scan_interval_s (default: the provider's), nothing else, checked like on create; the
- * credentials come later from the provider. *out's credentials stay NULL. Same returns. */
-int im_validate_oauth_start(im_create_request *out, const json_t *body,
+/* POST /v1/integrations/oauth/{provider}/start: name (required), config (required),
+ * scan_interval_s (default: the provider's) and install (a boolean, default false: *install),
+ * nothing else, checked like on create; the credentials come later from the provider.
+ * *out's credentials stay NULL. Same returns. */
+int im_validate_oauth_start(im_create_request *out, int *install, const json_t *body,
                             const casb_provider *provider, const char *allowed_endpoints,
                             char *field, size_t fieldlen, char *err, size_t errlen);
 

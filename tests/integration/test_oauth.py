@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from conftest import cfg, describe, http, im, psql, psql_value, sim, wait_until
+from conftest import cfg, describe, http, im, kafka_dump, psql, psql_value, sim, wait_until
 
 ORG = "acme-demo"
 CONFIG = {"organization": ORG, "api_base_url": cfg("CASB_SIM_URL")}
@@ -109,7 +109,7 @@ def created():
     for i in ids:
         im("DELETE", f"/v1/integrations/{i}")
     sim("PATCH", f"/_sim/orgs/{ORG}",
-        {"auth": {"oauth": {"access_token_ttl_s": None, "consent": None}}})
+        {"auth": {"oauth": {"access_token_ttl_s": None, "consent": None, "install": None}}})
 
 
 def install(created, name="consent", **extra):
@@ -310,7 +310,38 @@ def test_bad_callbacks_and_starts_change_nothing(created):
     assert integration_count() == count
 
 
-def test_tokens_never_reach_the_logs(created):
+def test_install_page_installs_and_consents_on_the_way(created):
+    """An organization without the App: start on the App's installation page; GitHub sends
+    the user on to the callback with a code (no PKCE on that page) once it is installed."""
+    flow = start("consent install", install=True)
+    assert flow["install"] is True and flow["pkce"] is False
+    url = flow["authorize_url"]
+    assert url.startswith(cfg("CASB_SIM_URL") + "/apps/casb-scanner/installations/new?"), url
+    assert query(url) == {"state": flow["state"]}
+    location = consent(url)
+    back = query(location)
+    assert back["setup_action"] == "install" and back["installation_id"] and back["code"]
+    assert back["state"] == flow["state"]
+    status, body = callback(location)
+    assert status == 201, body
+    integration = json.loads(body)
+    created.append(integration["id"])
+    first = wait_first_scan(integration["id"])
+    assert first["status"] == "succeeded", describe(first)
+
+    # A member's installation request awaits an owner's approval: nothing to connect yet.
+    assert sim("PATCH", f"/_sim/orgs/{ORG}", {"auth": {"oauth": {"install": "request"}}}).status \
+        == 200
+    count = integration_count()
+    flow = start("consent install request", install=True)
+    location = consent(flow["authorize_url"])
+    assert query(location).get("setup_action") == "request" and "code" not in query(location)
+    status, body = callback(location)
+    assert status == 409 and "approval" in body, body
+    assert integration_count() == count
+
+
+def test_tokens_never_reach_logs_or_kafka(created):
     _, integration = install(created, "consent logs")
     first = wait_first_scan(integration["id"])
     assert first["status"] == "succeeded", describe(first)
@@ -321,3 +352,8 @@ def test_tokens_never_reach_the_logs(created):
             text = f.read()
         for marker in ("ghu_", "ghr_", "sim-oauth-secret-acme-demo", "code_verifier="):
             assert marker not in text, f"{marker} in {path}"
+    for topic in ("casb.scan.jobs", "casb.scan.results", "casb.integration.events"):
+        text = kafka_dump(topic)
+        assert integration["id"] in text, f"{topic} holds nothing of the integration"
+        for marker in ("ghu_", "ghr_", "sim-oauth-secret-acme-demo"):
+            assert marker not in text, f"{marker} on {topic}"

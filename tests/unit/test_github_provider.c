@@ -1550,43 +1550,42 @@ static void test_validate(void **state)
 static void test_oauth_endpoints(void **state)
 {
     const casb_provider *gh = casb_provider_find("github");
-    casb_oauth_registration regs[] = {{"github", "Iv1.client", "secret", NULL}};
-    char authorize[256], token[256], err[512];
-    casb_oauth_client client;
+    casb_oauth_registration regs[] = {{"github", "Iv1.client", "secret", NULL, NULL}};
+    casb_oauth_endpoints ep;
+    char err[512];
 
     (void)state;
-    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", authorize, sizeof(authorize),
-                                                   token, sizeof(token), &client, err,
-                                                   sizeof(err)),
-                     0);
-    assert_string_equal(authorize, "https://github.com/login/oauth/authorize");
-    assert_string_equal(token, "https://github.com/login/oauth/access_token");
-    assert_ptr_equal(client.token_url, token);
-    assert_string_equal(client.client_id, "Iv1.client");
-    assert_string_equal(client.client_secret, "secret");
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", &ep, err, sizeof(err)), 0);
+    assert_string_equal(ep.authorize_url, "https://github.com/login/oauth/authorize");
+    assert_string_equal(ep.token_url, "https://github.com/login/oauth/access_token");
+    assert_string_equal(ep.install_url, ""); /* no app name: no installation page */
+    assert_ptr_equal(ep.client.token_url, ep.token_url);
+    assert_string_equal(ep.client.client_id, "Iv1.client");
+    assert_string_equal(ep.client.client_secret, "secret");
+
+    regs[0].app_slug = "casb-scanner";
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", &ep, err, sizeof(err)), 0);
+    assert_string_equal(ep.install_url, "https://github.com/apps/casb-scanner/installations/new");
+    regs[0].app_slug = "casb/../x";
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", &ep, err, sizeof(err)),
+                     CASB_EINVALID);
+    regs[0].app_slug = NULL;
 
     /* A configured web URL (Enterprise Server, the simulator) must be allowed. */
     regs[0].web_url = "http://127.0.0.1:8090/";
-    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", authorize, sizeof(authorize),
-                                                   token, sizeof(token), &client, err,
-                                                   sizeof(err)),
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", &ep, err, sizeof(err)),
                      CASB_EINVALID);
-    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "http://127.0.0.1:8090",
-                                                   authorize, sizeof(authorize), token,
-                                                   sizeof(token), &client, err, sizeof(err)),
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "http://127.0.0.1:8090", &ep,
+                                                   err, sizeof(err)),
                      0);
-    assert_string_equal(token, "http://127.0.0.1:8090/login/oauth/access_token");
+    assert_string_equal(ep.token_url, "http://127.0.0.1:8090/login/oauth/access_token");
 
     /* No client id or secret: not configured, and the message tells the operator what to do. */
     regs[0].client_secret = "";
-    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", authorize, sizeof(authorize),
-                                                   token, sizeof(token), &client, err,
-                                                   sizeof(err)),
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 1, "", &ep, err, sizeof(err)),
                      CASB_ECONFLICT);
     assert_non_null(strstr(err, "CASB_GITHUB_OAUTH_CLIENT_ID"));
-    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 0, "", authorize, sizeof(authorize),
-                                                   token, sizeof(token), &client, err,
-                                                   sizeof(err)),
+    assert_int_equal(casb_provider_oauth_endpoints(gh, regs, 0, "", &ep, err, sizeof(err)),
                      CASB_ECONFLICT);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "casb/error.h"
+#include "casb/oauth.h"
 #include "im_validate.h"
 
 /* A provider shaped like GitHub: config {organization, api_base_url}, credentials {token}. */
@@ -22,7 +23,8 @@ static int fake_validate(const json_t *config, const json_t *credentials, char *
         snprintf(field, fieldlen, "config.organization");
         return casb_fail(err, errlen, CASB_EINVALID, "config.organization: required");
     }
-    if (!json_is_string(json_object_get(credentials, "token"))) {
+    if (!casb_oauth_is_credentials(credentials) &&
+        !json_is_string(json_object_get(credentials, "token"))) {
         snprintf(field, fieldlen, "credentials.token");
         return casb_fail(err, errlen, CASB_EINVALID, "credentials.token: required");
     }
@@ -434,6 +436,78 @@ static void test_settings(void **state)
     json_decref(foreign);
 }
 
+/* The start of a consent flow: like a create without credentials, plus install. The body
+ * lives until the next call (*req borrows from it). */
+static json_t *start_body;
+
+static int run_start(const char *text, im_create_request *req, int *install, char *field,
+                     size_t fieldlen)
+{
+    char err[512] = "";
+    int rc;
+
+    json_decref(start_body);
+    start_body = json_loads(text, 0, NULL);
+    if (!start_body)
+        fail_msg("test body does not parse: %s", text);
+    rc = im_validate_oauth_start(req, install, start_body, &fake, ALLOWED, field, fieldlen, err,
+                                 sizeof(err));
+    if (rc != 0 && !err[0])
+        fail_msg("refusal of %s without a detail", text);
+    return rc;
+}
+
+static void test_oauth_start_body(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *field;
+    } refused[] = {
+        {"{\"config\":{\"organization\":\"a\"}}", "name"},
+        {"{\"name\":\"n\"}", "config"},
+        {"{\"name\":\"n\",\"config\":{\"organization\":\"a\"},\"credentials\":{}}",
+         "credentials"},
+        {"{\"name\":\"n\",\"config\":{\"organization\":\"a\"},\"install\":\"yes\"}",
+         "install"},
+        {"{\"name\":\"n\",\"config\":{\"organization\":\"a\"},\"scan_interval_s\":60}",
+         "scan_interval_s"},
+        {"{\"name\":\"n\",\"config\":{}}", "config.organization"},
+        {"{\"name\":\"n\",\"config\":{\"organization\":\"a\",\"api_base_url\":"
+         "\"http://10.0.0.1\"}}",
+         "config.api_base_url"},
+        {"{\"name\":\"n\",\"config\":{\"organization\":\"a\",\"token\":\"t\"}}",
+         "config.token"},
+    };
+    im_create_request req;
+    char field[128];
+    int install = -1;
+
+    (void)state;
+    assert_int_equal(run_start("{\"name\":\"n\",\"config\":{\"organization\":\"a\"}}", &req,
+                               &install, field, sizeof(field)),
+                     0);
+    assert_int_equal(install, 0);
+    assert_string_equal(req.name, "n");
+    assert_int_equal(req.scan_interval_s, 21600); /* the provider's default */
+    assert_null(req.credentials);
+    assert_int_equal(run_start("{\"name\":\"n\",\"config\":{\"organization\":\"a\"},"
+                               "\"install\":true,\"scan_interval_s\":3600}",
+                               &req, &install, field, sizeof(field)),
+                     0);
+    assert_int_equal(install, 1);
+    assert_int_equal(req.scan_interval_s, 3600);
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        field[0] = '\0';
+        if (run_start(refused[i].body, &req, &install, field, sizeof(field)) != CASB_EINVALID)
+            fail_msg("accepted: %s", refused[i].body);
+        if (strcmp(field, refused[i].field) != 0)
+            fail_msg("field \"%s\" instead of \"%s\" for %s", field, refused[i].field,
+                     refused[i].body);
+    }
+    json_decref(start_body);
+    start_body = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_guard),    cmocka_unit_test(test_no_allowlist),
         cmocka_unit_test(test_update_accepts),    cmocka_unit_test(test_update_refuses),
         cmocka_unit_test(test_reauthorize_body),  cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_oauth_start_body),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

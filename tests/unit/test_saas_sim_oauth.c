@@ -2,7 +2,8 @@
  * over HTTP with libcurl like a browser and a token client would: authorize (consent,
  * PKCE, state), the token endpoint (code and refresh grants, GitHub's 200 errors, JSON and
  * form answers), user access tokens on the REST API, expiry, rotation, revocation by the
- * admin API, and the tenant's auth.oauth validation. */
+ * admin API, the App install page that hands out a code with the installation, and the
+ * tenant's auth.oauth validation. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -42,6 +43,10 @@
 #define RFC_VERIFIER "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 #define RFC_CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 #define STATE "st ate/+&=%~"
+#define STATE_FORM "st+ate%2F%2B%26%3D%25~" /* STATE as GitHub form-encodes it */
+#define APP_SLUG "casb-test-app"
+#define OTHER_APP_SLUG "other-test-app"
+#define INSTALL_PATH "/apps/" APP_SLUG "/installations/new"
 #define DOCS_TOKEN \
     "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/"
 
@@ -303,11 +308,21 @@ static json_t *oauth_stats(const char *org)
     return b;
 }
 
-static json_t *org_doc(const char *login, const char *client_id, const char *secret)
+/* An org with an OAuth registration and an App installed as installation_id under
+ * app_slug; callback_url NULL leaves its install page without a callback URL. */
+static json_t *org_doc(const char *login, const char *client_id, const char *secret,
+                       const char *app_slug, long long installation_id, const char *callback_url)
 {
-    return json_pack("{s:s, s:{s:{s:s, s:s, s:s}}, s:[{s:s}]}", "login", login, "auth", "oauth",
-                     "client_id", client_id, "client_secret", secret, "redirect_uri_prefix", PREFIX,
-                     "repos", "name", "x");
+    json_t *doc = json_pack("{s:s, s:{s:{s:s, s:s, s:s}, s:{s:i, s:I, s:s}}, s:[{s:s}]}", "login",
+                            login, "auth", "oauth", "client_id", client_id, "client_secret",
+                            secret, "redirect_uri_prefix", PREFIX, "app", "app_id", 1001,
+                            "installation_id", (json_int_t)installation_id, "app_slug", app_slug,
+                            "repos", "name", "x");
+
+    if (callback_url)
+        json_object_set_new(casb_json_path(doc, "auth.oauth"), "callback_url",
+                            json_string(callback_url));
+    return doc;
 }
 
 static int setup(void **state)
@@ -327,9 +342,11 @@ static int setup(void **state)
     opts.addr = addr;
     if (sim_new(&S, &opts, err, sizeof err) != 0)
         return -1;
-    if (sim_org_put(S, ORG, org_doc(ORG, CLIENT_ID, CLIENT_SECRET), &created, err, sizeof err) != 0 ||
-        sim_org_put(S, OTHER_ORG, org_doc(OTHER_ORG, OTHER_CLIENT_ID, OTHER_SECRET), &created, err,
-                    sizeof err) != 0) {
+    if (sim_org_put(S, ORG, org_doc(ORG, CLIENT_ID, CLIENT_SECRET, APP_SLUG, 2001, REDIRECT),
+                    &created, err, sizeof err) != 0 ||
+        sim_org_put(S, OTHER_ORG,
+                    org_doc(OTHER_ORG, OTHER_CLIENT_ID, OTHER_SECRET, OTHER_APP_SLUG, 2002, NULL),
+                    &created, err, sizeof err) != 0) {
         fprintf(stderr, "tenant: %s\n", err);
         return -1;
     }
@@ -348,8 +365,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Between tests: the canned consent and TTLs back to their defaults, no grants, no faults,
- * fresh counters. */
+/* Between tests: the canned consent, TTLs and install answer back to their defaults, the
+ * callback URL back, no grants, no faults, fresh counters. */
 static int reset_org(void **state)
 {
     response r;
@@ -357,7 +374,7 @@ static int reset_org(void **state)
     (void)state;
     r = admin("PATCH", "/_sim/orgs/" ORG,
               "{\"auth\":{\"oauth\":{\"consent\":null,\"access_token_ttl_s\":null,"
-              "\"refresh_token_ttl_s\":null}}}");
+              "\"refresh_token_ttl_s\":null,\"install\":null,\"callback_url\":\"" REDIRECT "\"}}}");
     assert_int_equal(r.status, 200);
     response_free(&r);
     r = admin("POST", "/_sim/orgs/" ORG "/oauth/revoke", "{}");
@@ -847,6 +864,231 @@ static void test_tenant_validation_and_delete(void **state)
     response_free(&r);
 }
 
+/* GET path; the Location of the 302 it must answer into loc. */
+static void expect_redirect(const char *path, char *loc, size_t len)
+{
+    response r = http("GET", path, NULL, NULL);
+
+    assert_int_equal(r.status, 302);
+    assert_true(header(&r, "Location", loc, len));
+    response_free(&r);
+}
+
+static long long endpoint_count(const char *org, const char *endpoint)
+{
+    char path[128];
+    json_t *stats;
+    long long n;
+    response r;
+
+    snprintf(path, sizeof path, "/_sim/orgs/%s/stats", org);
+    r = admin("GET", path, NULL);
+    assert_int_equal(r.status, 200);
+    stats = body_of(&r);
+    n = casb_json_int(casb_json_path(stats, "by_endpoint"), endpoint, 0);
+    json_decref(stats);
+    response_free(&r);
+    return n;
+}
+
+static void test_install_flow_end_to_end(void **state)
+{
+    char loc[4096], code[64], expected[4096], path[512];
+    char *state_esc = esc(STATE);
+    long long issued_before;
+    tokens t;
+    response r;
+    json_t *st;
+
+    (void)state;
+    /* An earlier authorize with PKCE: the install page's code has none, and says so. */
+    authorize_code(REDIRECT, RFC_CHALLENGE, code, sizeof code);
+    st = oauth_stats(ORG);
+    assert_string_equal(casb_json_str(st, "last_code_challenge_method"), "S256");
+    issued_before = casb_json_int(st, "codes_issued", -1);
+    json_decref(st);
+
+    snprintf(path, sizeof path, INSTALL_PATH "?state=%s", state_esc);
+    free(state_esc);
+    expect_redirect(path, loc, sizeof loc);
+    /* The callback URL has a query already: GitHub's parameters follow a '&', in its order. */
+    assert_int_equal(strncmp(loc, REDIRECT "&code=", strlen(REDIRECT "&code=")), 0);
+    assert_true(form_get(loc + strlen(REDIRECT) + 1, "code", code, sizeof code));
+    assert_int_equal(strlen(code), 20);
+    assert_int_equal(strspn(code, "0123456789abcdef"), 20);
+    snprintf(expected, sizeof expected,
+             REDIRECT "&code=%s&installation_id=2001&setup_action=install&state=%s", code,
+             STATE_FORM);
+    assert_string_equal(loc, expected);
+
+    st = oauth_stats(ORG);
+    assert_int_equal(casb_json_int(st, "codes_issued", -1), issued_before + 1);
+    assert_true(json_is_null(json_object_get(st, "last_code_challenge_method")));
+    json_decref(st);
+    assert_int_equal(endpoint_count(ORG, "GET /apps/{slug}/installations/new"), 1);
+
+    /* The code is bound to the callback URL: another redirect_uri is refused, and the refusal
+     * does not use the code up. */
+    r = token_req(1, "client_id", CLIENT_ID, "client_secret", CLIENT_SECRET, "code", code,
+                  "redirect_uri", PREFIX, NULL);
+    expect_grant_error(&r, "redirect_uri_mismatch",
+                       "The redirect_uri MUST match the registered callback URL for this application.",
+                       "https://docs.github.com/apps/managing-oauth-apps/"
+                       "troubleshooting-authorization-request-errors/#redirect-uri-mismatch2");
+    /* No challenge was sent, so no code_verifier is asked for. */
+    r = token_req(1, "client_id", CLIENT_ID, "client_secret", CLIENT_SECRET, "code", code,
+                  "redirect_uri", REDIRECT, NULL);
+    expect_tokens(&r, 28800, 15897600, &t);
+    assert_int_equal(api_status("/orgs/" ORG, t.access, NULL, 0), 200);
+    assert_int_equal(api_status("/orgs/" OTHER_ORG, t.access, NULL, 0), 404);
+    /* Single use like any code. */
+    r = token_req(1, "client_id", CLIENT_ID, "client_secret", CLIENT_SECRET, "code", code,
+                  "redirect_uri", REDIRECT, NULL);
+    expect_bad_code(&r);
+
+    /* Without state nothing is invented; the slug is matched case-insensitively. */
+    expect_redirect("/apps/CASB-Test-App/installations/new", loc, sizeof loc);
+    assert_true(form_get(loc + strlen(REDIRECT) + 1, "code", code, sizeof code));
+    snprintf(expected, sizeof expected,
+             REDIRECT "&code=%s&installation_id=2001&setup_action=install", code);
+    assert_string_equal(loc, expected);
+}
+
+static void test_install_request_mode(void **state)
+{
+    char loc[4096];
+    long long issued;
+    response r;
+    json_t *st;
+
+    (void)state;
+    r = admin("PATCH", "/_sim/orgs/" ORG, "{\"auth\":{\"oauth\":{\"install\":\"request\"}}}");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    st = oauth_stats(ORG);
+    issued = casb_json_int(st, "codes_issued", -1);
+    json_decref(st);
+
+    /* A member's request waits for an owner: no code and no installation yet. */
+    expect_redirect(INSTALL_PATH "?state=abc", loc, sizeof loc);
+    assert_string_equal(loc, REDIRECT "&setup_action=request&state=abc");
+    expect_redirect(INSTALL_PATH, loc, sizeof loc);
+    assert_string_equal(loc, REDIRECT "&setup_action=request");
+    st = oauth_stats(ORG);
+    assert_int_equal(casb_json_int(st, "codes_issued", -1), issued);
+    json_decref(st);
+    assert_int_equal(endpoint_count(ORG, "GET /apps/{slug}/installations/new"), 2);
+
+    /* A callback URL without a query gets '?'. */
+    r = admin("PATCH", "/_sim/orgs/" ORG, "{\"auth\":{\"oauth\":{\"callback_url\":\"" PREFIX "\"}}}");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    expect_redirect(INSTALL_PATH "?state=abc", loc, sizeof loc);
+    assert_string_equal(loc, PREFIX "?setup_action=request&state=abc");
+}
+
+static void test_install_not_found_and_faults(void **state)
+{
+    char loc[4096];
+    response r;
+
+    (void)state;
+    r = http("GET", "/apps/no-such-app/installations/new?state=x", NULL, NULL);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "Not Found");
+    response_free(&r);
+    /* OTHER_ORG has the App but no callback URL: GitHub would not redirect anywhere. */
+    r = http("GET", "/apps/" OTHER_APP_SLUG "/installations/new", NULL, NULL);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.body, "Not Found");
+    response_free(&r);
+    assert_int_equal(endpoint_count(OTHER_ORG, "GET /apps/{slug}/installations/new"), 0);
+    r = admin("PATCH", "/_sim/orgs/" ORG, "{\"auth\":{\"oauth\":{\"callback_url\":null}}}");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    r = http("GET", INSTALL_PATH, NULL, NULL);
+    assert_int_equal(r.status, 404);
+    response_free(&r);
+    r = admin("PATCH", "/_sim/orgs/" ORG, "{\"auth\":{\"oauth\":{\"callback_url\":\"" REDIRECT "\"}}}");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+
+    /* The install page draws the org's faults like the other OAuth endpoints. */
+    r = admin("POST", "/_sim/orgs/" ORG "/faults",
+              "{\"mode\":\"503\",\"count\":1,\"path_contains\":\"/installations/new\"}");
+    assert_int_equal(r.status, 201);
+    response_free(&r);
+    r = http("GET", INSTALL_PATH, NULL, NULL);
+    assert_int_equal(r.status, 503);
+    assert_false(header(&r, "Location", loc, sizeof loc));
+    response_free(&r);
+    expect_redirect(INSTALL_PATH, loc, sizeof loc);
+}
+
+/* auth.oauth with callback_url / install set to a JSON value (text parsed as JSON). */
+static int validate_install(const char *callback_url_json, const char *install_json, char *err,
+                            size_t errlen)
+{
+    char text[1024];
+    json_t *doc;
+    int rc;
+
+    snprintf(text, sizeof text,
+             "{\"login\":\"v\",\"auth\":{\"oauth\":{\"client_id\":\"x\",\"client_secret\":\"y\","
+             "\"redirect_uri_prefix\":\"https://casb.example/\",\"callback_url\":%s,\"install\":%s}}}",
+             callback_url_json, install_json);
+    doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    rc = sim_tenant_validate(doc, "v", err, errlen);
+    json_decref(doc);
+    return rc;
+}
+
+static void test_install_validation(void **state)
+{
+    static const char *const bad_urls[] = {
+        "5", "null", "\"\"", "\"/v1/callback\"", "\"ftp://casb.example/cb\"", "\"https://\"",
+        "\"https:///cb\"", "\"https://casb.example/c b\"", "\"https://casb.example/\\r\\nX: y\"",
+        "\"casb.example/cb\"",
+    };
+    char err[256];
+    response r;
+
+    (void)state;
+    assert_int_equal(validate_install("\"https://casb.example/v1/cb?a=1\"", "\"install\"", err,
+                                      sizeof err), 0);
+    assert_int_equal(validate_install("\"https://casb.example/v1/cb\"", "\"request\"", err,
+                                      sizeof err), 0);
+    for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(validate_install(bad_urls[i], "\"install\"", err, sizeof err),
+                         CASB_EINVALID);
+        assert_non_null(strstr(err, "callback_url"));
+    }
+    /* Outside redirect_uri_prefix its codes could never be redeemed. */
+    assert_int_equal(validate_install("\"https://elsewhere.example/cb\"", "\"install\"", err,
+                                      sizeof err), CASB_EINVALID);
+    assert_non_null(strstr(err, "redirect_uri_prefix"));
+    assert_int_equal(validate_install("\"https://casb.example/cb\"", "\"maybe\"", err, sizeof err),
+                     CASB_EINVALID);
+    assert_non_null(strstr(err, "auth.oauth.install"));
+    assert_int_equal(validate_install("\"https://casb.example/cb\"", "1", err, sizeof err),
+                     CASB_EINVALID);
+    assert_non_null(strstr(err, "auth.oauth.install"));
+
+    /* The admin API checks the patched document: a bad patch changes nothing. */
+    r = admin("PATCH", "/_sim/orgs/" ORG, "{\"auth\":{\"oauth\":{\"install\":\"later\"}}}");
+    assert_int_equal(r.status, 400);
+    response_free(&r);
+    r = admin("PATCH", "/_sim/orgs/" ORG,
+              "{\"auth\":{\"oauth\":{\"callback_url\":\"https://evil.example/cb\"}}}");
+    assert_int_equal(r.status, 400);
+    response_free(&r);
+    r = http("GET", INSTALL_PATH "?state=s", NULL, NULL);
+    assert_int_equal(r.status, 302);
+    response_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -866,6 +1108,10 @@ int main(void)
         cmocka_unit_test_setup(test_challenge_method, reset_org),
         cmocka_unit_test_setup(test_fault_on_token_endpoint, reset_org),
         cmocka_unit_test_setup(test_tenant_validation_and_delete, reset_org),
+        cmocka_unit_test_setup(test_install_flow_end_to_end, reset_org),
+        cmocka_unit_test_setup(test_install_request_mode, reset_org),
+        cmocka_unit_test_setup(test_install_not_found_and_faults, reset_org),
+        cmocka_unit_test_setup(test_install_validation, reset_org),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

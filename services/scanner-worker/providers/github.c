@@ -66,13 +66,18 @@ static const casb_provider_oauth consent = {
     .default_web_url = "https://github.com",
     .authorize_path = "/login/oauth/authorize",
     .token_path = "/login/oauth/access_token",
+    /* With "Request user authorization (OAuth) during installation" on, installing the App
+     * sends the user on to the callback with a code, as authorizing does. */
+    .install_path_prefix = "/apps/",
+    .install_path_suffix = "/installations/new",
     .scope = NULL,
     .pkce = 1,
     .setup_help = "create a GitHub App with the read permissions listed here and \"Expire user "
                   "authorization tokens\" on, set its callback URL to "
-                  "<public URL of integration-manager>/v1/integrations/oauth/github/callback, "
-                  "install it on the organization, then set CASB_GITHUB_OAUTH_CLIENT_ID and "
-                  "CASB_GITHUB_OAUTH_CLIENT_SECRET",
+                  "<public URL of integration-manager>/v1/integrations/oauth/github/callback "
+                  "and turn on \"Request user authorization (OAuth) during installation\", "
+                  "then set CASB_GITHUB_OAUTH_CLIENT_ID, CASB_GITHUB_OAUTH_CLIENT_SECRET and "
+                  "CASB_GITHUB_APP_SLUG (its name in https://github.com/apps/<name>)",
 };
 
 /* ---- validate -------------------------------------------------------------------------- */

@@ -73,8 +73,12 @@ typedef struct {
     const char *default_web_url; /* "https://github.com" */
     const char *authorize_path;  /* "/login/oauth/authorize" */
     const char *token_path;      /* "/login/oauth/access_token" */
+    /* The page that installs the provider's app and then consents: prefix, the app's name,
+     * suffix ("/apps/" "<name>" "/installations/new", GitHub); prefix NULL when none. */
+    const char *install_path_prefix;
+    const char *install_path_suffix;
     const char *scope;           /* NULL: the provider's app registration fixes the grants */
-    int pkce;                    /* sends an S256 code challenge */
+    int pkce;                    /* sends an S256 code challenge (not on the install page) */
     const char *setup_help;      /* how the operator registers the client (for the catalogue) */
 } casb_provider_oauth;
 
@@ -107,24 +111,31 @@ const casb_provider *casb_provider_find(const char *id);
 const casb_provider *const *casb_provider_all(void); /* NULL-terminated */
 
 /* The operator's OAuth client registrations, one per provider that has a consent flow
- * (CASB_<PROVIDER>_OAUTH_CLIENT_ID, ..._CLIENT_SECRET, ..._WEB_URL). Borrowed strings; a
- * registration without a client id is "not configured". */
+ * (CASB_<PROVIDER>_OAUTH_CLIENT_ID, ..._CLIENT_SECRET, ..._WEB_URL, ..._APP_SLUG). Borrowed
+ * strings; a registration without a client id and secret is "not configured". */
 typedef struct {
     const char *provider;
     const char *client_id;
     const char *client_secret;
-    const char *web_url; /* NULL: the provider's default_web_url */
+    const char *web_url;  /* NULL: the provider's default_web_url */
+    const char *app_slug; /* the app's name in its install page; NULL: no install page */
 } casb_oauth_registration;
 
-/* The OAuth endpoints of provider for the registration among regs (n entries): fills
- * authorize_url and token_url (web URL + paths) and client (whose token_url points at
- * token_url). Returns 0, CASB_ENOTFOUND when the provider has no consent flow, CASB_ECONFLICT
- * when the operator did not configure a client for it, or CASB_EINVALID when the web URL is
- * refused by the SSRF guard (allowed_endpoints); err says which. */
+/* The provider's OAuth endpoints as the operator configured them. */
+typedef struct {
+    char authorize_url[512];
+    char token_url[512];
+    char install_url[512];    /* "" when the provider or the registration has none */
+    casb_oauth_client client; /* token_url points into this struct */
+} casb_oauth_endpoints;
+
+/* Fills *out from the registration of provider among regs (n entries). Returns 0,
+ * CASB_ENOTFOUND when the provider has no consent flow, CASB_ECONFLICT when the operator did
+ * not configure a client for it, or CASB_EINVALID when the web URL is refused by the SSRF
+ * guard (allowed_endpoints) or too long; err says which. */
 int casb_provider_oauth_endpoints(const casb_provider *provider,
                                   const casb_oauth_registration *regs, size_t n,
-                                  const char *allowed_endpoints, char *authorize_url,
-                                  size_t authorize_len, char *token_url, size_t token_len,
-                                  casb_oauth_client *client, char *err, size_t errlen);
+                                  const char *allowed_endpoints, casb_oauth_endpoints *out,
+                                  char *err, size_t errlen);
 
 #endif

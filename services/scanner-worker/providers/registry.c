@@ -30,18 +30,26 @@ const casb_provider *const *casb_provider_all(void)
     return providers;
 }
 
+/* base (without trailing slashes) + path into out; -1 when it does not fit. */
+static int join_url(char *out, size_t outlen, const char *base, size_t baselen,
+                    const char *path)
+{
+    return (size_t)snprintf(out, outlen, "%.*s%s", (int)baselen, base, path) < outlen ? 0 : -1;
+}
+
 int casb_provider_oauth_endpoints(const casb_provider *provider,
                                   const casb_oauth_registration *regs, size_t n,
-                                  const char *allowed_endpoints, char *authorize_url,
-                                  size_t authorize_len, char *token_url, size_t token_len,
-                                  casb_oauth_client *client, char *err, size_t errlen)
+                                  const char *allowed_endpoints, casb_oauth_endpoints *out,
+                                  char *err, size_t errlen)
 {
     const casb_oauth_registration *reg = NULL;
     const casb_provider_oauth *o = provider ? provider->oauth : NULL;
     const char *web;
+    char install_path[256] = "";
     char why[256] = "";
     size_t len;
 
+    memset(out, 0, sizeof(*out));
     if (!o)
         return casb_fail(err, errlen, CASB_ENOTFOUND, "provider %s has no OAuth consent flow",
                          provider ? provider->id : "(none)");
@@ -62,14 +70,25 @@ int casb_provider_oauth_endpoints(const casb_provider *provider,
     len = strlen(web);
     while (len > 0 && web[len - 1] == '/')
         len--;
-    if ((size_t)snprintf(authorize_url, authorize_len, "%.*s%s", (int)len, web,
-                         o->authorize_path) >= authorize_len ||
-        (size_t)snprintf(token_url, token_len, "%.*s%s", (int)len, web, o->token_path) >=
-            token_len)
+    if (o->install_path_prefix && reg->app_slug && reg->app_slug[0]) {
+        /* The slug goes into a URL path as it is. */
+        if (strspn(reg->app_slug, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789-_") != strlen(reg->app_slug) ||
+            strlen(reg->app_slug) > 100)
+            return casb_fail(err, errlen, CASB_EINVALID,
+                             "the app name of %s may hold letters, digits, - and _ only",
+                             provider->id);
+        snprintf(install_path, sizeof(install_path), "%s%s%s", o->install_path_prefix,
+                 reg->app_slug, o->install_path_suffix ? o->install_path_suffix : "");
+    }
+    if (join_url(out->authorize_url, sizeof(out->authorize_url), web, len, o->authorize_path) ||
+        join_url(out->token_url, sizeof(out->token_url), web, len, o->token_path) ||
+        (install_path[0] &&
+         join_url(out->install_url, sizeof(out->install_url), web, len, install_path)))
         return casb_fail(err, errlen, CASB_EINVALID, "OAuth web URL of %s is too long",
                          provider->id);
-    client->token_url = token_url;
-    client->client_id = reg->client_id;
-    client->client_secret = reg->client_secret;
+    out->client.token_url = out->token_url;
+    out->client.client_id = reg->client_id;
+    out->client.client_secret = reg->client_secret;
     return 0;
 }

@@ -3,8 +3,8 @@
 
 /* The SaaS simulator: a real HTTP server that serves GitHub's REST API for the organizations
  * described in tenant documents, with GitHub's auth, pagination, rate-limit headers and
- * injectable faults, GitHub's OAuth web flow for App user tokens, plus a loopback admin API
- * under /_sim. See tenants/README.md.
+ * injectable faults, GitHub's OAuth web flow and App install page for App user tokens, plus
+ * a loopback admin API under /_sim. See tenants/README.md.
  *
  * Locking: `lock` (rwlock) guards the org table and every org's document; `mu` guards the
  * mutable counters (stats, rate limit, faults, PRNGs), the issued installation tokens and
@@ -233,8 +233,9 @@ sim_auth_result sim_auth_jwt(sim *s, const sim_org *o, const sim_credential *c, 
 int sim_token_issue(sim *s, const sim_org *o, char *token, size_t tokenlen, time_t *expires_at);
 
 /* --- sim_oauth.c: GitHub's OAuth web flow (authorize, access_token) for GitHub App user
- * tokens. Orgs take part through auth.oauth in their tenant document. --- */
-/* Checks the shape of a tenant's auth.oauth object. */
+ * tokens, and the App's install page (apps/{slug}/installations/new) that hands out a code
+ * with the installation. Orgs take part through auth.oauth in their tenant document. --- */
+/* Checks the shape of a tenant's auth.oauth object (callback_url and install included). */
 int sim_oauth_validate(const json_t *oauth, char *err, size_t errlen);
 /* CASB_EINVALID when another org than login already uses doc's auth.oauth.client_id (a
  * client id names one app registration, so it picks one org). Caller holds lock. */

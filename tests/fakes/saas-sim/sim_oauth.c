@@ -1,6 +1,8 @@
 /* GitHub's OAuth web application flow for GitHub App user access tokens, as github.com
  * serves it: GET /login/oauth/authorize (the browser step, here answered at once with the
- * tenant's canned consent) and POST /login/oauth/access_token (code and refresh grants).
+ * tenant's canned consent), GET /apps/{app_slug}/installations/new (the install page of an
+ * App that requests user authorization during installation: a code comes back with the
+ * installation) and POST /login/oauth/access_token (code and refresh grants).
  *
  * What is GitHub's and kept here: codes of 20 hex characters, single use, 10 minutes; PKCE
  * with S256 only; ghu_ access tokens (8 h) and ghr_ refresh tokens (about 6 months); a
@@ -54,9 +56,61 @@ static int check_ttl(const json_t *oauth, const char *key, char *err, size_t err
     return 0;
 }
 
+/* An optional member that, when present, is the string a or b. */
+static int check_choice(const json_t *oauth, const char *key, const char *a, const char *b,
+                        char *err, size_t errlen)
+{
+    json_t *v = json_object_get(oauth, key);
+    const char *value = json_string_value(v);
+
+    if (v && (!value || (strcmp(value, a) != 0 && strcmp(value, b) != 0)))
+        return casb_fail(err, errlen, CASB_EINVALID, "auth.oauth.%s must be \"%s\" or \"%s\"",
+                         key, a, b);
+    return 0;
+}
+
+/* "http(s)://host...": a scheme GitHub accepts for a callback URL, a host, and nothing that
+ * could not stand in a Location header. */
+static int absolute_http_url(const char *url)
+{
+    size_t skip;
+
+    if (strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return 0;
+    if (url[skip] == '\0' || strchr("/?#:", url[skip]))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+/* callback_url and install: the install page's side of auth.oauth. A callback URL outside
+ * redirect_uri_prefix would yield codes the token endpoint refuses, so it is refused here. */
+static int check_install(const json_t *oauth, char *err, size_t errlen)
+{
+    const char *url, *prefix;
+    json_t *v;
+
+    v = json_object_get(oauth, "callback_url");
+    url = json_string_value(v);
+    if (v && (!url || !absolute_http_url(url)))
+        return casb_fail(err, errlen, CASB_EINVALID,
+                         "auth.oauth.callback_url must be an absolute http(s) URL");
+    prefix = casb_json_str(oauth, "redirect_uri_prefix");
+    if (url && prefix && strncmp(url, prefix, strlen(prefix)) != 0)
+        return casb_fail(err, errlen, CASB_EINVALID,
+                         "auth.oauth.callback_url must start with auth.oauth.redirect_uri_prefix");
+    return check_choice(oauth, "install", "install", "request", err, errlen);
+}
+
 int sim_oauth_validate(const json_t *oauth, char *err, size_t errlen)
 {
-    const char *consent;
     json_t *v;
 
     if (!json_is_object(oauth))
@@ -68,11 +122,8 @@ int sim_oauth_validate(const json_t *oauth, char *err, size_t errlen)
     if (!json_is_string(v) || json_string_length(v) == 0)
         return casb_fail(err, errlen, CASB_EINVALID,
                          "auth.oauth.client_secret must be a non-empty string");
-    v = json_object_get(oauth, "consent");
-    consent = json_string_value(v);
-    if (v && (!consent || (strcmp(consent, "approve") != 0 && strcmp(consent, "deny") != 0)))
-        return casb_fail(err, errlen, CASB_EINVALID,
-                         "auth.oauth.consent must be \"approve\" or \"deny\"");
+    if (check_choice(oauth, "consent", "approve", "deny", err, errlen) != 0)
+        return CASB_EINVALID;
     if (check_ttl(oauth, "access_token_ttl_s", err, errlen) != 0 ||
         check_ttl(oauth, "refresh_token_ttl_s", err, errlen) != 0)
         return CASB_EINVALID;
@@ -80,7 +131,7 @@ int sim_oauth_validate(const json_t *oauth, char *err, size_t errlen)
     if (v && !json_is_string(v))
         return casb_fail(err, errlen, CASB_EINVALID,
                          "auth.oauth.redirect_uri_prefix must be a string");
-    return 0;
+    return check_install(oauth, err, errlen);
 }
 
 static const char *client_id_of(const json_t *doc)
@@ -403,8 +454,11 @@ static void reply_grant_error(oauth_reply *out, int want_json, const char *error
                                           description, "error_uri", uri));
 }
 
-/* A 302 to redirect_uri with params appended ('&' when it already has a query). */
-static void reply_redirect(oauth_reply *out, const char *redirect_uri, const char *params)
+/* A 302 to redirect_uri carrying params (name, value, ..., NULL; values form-encoded) and,
+ * last as GitHub puts it, the request's state when it had one. The parameters follow a '&'
+ * when redirect_uri has a query already. */
+static void reply_redirect(oauth_reply *out, const char *redirect_uri, const char *const *params,
+                           const char *state, int has_state)
 {
     char *loc = NULL;
     size_t len = 0;
@@ -414,8 +468,20 @@ static void reply_redirect(oauth_reply *out, const char *redirect_uri, const cha
         reply_text(out, 500, "Server Error");
         return;
     }
-    fprintf(f, "%s%c%s", redirect_uri, strchr(redirect_uri, '?') ? '&' : '?', params);
-    fclose(f);
+    fprintf(f, "%s%c", redirect_uri, strchr(redirect_uri, '?') ? '&' : '?');
+    for (size_t i = 0; params[i]; i += 2) {
+        fprintf(f, "%s%s=", i ? "&" : "", params[i]);
+        form_append(f, params[i + 1]);
+    }
+    if (has_state) {
+        fputs("&state=", f);
+        form_append(f, state);
+    }
+    if (fclose(f) != 0 || !loc) {
+        free(loc);
+        reply_text(out, 500, "Server Error");
+        return;
+    }
     free(out->location);
     out->location = loc;
     reply_set(out, 302, "text/html; charset=utf-8",
@@ -454,6 +520,20 @@ static sim_fault_hit draw_fault(sim *s, sim_org *o, casb_http_req *r, const char
 static int is_answering_fault(const sim_fault_hit *hit)
 {
     return hit->mode == SIM_FAULT_429 || hit->mode == SIM_FAULT_500 || hit->mode == SIM_FAULT_503;
+}
+
+/* The start of a browser page of org o (NULL: none serves it, 404): counts the request and
+ * draws a fault. Returns 1 when the page goes on, 0 when out holds the answer already.
+ * Caller holds lock. */
+static int page_begin(sim *s, casb_http_req *r, sim_org *o, const char *endpoint,
+                      oauth_reply *out, sim_fault_hit *hit)
+{
+    if (!o) {
+        reply_text(out, 404, "Not Found");
+        return 0;
+    }
+    *hit = draw_fault(s, o, r, endpoint, out);
+    return !is_answering_fault(hit);
 }
 
 /* Holds for slow/timeout faults (locks released), then sends; malformed cuts the body. */
@@ -518,7 +598,9 @@ static int challenge_valid(const char *c)
     return 1;
 }
 
-/* Issues a code for the org; caller holds lock (takes mu). */
+/* Issues a code for the org bound to its client id, redirect_uri and challenge ("" for
+ * none), and counts it for GET /_sim/orgs/{org}/oauth. The authorize endpoint and the
+ * install page both issue their codes here. Caller holds lock (takes mu). */
 static int code_issue(sim *s, sim_org *o, const char *redirect_uri, const char *challenge,
                       char *code, size_t codelen)
 {
@@ -527,6 +609,7 @@ static int code_issue(sim *s, sim_org *o, const char *redirect_uri, const char *
     int rc = -1;
 
     pthread_mutex_lock(&s->mu);
+    o->oauth_last_s256 = challenge[0] != '\0';
     purge_expired(s, now);
     if (s->ncodes == s->codes_cap) {
         size_t cap = s->codes_cap ? s->codes_cap * 2 : 16;
@@ -558,48 +641,30 @@ out:
     return rc;
 }
 
-static void authorize(sim *s, casb_http_req *r, sim_org *o, const char *redirect_uri,
-                      const char *state, int has_state, const char *challenge, oauth_reply *out)
+static void authorize(sim *s, sim_org *o, const char *redirect_uri, const char *state,
+                      int has_state, const char *challenge, oauth_reply *out)
 {
-    json_t *oauth = casb_json_path(o->doc, "auth.oauth");
-    const char *consent = casb_json_str(oauth, "consent");
-    char *params = NULL;
-    size_t len = 0;
+    const char *consent = casb_json_str(casb_json_path(o->doc, "auth.oauth"), "consent");
+    const char *const denied[] = {"error", "access_denied", "error_description", MSG_DENIED,
+                                  "error_uri", DOCS_AUTHORIZE_ERRORS "#access-denied", NULL};
     char code[24];
-    FILE *f;
+    const char *const approved[] = {"code", code, NULL};
 
-    (void)r;
-    pthread_mutex_lock(&s->mu);
-    o->oauth_last_s256 = challenge[0] != '\0';
-    pthread_mutex_unlock(&s->mu);
-    f = open_memstream(&params, &len);
-    if (!f) {
+    if (consent && strcmp(consent, "deny") == 0) {
+        /* No code, but the stats still name the challenge method of the latest attempt. */
+        pthread_mutex_lock(&s->mu);
+        o->oauth_last_s256 = challenge[0] != '\0';
+        pthread_mutex_unlock(&s->mu);
+        reply_redirect(out, redirect_uri, denied, state, has_state);
+        casb_log_info("oauth authorize denied", "org", o->login);
+        return;
+    }
+    if (code_issue(s, o, redirect_uri, challenge, code, sizeof code) != 0) {
         reply_text(out, 500, "Server Error");
         return;
     }
-    if (consent && strcmp(consent, "deny") == 0) {
-        fputs("error=access_denied&error_description=", f);
-        form_append(f, MSG_DENIED);
-        fputs("&error_uri=", f);
-        form_append(f, DOCS_AUTHORIZE_ERRORS "#access-denied");
-        casb_log_info("oauth authorize denied", "org", o->login);
-    } else {
-        if (code_issue(s, o, redirect_uri, challenge, code, sizeof code) != 0) {
-            fclose(f);
-            free(params);
-            reply_text(out, 500, "Server Error");
-            return;
-        }
-        fprintf(f, "code=%s", code);
-        casb_log_info("oauth code issued", "org", o->login, "pkce", challenge[0] ? "S256" : "none");
-    }
-    if (has_state) {
-        fputs("&state=", f);
-        form_append(f, state);
-    }
-    fclose(f);
-    reply_redirect(out, redirect_uri, params);
-    free(params);
+    reply_redirect(out, redirect_uri, approved, state, has_state);
+    casb_log_info("oauth code issued", "org", o->login, "pkce", challenge[0] ? "S256" : "none");
 }
 
 static int h_authorize(casb_http_req *r)
@@ -618,15 +683,10 @@ static int h_authorize(casb_http_req *r)
     }
     pthread_rwlock_rdlock(&s->lock);
     o = org_by_client_id(s, client_id);
-    if (!o) {
-        reply_text(&out, 404, "Not Found");
+    if (!page_begin(s, r, o, "GET /login/oauth/authorize", &out, &hit))
         goto unlock;
-    }
-    hit = draw_fault(s, o, r, "GET /login/oauth/authorize", &out);
-    if (is_answering_fault(&hit))
-        goto unlock;
-    /* GitHub falls back to the registered callback URL; the simulator has none to fall back
-     * to, so it wants the redirect_uri spelled out. */
+    /* GitHub falls back to the registered callback URL; the simulator does not (callback_url
+     * is optional and serves the install page), so it wants the redirect_uri spelled out. */
     if (query_param(r, "redirect_uri", redirect_uri, sizeof redirect_uri) != 1 ||
         redirect_uri[0] == '\0') {
         reply_text(&out, 400, "redirect_uri is required by the simulator");
@@ -657,7 +717,78 @@ static int h_authorize(casb_http_req *r)
     } else {
         challenge[0] = '\0';
     }
-    authorize(s, r, o, redirect_uri, state, has_state == 1, challenge, &out);
+    authorize(s, o, redirect_uri, state, has_state == 1, challenge, &out);
+unlock:
+    pthread_rwlock_unlock(&s->lock);
+    return send_reply(s, r, &out, &hit);
+}
+
+/* ---------- GET /apps/{app_slug}/installations/new ---------- */
+
+/* The org an install page stands for: its auth.app.app_slug is slug and its auth.oauth has
+ * a callback URL to send the browser back to (GitHub only redirects after an installation
+ * when the App has one). Orgs sharing a slug: the first in the store. Caller holds lock. */
+static sim_org *org_by_app_slug(sim *s, const char *slug)
+{
+    for (size_t i = 0; i < s->norgs; i++) {
+        const json_t *doc = s->orgs[i]->doc;
+        const char *app_slug = casb_json_str(casb_json_path(doc, "auth.app"), "app_slug");
+        if (app_slug && strcasecmp(app_slug, slug) == 0 &&
+            casb_json_str(casb_json_path(doc, "auth.oauth"), "callback_url"))
+            return s->orgs[i];
+    }
+    return NULL;
+}
+
+/* The user installed the App on the org (the page is answered at once, like authorize):
+ * with "Request user authorization (OAuth) during installation" GitHub sends the browser
+ * to the callback URL with a user-authorization code (no PKCE challenge) and the
+ * installation; when an owner must approve the request, only with setup_action=request. */
+static void install(sim *s, sim_org *o, const char *state, int has_state, oauth_reply *out)
+{
+    json_t *oauth = casb_json_path(o->doc, "auth.oauth");
+    const char *callback_url = casb_json_str(oauth, "callback_url");
+    const char *mode = casb_json_str(oauth, "install");
+    const char *const requested[] = {"setup_action", "request", NULL};
+    char code[24], installation_id[24];
+    const char *const installed[] = {"code", code, "installation_id", installation_id,
+                                     "setup_action", "install", NULL};
+
+    if (mode && strcmp(mode, "request") == 0) {
+        reply_redirect(out, callback_url, requested, state, has_state);
+        casb_log_info("app installation requested", "org", o->login);
+        return;
+    }
+    if (code_issue(s, o, callback_url, "", code, sizeof code) != 0) {
+        reply_text(out, 500, "Server Error");
+        return;
+    }
+    snprintf(installation_id, sizeof installation_id, "%lld",
+             casb_json_int(casb_json_path(o->doc, "auth.app"), "installation_id", 0));
+    reply_redirect(out, callback_url, installed, state, has_state);
+    casb_log_info("app installed with oauth code", "org", o->login, "installation_id",
+                  installation_id);
+}
+
+static int h_install(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    oauth_reply out = {0};
+    sim_fault_hit hit = {.mode = SIM_FAULT_NONE};
+    char state[MAX_URI_BYTES];
+    int has_state;
+    sim_org *o;
+
+    pthread_rwlock_rdlock(&s->lock);
+    o = org_by_app_slug(s, casb_http_param(r, "app_slug"));
+    if (!page_begin(s, r, o, "GET /apps/{slug}/installations/new", &out, &hit))
+        goto unlock;
+    has_state = query_param(r, "state", state, sizeof state);
+    if (has_state < 0) {
+        reply_text(&out, 400, "a parameter is too long");
+        goto unlock;
+    }
+    install(s, o, state, has_state == 1, &out);
 unlock:
     pthread_rwlock_unlock(&s->lock);
     return send_reply(s, r, &out, &hit);
@@ -915,6 +1046,8 @@ int sim_oauth_routes(sim *s, casb_http_server *http)
     (void)s;
     if (casb_http_route(http, "GET", "/login/oauth/authorize", h_authorize, CASB_ROUTE_PUBLIC) != 0 ||
         casb_http_route(http, "POST", "/login/oauth/access_token", h_access_token,
+                        CASB_ROUTE_PUBLIC) != 0 ||
+        casb_http_route(http, "GET", "/apps/{app_slug}/installations/new", h_install,
                         CASB_ROUTE_PUBLIC) != 0)
         return -1;
     return 0;
