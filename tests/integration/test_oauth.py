@@ -166,9 +166,9 @@ def test_consent_creates_the_integration_and_the_worker_renews_its_tokens(create
     first = wait_first_scan(iid)
     assert first["status"] == "succeeded", describe(first)
     assert first["reason"] == "first"
-    # The worker renewed the expiring token with the refresh token, and stored the new pair.
+    # The worker renewed the expiring token with the refresh token (the first scan may have
+    # done so before `stored` was read: the next scan shows the new pair was stored).
     assert oauth_stats()["refreshes"] > stats["refreshes"]
-    assert sealed(iid) != stored
     renewed = sealed(iid)
     health = im("GET", f"/v1/integrations/{iid}").body["health"]
     assert health == "healthy"
