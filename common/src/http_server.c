@@ -489,6 +489,17 @@ int casb_http_stream_end(casb_http_req *r)
     return mg_send_chunk(r->conn, "", 0) < 0 ? -1 : 0;
 }
 
+int casb_http_stream_abort(casb_http_req *r)
+{
+    if (!r || !r->streaming)
+        return -1;
+    r->streaming = 0;
+    /* No last chunk, and the connection closes after the handler: the client sees a body cut
+     * short (curl: "transfer closed with outstanding read data"), never a complete one. */
+    mg_disable_connection_keep_alive(r->conn);
+    return 0;
+}
+
 /* ---- request accessors ---- */
 
 const char *casb_http_method(const casb_http_req *r)

@@ -262,6 +262,16 @@ static int h_stream(casb_http_req *r)
     return 200;
 }
 
+/* A stream that fails halfway. */
+static int h_stream_broken(casb_http_req *r)
+{
+    if (casb_http_stream_begin(r, 200, "text/csv", NULL) != 0)
+        return 500;
+    casb_http_stream_write(r, "a,b\r\n1,2\r\n", 10);
+    casb_http_stream_abort(r);
+    return 200;
+}
+
 static int h_echo_len(casb_http_req *r)
 {
     size_t len;
@@ -341,6 +351,7 @@ static int setup(void **state)
         casb_http_route(server, "POST", "/v1/echo-length", h_echo_len, 0) ||
         casb_http_route(server, "GET", "/v1/public/ping", h_ping, CASB_ROUTE_PUBLIC) ||
         casb_http_route(server, "GET", "/v1/stream", h_stream, 0) ||
+        casb_http_route(server, "GET", "/v1/stream-broken", h_stream_broken, 0) ||
         casb_http_route(server, "GET", "/v1/noreply", h_noreply, 0) ||
         casb_http_route(server, "GET", "/v1/twice", h_twice, 0))
         return -1;
@@ -717,6 +728,26 @@ static char *raw_exchange(const char *request)
     return out;
 }
 
+/* An aborted stream is never mistaken for a complete one: the last chunk is missing and the
+ * connection closes, which curl reports as a partial transfer. */
+static void test_stream_abort(void **state)
+{
+    int64_t t0 = casb_monotonic_ms();
+    char *out;
+
+    (void)state;
+    out = raw_exchange("GET /v1/stream-broken HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                       TOKEN "\r\n\r\n");
+    assert_non_null(strstr(out, "200 OK"));
+    assert_non_null(strstr(out, "1,2"));
+    /* The terminating chunk "0\r\n\r\n" never came, and the server closed the connection:
+     * raw_exchange read to EOF well before its 3 s timeout. */
+    assert_null(strstr(out, "\r\n0\r\n\r\n"));
+    assert_true(casb_monotonic_ms() - t0 < 2500);
+    free(out);
+}
+
+
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
@@ -885,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_body_limit),
         cmocka_unit_test(test_health_ready_metrics),
         cmocka_unit_test(test_streaming_chunked),
+        cmocka_unit_test(test_stream_abort),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_unread_body_closes_connection),
         cmocka_unit_test(test_static_files),

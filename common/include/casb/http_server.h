@@ -82,5 +82,9 @@ int casb_http_stream_begin(casb_http_req *r, int status, const char *content_typ
                            const char *extra_headers);
 int casb_http_stream_write(casb_http_req *r, const char *data, size_t len);
 int casb_http_stream_end(casb_http_req *r);
+/* Ends a stream that failed halfway (its headers said 200): no last chunk is sent and the
+ * connection is closed, so that the client knows the body is incomplete instead of taking
+ * a truncated file for a whole one. */
+int casb_http_stream_abort(casb_http_req *r);
 
 #endif
