@@ -85,7 +85,8 @@ static const char SQL_EARLIER_BATCHES[] =
     "SELECT count(*) AS n FROM ingested_batches"
     " WHERE scan_id = $1 AND attempt = $2 AND seq < $3";
 
-/* Findings rows first: the instances refer to them. Severity follows the catalogue. */
+/* Findings rows first: the instances refer to them. Severity follows the catalogue unless a
+ * user tuned it. */
 static const char SQL_UPSERT_FINDINGS[] =
     "INSERT INTO findings (id, account_id, integration_id, finding_type, severity,"
     "                      first_seen_at, last_seen_at)"
@@ -93,19 +94,22 @@ static const char SQL_UPSERT_FINDINGS[] =
     "   FROM jsonb_to_recordset($1::jsonb) AS r(finding_type text, severity text)"
     " ON CONFLICT (integration_id, finding_type) DO UPDATE"
     "    SET last_seen_at = greatest(findings.last_seen_at, excluded.last_seen_at),"
-    "        severity = excluded.severity";
+    "        severity = CASE WHEN findings.severity_tuned THEN findings.severity"
+    "                        ELSE excluded.severity END";
 
 /* All instances of one message in one statement. A resolved instance seen again reopens; a
  * hidden one stays hidden. A sighting older than the instance's last one (a late message of
  * an earlier scan) changes nothing. DISTINCT ON keeps the last sighting of an asset repeated
- * within the message, which ON CONFLICT could not update twice. */
+ * within the message, which ON CONFLICT could not update twice. New and reopened instances
+ * leave their event on the timeline; n is how many instances the message upserted. */
 static const char SQL_UPSERT_INSTANCES[] =
+    "WITH up AS ("
     "INSERT INTO finding_instances AS fi (id, finding_id, integration_id, asset_kind, asset_id,"
     "       asset_name, asset_url, details, state, first_seen_at, last_seen_at, last_scan_id,"
-    "       last_scan_started_at)"
+    "       last_scan_started_at, last_transition)"
     " SELECT gen_random_uuid(), f.id, f.integration_id, r.asset_kind, r.asset_id, r.asset_name,"
     "        r.asset_url, coalesce(r.details, '{}'::jsonb), 'active', now(), now(), $3,"
-    "        $4::timestamptz"
+    "        $4::timestamptz, 'detected'"
     "   FROM (SELECT DISTINCT ON (x.finding_type, x.asset_id) x.*"
     "           FROM jsonb_to_recordset($1::jsonb) AS x(ord int, finding_type text,"
     "                asset_kind text, asset_id text, asset_name text, asset_url text,"
@@ -118,8 +122,14 @@ static const char SQL_UPSERT_INSTANCES[] =
     "        last_seen_at = excluded.last_seen_at, last_scan_id = excluded.last_scan_id,"
     "        last_scan_started_at = excluded.last_scan_started_at,"
     "        state = CASE WHEN fi.state = 'resolved' THEN 'active' ELSE fi.state END,"
-    "        resolved_at = CASE WHEN fi.state = 'resolved' THEN NULL ELSE fi.resolved_at END"
-    "  WHERE excluded.last_scan_started_at >= fi.last_scan_started_at";
+    "        resolved_at = CASE WHEN fi.state = 'resolved' THEN NULL ELSE fi.resolved_at END,"
+    "        last_transition = CASE WHEN fi.state = 'resolved' THEN 'reopened' END"
+    "  WHERE excluded.last_scan_started_at >= fi.last_scan_started_at"
+    " RETURNING fi.id, fi.finding_id, fi.last_transition),"
+    " ev AS (INSERT INTO finding_events (account_id, finding_id, instance_id, event, scan_id)"
+    "        SELECT $5::uuid, up.finding_id, up.id, up.last_transition, $3::uuid FROM up"
+    "         WHERE up.last_transition IS NOT NULL)"
+    " SELECT count(*) AS n FROM up";
 
 /* instance_count = active instances, for the integration's findings of the listed types
  * ($2: JSON array of {"finding_type"} rows or of strings), or all of them ($2 NULL). */
@@ -134,13 +144,34 @@ static const char SQL_RECOUNT[] =
     "                   FROM jsonb_array_elements($2::jsonb) AS e))) c"
     " WHERE f.id = c.id AND f.instance_count <> c.n";
 
-/* Instances of the checks that ran in this scan and were not seen by it. */
+/* Instances of the checks that ran in this scan and were not seen by it, each with its
+ * event on the timeline. */
 static const char SQL_RESOLVE[] =
-    "UPDATE finding_instances i SET state = 'resolved', resolved_at = now()"
+    "WITH r AS ("
+    "UPDATE finding_instances i SET state = 'resolved', resolved_at = now(),"
+    "       last_transition = NULL"
     "  FROM findings f"
     " WHERE i.finding_id = f.id AND f.integration_id = $1"
     "   AND f.finding_type IN (SELECT jsonb_array_elements_text($2::jsonb))"
-    "   AND i.state = 'active' AND i.last_scan_started_at < $3::timestamptz";
+    "   AND i.state = 'active' AND i.last_scan_started_at < $3::timestamptz"
+    " RETURNING i.id, i.finding_id)"
+    " INSERT INTO finding_events (account_id, finding_id, instance_id, event, scan_id)"
+    " SELECT $4::uuid, r.finding_id, r.id, 'resolved', $5::uuid FROM r";
+
+/* Today's counts of the integration for the trend: active instances of findings that are
+ * not ignored, by severity, as this completed scan leaves them. */
+static const char SQL_DAILY_COUNTS[] =
+    "INSERT INTO integration_daily_counts AS d (integration_id, account_id, day, critical,"
+    "       high, medium, low)"
+    " SELECT $1::uuid, $2::uuid, (now() AT TIME ZONE 'UTC')::date,"
+    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'critical'), 0),"
+    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'high'), 0),"
+    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'medium'), 0),"
+    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'low'), 0)"
+    "   FROM findings WHERE integration_id = $1::uuid AND status = 'active'"
+    " ON CONFLICT (integration_id, day) DO UPDATE"
+    "    SET critical = excluded.critical, high = excluded.high, medium = excluded.medium,"
+    "        low = excluded.low";
 
 static const char SQL_SCAN_SUCCEEDED[] =
     "UPDATE scans SET status = 'succeeded', finished_at = now(), stats = $2::jsonb,"
@@ -248,6 +279,7 @@ static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *m,
     json_t *types = NULL, *rows = NULL;
     char *types_s = NULL, *rows_s = NULL;
     fa_apply_result r = FA_APPLY_ERROR;
+    PGresult *res = NULL;
     long affected = 0;
 
     if (json_array_size(m->findings) == 0)
@@ -263,15 +295,19 @@ static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *m,
     const char *pf[] = {types_s, m->account_id, m->integration_id};
     if (casb_db_exec(db, SQL_UPSERT_FINDINGS, 3, pf, NULL, reason, reasonlen) != 0)
         goto out;
-    const char *pi[] = {rows_s, m->integration_id, m->scan_id, m->scan_started_at};
-    if (casb_db_exec(db, SQL_UPSERT_INSTANCES, 4, pi, &affected, reason, reasonlen) != 0)
+    const char *pi[] = {rows_s, m->integration_id, m->scan_id, m->scan_started_at,
+                        m->account_id};
+    res = casb_db_query(db, SQL_UPSERT_INSTANCES, 5, pi, reason, reasonlen);
+    if (!res)
         goto out;
+    affected = (long)casb_db_get_int(res, 0, "n", 0);
     const char *pc[] = {m->integration_id, types_s};
     if (casb_db_exec(db, SQL_RECOUNT, 2, pc, NULL, reason, reasonlen) != 0)
         goto out;
     metric_add(m_instances, (double)affected);
     r = FA_APPLY_APPLIED;
 out:
+    PQclear(res);
     free(types_s);
     free(rows_s);
     json_decref(types);
@@ -292,11 +328,15 @@ static fa_apply_result apply_completed(casb_db *db, const fa_result_msg *m, long
         casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
         goto out;
     }
-    const char *pr[] = {m->integration_id, ran_s, m->scan_started_at};
-    if (casb_db_exec(db, SQL_RESOLVE, 3, pr, resolved, reason, reasonlen) != 0)
+    const char *pr[] = {m->integration_id, ran_s, m->scan_started_at, m->account_id,
+                        m->scan_id};
+    if (casb_db_exec(db, SQL_RESOLVE, 5, pr, resolved, reason, reasonlen) != 0)
         goto out;
     const char *pc[] = {m->integration_id, NULL};
     if (casb_db_exec(db, SQL_RECOUNT, 2, pc, NULL, reason, reasonlen) != 0)
+        goto out;
+    const char *pd[] = {m->integration_id, m->account_id};
+    if (casb_db_exec(db, SQL_DAILY_COUNTS, 2, pd, NULL, reason, reasonlen) != 0)
         goto out;
     const char *ps[] = {m->scan_id, stats_s, coverage_s};
     if (casb_db_exec(db, SQL_SCAN_SUCCEEDED, 3, ps, NULL, reason, reasonlen) != 0)

@@ -146,3 +146,78 @@ int fa_query_instances(fa_instances_page *out, const fa_instances_params *in,
     }
     return 0;
 }
+
+int fa_query_history(fa_history_page *out, const char *limit, const char *cursor,
+                     const char **param, char *err, size_t errlen)
+{
+    out->before_id = 0;
+    if (limit_parse(limit, &out->limit, param, err, errlen) != 0)
+        return CASB_EINVALID;
+    if (cursor) {
+        out->before_id = fa_cursor_events_decode(cursor);
+        if (out->before_id <= 0)
+            return refuse(param, "cursor", err, errlen, "not a cursor of this list");
+    }
+    return 0;
+}
+
+int fa_query_trend(fa_trend_params *out, const char *integration_id, const char *days,
+                   const char **param, char *err, size_t errlen)
+{
+    char *end = NULL;
+    long v;
+
+    out->integration_id = integration_id;
+    out->days = FA_TREND_DAYS_DEFAULT;
+    if (integration_id && !casb_uuid_valid(integration_id))
+        return refuse(param, "integration_id", err, errlen, "expected a UUID");
+    if (days) {
+        v = strtol(days, &end, 10);
+        if (!end || *end || v < 1 || v > FA_TREND_DAYS_MAX)
+            return refuse(param, "days", err, errlen, "expected an integer from 1 to 365");
+        out->days = (int)v;
+    }
+    return 0;
+}
+
+char *fa_query_ids(const json_t *body, char *err, size_t errlen)
+{
+    const json_t *ids = json_object_get(body, "ids");
+    const char *key;
+    json_t *v;
+    size_t i, n = json_array_size(ids);
+    char *out, *p;
+
+    json_object_foreach((json_t *)body, key, v) {
+        if (strcmp(key, "ids") != 0) {
+            casb_fail(err, errlen, CASB_EINVALID, "%.64s: unknown field", key);
+            return NULL;
+        }
+    }
+    if (!json_is_array(ids) || n == 0 || n > FA_BULK_IDS_MAX) {
+        casb_fail(err, errlen, CASB_EINVALID,
+                  "ids: expected an array of 1 to %d ids", FA_BULK_IDS_MAX);
+        return NULL;
+    }
+    json_array_foreach(ids, i, v) {
+        if (!json_is_string(v) || !casb_uuid_valid(json_string_value(v))) {
+            casb_fail(err, errlen, CASB_EINVALID, "ids[%zu]: expected a UUID", i);
+            return NULL;
+        }
+    }
+    /* A PostgreSQL array literal of validated UUIDs: "{id,id,...}", bound as a parameter. */
+    out = malloc(n * 37 + 2);
+    if (!out) {
+        casb_fail(err, errlen, CASB_ERROR, "out of memory");
+        return NULL;
+    }
+    p = out;
+    *p++ = '{';
+    json_array_foreach(ids, i, v) {
+        memcpy(p, json_string_value(v), 36);
+        p += 36;
+        *p++ = i + 1 < n ? ',' : '}';
+    }
+    *p = '\0';
+    return out;
+}

@@ -1,6 +1,7 @@
 #ifndef FA_QUERY_H
 #define FA_QUERY_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "fa_catalogue.h"
@@ -26,6 +27,13 @@ typedef struct {
     const char *cursor;
 } fa_findings_params;
 
+/* The query parameters of the finding filters, shared by the list and the exports: entries
+ * of a casb_query_param table reading into the fa_findings_params p. */
+#define FA_FINDINGS_FILTER_PARAMS(p)                                                           \
+    {"integration_id", &(p).integration_id}, {"provider", &(p).provider},                     \
+        {"severity", &(p).severity}, {"status", &(p).status}, {"category", &(p).category},    \
+        {"finding_type", &(p).finding_type}
+
 /* Fills q (whose account_id the caller sets) from in. Strings of q borrow from in; q->limit
  * is the page size and q->types_json stays NULL: a category filter is resolved against the
  * catalogue by the caller (in->category has been checked to be a category). */
@@ -50,5 +58,31 @@ int fa_query_instances(fa_instances_page *out, const fa_instances_params *in,
 
 /* GET /v1/finding-types: the provider filter, NULL when absent. */
 int fa_query_provider(const char *provider, const char **param, char *err, size_t errlen);
+
+/* GET /v1/findings/{id}/history: limit and cursor. before_id 0: from the newest. */
+typedef struct {
+    int limit;
+    long long before_id;
+} fa_history_page;
+
+int fa_query_history(fa_history_page *out, const char *limit, const char *cursor,
+                     const char **param, char *err, size_t errlen);
+
+/* GET /v1/trend: integration_id (optional UUID) and days (1..365, default 30). */
+#define FA_TREND_DAYS_DEFAULT 30
+#define FA_TREND_DAYS_MAX 365
+
+typedef struct {
+    const char *integration_id;
+    int days;
+} fa_trend_params;
+
+int fa_query_trend(fa_trend_params *out, const char *integration_id, const char *days,
+                   const char **param, char *err, size_t errlen);
+
+/* The body of a bulk action, {"ids": [1..FA_BULK_IDS_MAX UUIDs]} and nothing else, as a
+ * PostgreSQL array literal (malloc'ed); NULL with err (CASB_EINVALID) otherwise. */
+#define FA_BULK_IDS_MAX 500
+char *fa_query_ids(const json_t *body, char *err, size_t errlen);
 
 #endif

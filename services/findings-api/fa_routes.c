@@ -7,11 +7,12 @@
 #include "casb/crypto.h"
 #include "casb/log.h"
 #include "casb/query.h"
+#include "fa_export.h"
 #include "fa_query.h"
+#include "fa_request.h"
 #include "fa_store.h"
+#include "fa_triage.h"
 #include "fa_views.h"
-
-#define FA_POOL_WAIT_MS 5000
 
 int fa_ready(void *app, char *reason, size_t reasonlen)
 {
@@ -38,75 +39,6 @@ int fa_ready(void *app, char *reason, size_t reasonlen)
         return 0;
     }
     return 1;
-}
-
-static const char *account_of(casb_http_req *r)
-{
-    return casb_http_principal(r)->account_id;
-}
-
-static int reply_internal(casb_http_req *r, const char *operation, const char *err)
-{
-    casb_log_error("request failed", "operation", operation, "error", err);
-    return casb_http_reply_problem(r, 500, "internal error", NULL);
-}
-
-static int reply_not_found(casb_http_req *r)
-{
-    return casb_http_reply_problem(r, 404, "finding not found", NULL);
-}
-
-/* A pooled connection, or NULL with *status the 503 already answered. */
-static casb_db *acquire(casb_http_req *r, int *status)
-{
-    fa_app *a = casb_http_app(r);
-    casb_db *db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
-
-    if (!db) {
-        casb_log_warn("no database connection available");
-        *status = casb_http_reply_problem(r, 503, "database unavailable, retry later", NULL);
-    }
-    return db;
-}
-
-static void release(casb_http_req *r, casb_db *db)
-{
-    fa_app *a = casb_http_app(r);
-
-    casb_db_pool_release(a->pool, db);
-}
-
-/* The start of the /v1/findings/{id} handlers: the query (params) and the path's id. An id
- * that is not a UUID names no finding: 404 like an unknown one, before any SQL. Returns 0
- * with *id set, or the status already answered. */
-static int finding_request(casb_http_req *r, const casb_query_param *params,
-                           casb_query_text *text, const char **id)
-{
-    int status = casb_query_read(r, params, text);
-
-    *id = casb_http_param(r, "id");
-    if (status != 0)
-        return status;
-    if (!*id || !casb_uuid_valid(*id))
-        return reply_not_found(r);
-    return 0;
-}
-
-/* Loads the caller's finding: 0 with *res (one row, the caller clears it), or the status
- * already answered (404 when the account has no such finding). */
-static int load_finding(casb_http_req *r, casb_db *db, const char *id, PGresult **res)
-{
-    char err[256];
-
-    *res = fa_store_get_finding(db, account_of(r), id, err, sizeof(err));
-    if (!*res)
-        return reply_internal(r, "get finding", err);
-    if (PQntuples(*res) == 0) {
-        PQclear(*res);
-        *res = NULL;
-        return reply_not_found(r);
-    }
-    return 0;
 }
 
 static int handle_finding_types(casb_http_req *r)
@@ -141,19 +73,14 @@ static int handle_list_findings(casb_http_req *r)
     fa_app *a = casb_http_app(r);
     fa_findings_params p;
     const casb_query_param params[] = {
-        {"integration_id", &p.integration_id},
-        {"provider", &p.provider},
-        {"severity", &p.severity},
-        {"status", &p.status},
-        {"category", &p.category},
-        {"finding_type", &p.finding_type},
+        FA_FINDINGS_FILTER_PARAMS(p),
         {"include_resolved", &p.include_resolved},
         {"limit", &p.limit},
         {"cursor", &p.cursor},
         {NULL, NULL},
     };
     casb_query_text text;
-    fa_findings_query q = {.account_id = account_of(r)};
+    fa_findings_query q = {.account_id = fa_account_of(r)};
     const char *param = NULL;
     json_t *types = NULL, *list = NULL;
     char *types_s = NULL, *next = NULL;
@@ -171,19 +98,19 @@ static int handle_list_findings(casb_http_req *r)
         types = fa_catalogue_ids_in_category(a->catalogue, p.category);
         types_s = types ? json_dumps(types, JSON_COMPACT) : NULL;
         if (!types_s) {
-            status = reply_internal(r, "list findings", "out of memory");
+            status = fa_reply_internal(r, "list findings", "out of memory");
             goto out;
         }
         q.types_json = types_s;
     }
 
-    db = acquire(r, &status);
+    db = fa_acquire(r, &status);
     if (!db)
         goto out;
     res = fa_store_list_findings(db, &q, err, sizeof(err));
-    release(r, db);
+    fa_release(r, db);
     if (!res) {
-        status = reply_internal(r, "list findings", err);
+        status = fa_reply_internal(r, "list findings", err);
         goto out;
     }
     list = json_array();
@@ -214,14 +141,14 @@ static int handle_get_finding(casb_http_req *r)
     casb_db *db = NULL;
     int status;
 
-    status = finding_request(r, none, NULL, &id);
+    status = fa_finding_request(r, none, NULL, &id);
     if (status != 0)
         return status;
-    db = acquire(r, &status);
+    db = fa_acquire(r, &status);
     if (!db)
         return status;
-    status = load_finding(r, db, id, &res);
-    release(r, db);
+    status = fa_load_finding(r, db, id, &res);
+    fa_release(r, db);
     if (status != 0)
         return status;
     status = casb_http_reply_json(r, 200, fa_view_finding(res, 0, a->catalogue, 1));
@@ -245,26 +172,24 @@ static int handle_list_instances(casb_http_req *r)
     char err[256];
     int status, n;
 
-    status = finding_request(r, params, &text, &id);
+    status = fa_finding_request(r, params, &text, &id);
     if (status != 0)
         return status;
     if (fa_query_instances(&page, &p, &param, err, sizeof(err)) != 0)
         return casb_query_reply_invalid(r, param, err);
-    db = acquire(r, &status);
+    db = fa_acquire(r, &status);
     if (!db)
         return status;
     /* The finding must exist in the caller's account: an empty list would hide a typo. */
-    status = load_finding(r, db, id, &res);
-    PQclear(res);
-    res = NULL;
+    status = fa_check_finding(r, db, id);
     if (status == 0) {
-        res = fa_store_list_instances(db, account_of(r), id, page.state,
+        res = fa_store_list_instances(db, fa_account_of(r), id, page.state,
                                       page.after_asset_id[0] ? page.after_asset_id : NULL,
                                       page.limit, err, sizeof(err));
         if (!res)
-            status = reply_internal(r, "list instances", err);
+            status = fa_reply_internal(r, "list instances", err);
     }
-    release(r, db);
+    fa_release(r, db);
     if (status != 0)
         return status;
     list = json_array();
@@ -289,15 +214,15 @@ static int handle_summary(casb_http_req *r)
     status = casb_query_read(r, none, NULL);
     if (status != 0)
         return status;
-    db = acquire(r, &status);
+    db = fa_acquire(r, &status);
     if (!db)
         return status;
-    by_type = fa_store_summary_by_type(db, account_of(r), err, sizeof(err));
+    by_type = fa_store_summary_by_type(db, fa_account_of(r), err, sizeof(err));
     if (by_type)
-        by_integration = fa_store_summary_by_integration(db, account_of(r), err, sizeof(err));
-    release(r, db);
+        by_integration = fa_store_summary_by_integration(db, fa_account_of(r), err, sizeof(err));
+    fa_release(r, db);
     if (!by_type || !by_integration)
-        status = reply_internal(r, "summary", err);
+        status = fa_reply_internal(r, "summary", err);
     else
         status = casb_http_reply_json(r, 200,
                                       fa_view_summary(by_type, by_integration, a->catalogue));
@@ -312,7 +237,8 @@ int fa_routes_register(casb_http_server *s)
         casb_http_route(s, "GET", "/v1/findings", handle_list_findings, 0) != 0 ||
         casb_http_route(s, "GET", "/v1/findings/{id}", handle_get_finding, 0) != 0 ||
         casb_http_route(s, "GET", "/v1/findings/{id}/instances", handle_list_instances, 0) != 0 ||
-        casb_http_route(s, "GET", "/v1/summary", handle_summary, 0) != 0)
+        casb_http_route(s, "GET", "/v1/summary", handle_summary, 0) != 0 ||
+        fa_triage_register(s) != 0 || fa_export_register(s) != 0)
         return -1;
     return 0;
 }

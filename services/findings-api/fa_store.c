@@ -6,7 +6,7 @@
 
 #define FINDING_COLUMNS                                                                        \
     "f.id, f.integration_id, i.provider, i.name AS integration_name, f.finding_type,"         \
-    " f.severity, f.status, f.instance_count,"                                                 \
+    " f.severity, f.severity_tuned, f.status, f.instance_count,"                               \
     " " TS("f.first_seen_at") " AS first_seen_at, " TS("f.last_seen_at") " AS last_seen_at,"  \
     " CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"         \
     " ELSE 3 END AS severity_rank"
@@ -37,18 +37,52 @@ static const char SQL_GET_FINDING[] =
     "  FROM findings f JOIN integrations i ON i.id = f.integration_id"
     " WHERE f.account_id = $1 AND f.id = $2";
 
+#define INSTANCE_COLUMNS                                                                       \
+    "fi.id, fi.finding_id, fi.integration_id, fi.asset_kind, fi.asset_id, fi.asset_name,"     \
+    " fi.asset_url, fi.details::text AS details, fi.state,"                                   \
+    " " TS("fi.first_seen_at") " AS first_seen_at,"                                           \
+    " " TS("fi.last_seen_at") " AS last_seen_at, fi.last_scan_id,"                            \
+    " " TS("fi.resolved_at") " AS resolved_at"
+
 static const char SQL_LIST_INSTANCES[] =
-    "SELECT fi.id, fi.finding_id, fi.integration_id, fi.asset_kind, fi.asset_id, fi.asset_name,"
-    "       fi.asset_url, fi.details::text AS details, fi.state,"
-    "       " TS("fi.first_seen_at") " AS first_seen_at,"
-    "       " TS("fi.last_seen_at") " AS last_seen_at, fi.last_scan_id,"
-    "       " TS("fi.resolved_at") " AS resolved_at"
+    "SELECT " INSTANCE_COLUMNS
     "  FROM finding_instances fi JOIN findings f ON f.id = fi.finding_id"
     " WHERE f.account_id = $1 AND fi.finding_id = $2"
     "   AND ($3::text IS NULL OR fi.state = $3)"
     "   AND ($4::text IS NULL OR fi.asset_id > $4)"
     " ORDER BY fi.asset_id"
     " LIMIT $5";
+
+static const char SQL_GET_INSTANCE[] =
+    "SELECT " INSTANCE_COLUMNS
+    "  FROM finding_instances fi JOIN findings f ON f.id = fi.finding_id"
+    " WHERE f.account_id = $1 AND fi.id = $2";
+
+/* Newest first; the instance's asset names the event's subject. */
+static const char SQL_HISTORY[] =
+    "SELECT e.id, e.event, " TS("e.at") " AS at, e.actor, e.scan_id, e.instance_id,"
+    "       fi.asset_name, e.details::text AS details"
+    "  FROM finding_events e LEFT JOIN finding_instances fi ON fi.id = e.instance_id"
+    " WHERE e.account_id = $1 AND e.finding_id = $2"
+    "   AND ($3::bigint IS NULL OR e.id < $3::bigint)"
+    " ORDER BY e.id DESC"
+    " LIMIT $4";
+
+/* One row per day of the window, oldest first: each integration's last snapshot on or
+ * before that day (days without a scan carry the previous one forward), summed. */
+static const char SQL_TREND[] =
+    "SELECT to_char(d.day, 'YYYY-MM-DD') AS day,"
+    "       coalesce(sum(c.critical), 0) AS critical, coalesce(sum(c.high), 0) AS high,"
+    "       coalesce(sum(c.medium), 0) AS medium, coalesce(sum(c.low), 0) AS low"
+    "  FROM generate_series((now() AT TIME ZONE 'UTC')::date - ($3::int - 1),"
+    "                       (now() AT TIME ZONE 'UTC')::date, interval '1 day') AS d(day)"
+    "  LEFT JOIN LATERAL ("
+    "       SELECT DISTINCT ON (x.integration_id) x.critical, x.high, x.medium, x.low"
+    "         FROM integration_daily_counts x"
+    "        WHERE x.account_id = $1 AND x.day <= d.day"
+    "          AND ($2::uuid IS NULL OR x.integration_id = $2::uuid)"
+    "        ORDER BY x.integration_id, x.day DESC) c ON true"
+    " GROUP BY d.day ORDER BY d.day";
 
 static const char SQL_SUMMARY_BY_TYPE[] =
     "SELECT f.finding_type, f.severity, count(*) AS findings, sum(f.instance_count) AS instances"
@@ -124,4 +158,33 @@ PGresult *fa_store_summary_by_integration(casb_db *db, const char *account_id, c
     const char *params[] = {account_id};
 
     return casb_db_query(db, SQL_SUMMARY_BY_INTEGRATION, 1, params, err, errlen);
+}
+
+PGresult *fa_store_get_instance(casb_db *db, const char *account_id, const char *instance_id,
+                                char *err, size_t errlen)
+{
+    const char *params[] = {account_id, instance_id};
+
+    return casb_db_query(db, SQL_GET_INSTANCE, 2, params, err, errlen);
+}
+
+PGresult *fa_store_history(casb_db *db, const char *account_id, const char *finding_id,
+                           long long before_id, int limit, char *err, size_t errlen)
+{
+    char before_s[24], limit_s[16];
+
+    snprintf(before_s, sizeof(before_s), "%lld", before_id);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
+    const char *params[] = {account_id, finding_id, before_id > 0 ? before_s : NULL, limit_s};
+    return casb_db_query(db, SQL_HISTORY, 4, params, err, errlen);
+}
+
+PGresult *fa_store_trend(casb_db *db, const char *account_id, const char *integration_id,
+                         int days, char *err, size_t errlen)
+{
+    char days_s[16];
+
+    snprintf(days_s, sizeof(days_s), "%d", days);
+    const char *params[] = {account_id, integration_id, days_s};
+    return casb_db_query(db, SQL_TREND, 3, params, err, errlen);
 }

@@ -50,4 +50,18 @@ PGresult *fa_store_summary_by_type(casb_db *db, const char *account_id, char *er
 PGresult *fa_store_summary_by_integration(casb_db *db, const char *account_id, char *err,
                                           size_t errlen);
 
+/* One instance of the account (0 or 1 row), in the columns of fa_store_list_instances. */
+PGresult *fa_store_get_instance(casb_db *db, const char *account_id, const char *instance_id,
+                                char *err, size_t errlen);
+
+/* The finding's timeline, newest first, events with id < before_id (0: from the newest);
+ * up to limit + 1 rows. */
+PGresult *fa_store_history(casb_db *db, const char *account_id, const char *finding_id,
+                           long long before_id, int limit, char *err, size_t errlen);
+
+/* The last days days (today included), oldest first: day, critical, high, medium, low,
+ * summed over the account's integrations (or the one integration_id, NULL: all). */
+PGresult *fa_store_trend(casb_db *db, const char *account_id, const char *integration_id,
+                         int days, char *err, size_t errlen);
+
 #endif

@@ -45,6 +45,14 @@ json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, i
                   (json_int_t)casb_db_get_int(res, row, "instance_count", 0), "first_seen_at",
                   col_str(res, row, "first_seen_at"), "last_seen_at",
                   col_str(res, row, "last_seen_at"));
+    if (f) {
+        /* A severity a user tuned survives scans; reset puts back the catalogue's. */
+        json_object_set_new(f, "severity_tuned",
+                            json_boolean(casb_db_get_bool(res, row, "severity_tuned")));
+        json_object_set_new(f, "default_severity", t && t->severity
+                                                       ? json_string(t->severity)
+                                                       : json_null());
+    }
     if (!f || !detailed || !t)
         return f;
     static const char *const extra[] = {"asset_kind", "description", "impact", "remediation",
@@ -224,4 +232,58 @@ char *fa_cursor_instances_decode(const char *cursor)
     }
     free(raw);
     return out;
+}
+
+json_t *fa_view_event(const PGresult *res, int row)
+{
+    const char *details_s = casb_db_get(res, row, "details");
+    json_t *details = details_s ? json_loads(details_s, 0, NULL) : NULL;
+
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                     (json_int_t)casb_db_get_int(res, row, "id", 0), "event",
+                     col_str(res, row, "event"), "at", col_str(res, row, "at"), "actor",
+                     col_str(res, row, "actor"), "scan_id", col_str(res, row, "scan_id"),
+                     "instance_id", col_str(res, row, "instance_id"), "asset_name",
+                     col_str(res, row, "asset_name"), "details",
+                     details ? details : json_null());
+}
+
+json_t *fa_view_trend(const PGresult *res)
+{
+    json_t *days = json_array();
+
+    for (int i = 0; days && i < PQntuples(res); i++)
+        json_array_append_new(
+            days, json_pack("{s:o, s:I, s:I, s:I, s:I}", "day", col_str(res, i, "day"),
+                            "critical", (json_int_t)casb_db_get_int(res, i, "critical", 0),
+                            "high", (json_int_t)casb_db_get_int(res, i, "high", 0), "medium",
+                            (json_int_t)casb_db_get_int(res, i, "medium", 0), "low",
+                            (json_int_t)casb_db_get_int(res, i, "low", 0)));
+    return json_pack("{s:o}", "days", days ? days : json_array());
+}
+
+char *fa_cursor_events_encode(long long id)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), "e1:%lld", id);
+    return casb_base64url_encode(buf, strlen(buf));
+}
+
+long long fa_cursor_events_decode(const char *cursor)
+{
+    size_t n = 0;
+    unsigned char *raw = casb_base64url_decode(cursor, &n);
+    char text[32];
+    long long id = -1;
+    int used = 0;
+
+    if (raw && n > 3 && n < sizeof(text)) {
+        memcpy(text, raw, n);
+        text[n] = '\0';
+        if (sscanf(text, "e1:%lld%n", &id, &used) != 1 || (size_t)used != n || id <= 0)
+            id = -1;
+    }
+    free(raw);
+    return id;
 }

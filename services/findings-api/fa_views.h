@@ -18,6 +18,11 @@ json_t *fa_view_instance(const PGresult *res, int row);
 json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
                         const fa_catalogue *cat);
 
+/* One timeline event (fa_store_history row). */
+json_t *fa_view_event(const PGresult *res, int row);
+/* {"days": [{"day","critical","high","medium","low"}, ...]} from fa_store_trend rows. */
+json_t *fa_view_trend(const PGresult *res);
+
 /* Cursors are base64url text, opaque to clients. Findings: the last row's sort key. */
 char *fa_cursor_findings_encode(int rank, long count, const char *id); /* malloc'ed */
 /* 0, or -1 when the cursor is not one of ours. */
@@ -25,5 +30,8 @@ int fa_cursor_findings_decode(const char *cursor, int *rank, long *count, char i
 /* Instances: the last row's asset id. */
 char *fa_cursor_instances_encode(const char *asset_id);
 char *fa_cursor_instances_decode(const char *cursor); /* malloc'ed, NULL when invalid */
+/* Timeline events: the last row's id; decode answers -1 when the cursor is not one of ours. */
+char *fa_cursor_events_encode(long long id);
+long long fa_cursor_events_decode(const char *cursor);
 
 #endif

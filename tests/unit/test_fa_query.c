@@ -201,12 +201,83 @@ static void test_provider(void **state)
                      CASB_EINVALID);
 }
 
+static void test_history_and_trend(void **state)
+{
+    fa_history_page h;
+    fa_trend_params t;
+    char *cursor = fa_cursor_events_encode(42);
+
+    (void)state;
+    assert_int_equal(fa_query_history(&h, NULL, NULL, &param, err, sizeof(err)), 0);
+    assert_int_equal(h.before_id, 0);
+    assert_int_equal(fa_query_history(&h, "10", cursor, &param, err, sizeof(err)), 0);
+    assert_int_equal(h.limit, 10);
+    assert_int_equal(h.before_id, 42);
+    free(cursor);
+    /* Another list's cursor is not this one's. */
+    cursor = fa_cursor_instances_encode("acme/api");
+    assert_int_equal(fa_query_history(&h, NULL, cursor, &param, err, sizeof(err)), CASB_EINVALID);
+    assert_string_equal(param, "cursor");
+    free(cursor);
+    assert_int_equal(fa_query_history(&h, "0", NULL, &param, err, sizeof(err)), CASB_EINVALID);
+    assert_string_equal(param, "limit");
+
+    assert_int_equal(fa_query_trend(&t, NULL, NULL, &param, err, sizeof(err)), 0);
+    assert_int_equal(t.days, FA_TREND_DAYS_DEFAULT);
+    assert_null(t.integration_id);
+    assert_int_equal(fa_query_trend(&t, "00000000-0000-0000-0000-000000000001", "365", &param,
+                                    err, sizeof(err)),
+                     0);
+    assert_int_equal(t.days, 365);
+    static const char *const bad_days[] = {"0", "366", "-1", "7d", "", NULL};
+    for (int i = 0; bad_days[i]; i++) {
+        assert_int_equal(fa_query_trend(&t, NULL, bad_days[i], &param, err, sizeof(err)),
+                         CASB_EINVALID);
+        assert_string_equal(param, "days");
+    }
+    assert_int_equal(fa_query_trend(&t, "nope", NULL, &param, err, sizeof(err)), CASB_EINVALID);
+    assert_string_equal(param, "integration_id");
+}
+
+static void test_bulk_ids(void **state)
+{
+    static const char *const refused[] = {
+        "{}", "{\"ids\":[]}", "{\"ids\":\"x\"}", "{\"ids\":[1]}", "{\"ids\":[\"not-a-uuid\"]}",
+        "{\"ids\":[\"00000000-0000-0000-0000-000000000001\"],\"x\":1}", NULL};
+    json_t *body, *many;
+    char *ids;
+
+    (void)state;
+    body = json_loads("{\"ids\":[\"00000000-0000-0000-0000-000000000001\","
+                      "\"00000000-0000-0000-0000-0000000000ff\"]}",
+                      0, NULL);
+    ids = fa_query_ids(body, err, sizeof(err));
+    assert_string_equal(ids, "{00000000-0000-0000-0000-000000000001,"
+                             "00000000-0000-0000-0000-0000000000ff}");
+    free(ids);
+    json_decref(body);
+    for (int i = 0; refused[i]; i++) {
+        body = json_loads(refused[i], 0, NULL);
+        assert_non_null(body);
+        assert_null(fa_query_ids(body, err, sizeof(err)));
+        json_decref(body);
+    }
+    /* One more than the bulk limit. */
+    many = json_array();
+    for (int i = 0; i <= FA_BULK_IDS_MAX; i++)
+        json_array_append_new(many, json_string("00000000-0000-0000-0000-000000000001"));
+    body = json_pack("{s:o}", "ids", many);
+    assert_null(fa_query_ids(body, err, sizeof(err)));
+    json_decref(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_findings_defaults),  cmocka_unit_test(test_findings_every_filter),
         cmocka_unit_test(test_findings_refusals),  cmocka_unit_test(test_findings_foreign_cursor),
         cmocka_unit_test(test_instances),          cmocka_unit_test(test_provider),
+        cmocka_unit_test(test_history_and_trend),  cmocka_unit_test(test_bulk_ids),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

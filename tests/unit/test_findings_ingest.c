@@ -321,6 +321,21 @@ static void test_scan_lifecycle_resolve_and_reopen(void **state)
     /* Completing scan 3 leaves the hidden alice hidden. */
     apply_ok(completed(f, s3, t3, 2, ran_2fa));
     assert_string_equal(instance_state(f, T_2FA, "alice", buf, sizeof(buf)), "hidden");
+
+    /* The timeline, each transition once (the duplicate delivery above added nothing), with
+     * the scan that caused it: three detected by scan 1, bob resolved by scan 2 and reopened
+     * by scan 3. The hidden alice seen again is no transition. */
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT string_agg(i.asset_id || ':' || e.event || ':' ||"
+                              "       (e.scan_id = CASE e.event WHEN 'detected' THEN $2::uuid"
+                              "        WHEN 'resolved' THEN $3::uuid ELSE $4::uuid END),"
+                              "        ',' ORDER BY CASE e.event WHEN 'detected' THEN 0"
+                              "        WHEN 'resolved' THEN 1 ELSE 2 END, i.asset_id)"
+                              "  FROM finding_events e JOIN finding_instances i"
+                              "    ON i.id = e.instance_id WHERE i.integration_id = $1",
+                              4, (const char *[]){f->integration_id, s1, s2, s3}),
+                        "acme/api:detected:true,alice:detected:true,bob:detected:true,"
+                        "bob:resolved:true,bob:reopened:true");
 }
 
 static void test_not_seen_hidden_stays_hidden(void **state)

@@ -1,0 +1,197 @@
+"""Triage and the timeline through findings-api against the real stack: ignoring a finding
+keeps it scanned and counted apart and loses no instance; a hidden instance stays hidden when
+it recurs; a tuned severity survives scans until reset; every transition (detected, resolved,
+reopened, ignored, hidden, severity changed) is on the finding's history with who or which
+scan caused it; the trend follows the scans; list, instance listing, summary and trend counts
+agree; bad input is refused and changes nothing."""
+
+import uuid
+
+from conftest import GOOD_PROTECTION, describe, fa, list_all, sim
+
+UNPROTECTED = "github.repo.default_branch_unprotected"
+STALE = "github.repo.stale"
+
+
+def finding(org, type_id):
+    return org.findings()[type_id]
+
+
+def active(org, finding_id):
+    return [i for i in org.instances(finding_id) if i["state"] == "active"]
+
+
+def history(finding_id):
+    return list_all(fa, f"/v1/findings/{finding_id}/history?limit=200", "events")
+
+
+def events_of(finding_id, kind):
+    return [e for e in history(finding_id) if e["event"] == kind]
+
+
+def summary_instances(org):
+    s = fa("GET", "/v1/summary").body
+    return next(i["instances"] for i in s["by_integration"]
+                if i["integration_id"] == org.integration_id)
+
+
+def assert_counts_agree(org):
+    """Each finding's instance_count is its active instances; the summary's count for the
+    integration is the sum over its findings that are not ignored."""
+    total = 0
+    for f in org.findings().values():
+        assert f["instance_count"] == len(active(org, f["id"])), f
+        if f["status"] == "active":
+            total += f["instance_count"]
+    assert summary_instances(org) == total
+
+
+def test_ignore_keeps_scanning_and_loses_nothing(org):
+    f = finding(org, UNPROTECTED)
+    before = {i["id"] for i in active(org, f["id"])}
+    assert len(before) == 2
+    summary_before = summary_instances(org)
+
+    r = fa("POST", f"/v1/findings/{f['id']}/ignore")
+    assert r.status == 200 and r.body["status"] == "ignored", r
+    assert r.body["instance_count"] == 2
+    ignored = list_all(fa, f"/v1/findings?integration_id={org.integration_id}&status=ignored",
+                       "findings")
+    assert [x["id"] for x in ignored] == [f["id"]]
+    assert summary_instances(org) == summary_before - 2
+
+    # Still scanned and counted: a rescan keeps it ignored with its instances.
+    again = org.rescan()
+    assert again["status"] == "succeeded", describe(again)
+    f2 = finding(org, UNPROTECTED)
+    assert f2["status"] == "ignored" and f2["instance_count"] == 2
+    assert {i["id"] for i in active(org, f["id"])} == before
+    assert_counts_agree(org)
+
+    # Idempotent: ignoring again changes nothing and records nothing more.
+    assert fa("POST", f"/v1/findings/{f['id']}/ignore").status == 200
+    assert len(events_of(f["id"], "ignored")) == 1
+    r = fa("POST", f"/v1/findings/{f['id']}/unignore")
+    assert r.status == 200 and r.body["status"] == "active"
+    assert summary_instances(org) == summary_before
+    ev = events_of(f["id"], "ignored")[0]
+    assert ev["actor"] == "bootstrap" and ev["scan_id"] is None
+
+
+def test_hidden_instances_stay_hidden_and_bulk_actions(org):
+    f = finding(org, UNPROTECTED)
+    inst = sorted(active(org, f["id"]), key=lambda i: i["asset"]["id"])
+    r = fa("POST", f"/v1/instances/{inst[0]['id']}/hide")
+    assert r.status == 200 and r.body["state"] == "hidden", r
+    assert finding(org, UNPROTECTED)["instance_count"] == 1
+    assert fa("GET", f"/v1/instances/{inst[0]['id']}").body["state"] == "hidden"
+
+    # The asset is still unprotected: the next scan sees it, and it stays hidden.
+    again = org.rescan()
+    assert again["status"] == "succeeded", describe(again)
+    assert fa("GET", f"/v1/instances/{inst[0]['id']}").body["state"] == "hidden"
+    assert finding(org, UNPROTECTED)["instance_count"] == 1
+    assert_counts_agree(org)
+
+    # Bulk: ids of another account or none are counted, not named; nothing else changes.
+    stranger = str(uuid.uuid4())
+    r = fa("POST", "/v1/instances/hide", {"ids": [inst[0]["id"], inst[1]["id"], stranger]})
+    assert r.status == 200 and r.body == {"changed": 1, "not_found": 1}, r
+    assert finding(org, UNPROTECTED)["instance_count"] == 0
+    r = fa("POST", "/v1/instances/unhide", {"ids": [i["id"] for i in inst]})
+    assert r.status == 200 and r.body == {"changed": 2, "not_found": 0}, r
+    assert finding(org, UNPROTECTED)["instance_count"] == 2
+    assert_counts_agree(org)
+    assert len(events_of(f["id"], "hidden")) == 2
+    assert len(events_of(f["id"], "unhidden")) == 2
+
+    findings = [x["id"] for x in org.findings().values()][:3]
+    r = fa("POST", "/v1/findings/ignore", {"ids": findings})
+    assert r.status == 200 and r.body["changed"] == len(findings), r
+    r = fa("POST", "/v1/findings/unignore", {"ids": findings})
+    assert r.status == 200 and r.body["changed"] == len(findings), r
+
+
+def test_tuned_severity_survives_scans_until_reset(org):
+    f = finding(org, STALE)
+    default = f["severity"]
+    assert f["default_severity"] == default and f["severity_tuned"] is False
+    tuned = "critical" if default != "critical" else "low"
+    r = fa("PUT", f"/v1/findings/{f['id']}/severity", {"severity": tuned})
+    assert r.status == 200 and r.body["severity"] == tuned and r.body["severity_tuned"], r
+    again = org.rescan()
+    assert again["status"] == "succeeded", describe(again)
+    assert finding(org, STALE)["severity"] == tuned
+    r = fa("DELETE", f"/v1/findings/{f['id']}/severity")
+    assert r.status == 200 and r.body["severity"] == default, r
+    assert r.body["severity_tuned"] is False
+    changed = events_of(f["id"], "severity_changed")
+    assert changed and changed[0]["details"] == {"from": default, "to": tuned}, changed
+    reset = events_of(f["id"], "severity_reset")
+    assert reset and reset[0]["details"] == {"from": tuned, "to": default}, reset
+
+
+def test_timeline_and_trend_follow_the_scans(org):
+    f = finding(org, UNPROTECTED)
+    detected = events_of(f["id"], "detected")
+    assert len(detected) == 2 and all(e["scan_id"] and e["actor"] is None for e in detected)
+    assert {e["asset_name"] for e in detected} == {f"{org.login}/billing", f"{org.login}/infra"}
+
+    # Fixed in the SaaS: resolved by the next scan; broken again: reopened by the one after.
+    assert sim("PATCH", f"/_sim/orgs/{org.login}/repos/billing",
+               {"branch_protection": GOOD_PROTECTION}).status == 200
+    fixed = org.rescan()
+    assert fixed["status"] == "succeeded", describe(fixed)
+    resolved = events_of(f["id"], "resolved")
+    assert len(resolved) == 1 and resolved[0]["scan_id"] == fixed["id"], resolved
+    trend = fa("GET", f"/v1/trend?integration_id={org.integration_id}&days=7").body["days"]
+    assert len(trend) == 7
+    today = trend[-1]
+    by_severity = {}
+    for x in org.findings().values():
+        if x["status"] == "active":
+            by_severity[x["severity"]] = by_severity.get(x["severity"], 0) + x["instance_count"]
+    assert {k: today[k] for k in ("critical", "high", "medium", "low")} == {
+        k: by_severity.get(k, 0) for k in ("critical", "high", "medium", "low")}
+
+    assert sim("PATCH", f"/_sim/orgs/{org.login}/repos/billing",
+               {"branch_protection": None}).status == 200
+    broken = org.rescan()
+    assert broken["status"] == "succeeded", describe(broken)
+    reopened = events_of(f["id"], "reopened")
+    assert len(reopened) == 1 and reopened[0]["scan_id"] == broken["id"], reopened
+    assert finding(org, UNPROTECTED)["instance_count"] == 2
+    later = fa("GET", f"/v1/trend?integration_id={org.integration_id}&days=7").body["days"][-1]
+    assert sum(later[k] for k in ("critical", "high", "medium", "low")) == \
+        sum(today[k] for k in ("critical", "high", "medium", "low")) + 1
+
+    # Newest first, paged with a cursor.
+    page = fa("GET", f"/v1/findings/{f['id']}/history?limit=2")
+    assert page.status == 200 and len(page.body["events"]) == 2 and page.body["next_cursor"]
+    assert page.body["events"][0]["event"] == "reopened"
+    rest = fa("GET", f"/v1/findings/{f['id']}/history?limit=200&cursor="
+              f"{page.body['next_cursor']}").body["events"]
+    assert [e["id"] for e in page.body["events"] + rest] == [e["id"] for e in history(f["id"])]
+    assert_counts_agree(org)
+
+
+def test_bad_triage_input_changes_nothing(org):
+    f = finding(org, STALE)
+    assert fa("PUT", f"/v1/findings/{f['id']}/severity", {"severity": "urgent"}).status == 422
+    assert fa("PUT", f"/v1/findings/{f['id']}/severity",
+              {"severity": "low", "extra": 1}).status == 422
+    for body in ({"ids": []}, {"ids": ["not-a-uuid"]}, {"ids": "x"}, {"ids": [str(uuid.uuid4())],
+                                                                      "more": 1}):
+        r = fa("POST", "/v1/instances/hide", body)
+        assert r.status == 422 and r.body.get("field") == "ids", (body, r)
+    assert fa("POST", f"/v1/instances/{uuid.uuid4()}/hide").status == 404
+    assert fa("POST", "/v1/instances/not-a-uuid/hide").status == 404
+    assert fa("POST", f"/v1/findings/{uuid.uuid4()}/ignore").status == 404
+    assert fa("GET", f"/v1/findings/{f['id']}/history?cursor=bogus").status == 400
+    assert fa("GET", "/v1/trend?days=0").status == 400
+    assert fa("GET", "/v1/trend?integration_id=x").status == 400
+    assert fa("GET", "/v1/trend?surprise=1").status == 400
+    g = finding(org, STALE)
+    assert (g["severity"], g["status"], g["instance_count"]) == \
+        (f["severity"], f["status"], f["instance_count"])
+    assert not events_of(f["id"], "severity_changed")
