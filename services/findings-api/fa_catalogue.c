@@ -266,6 +266,17 @@ const fa_finding_type *fa_catalogue_at(const fa_catalogue *c, size_t i)
     return c && i < c->n ? &c->types[i] : NULL;
 }
 
+json_t *fa_catalogue_ids_with_title(const fa_catalogue *c, const char *text)
+{
+    json_t *ids = json_array();
+
+    for (size_t i = 0; ids && i < c->n; i++) {
+        if (strcasestr(c->types[i].title, text))
+            json_array_append_new(ids, json_string(c->types[i].id));
+    }
+    return ids;
+}
+
 json_t *fa_catalogue_ids_in_category(const fa_catalogue *c, const char *category)
 {
     json_t *ids = json_array();

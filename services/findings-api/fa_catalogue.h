@@ -40,6 +40,9 @@ const fa_finding_type *fa_catalogue_at(const fa_catalogue *c, size_t i); /* orde
 /* Ids of the types in a category, as a new JSON array (empty when none). */
 json_t *fa_catalogue_ids_in_category(const fa_catalogue *c, const char *category);
 
+/* Ids of the types whose title contains text, ignoring case, as a new JSON array. */
+json_t *fa_catalogue_ids_with_title(const fa_catalogue *c, const char *text);
+
 /* 0 critical, 1 high, 2 medium, 3 low; -1 for anything else. */
 int fa_severity_rank(const char *severity);
 const char *fa_severity_name(int rank); /* NULL out of range */

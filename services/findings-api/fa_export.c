@@ -31,7 +31,7 @@
 #define OUT_FLUSH_BYTES (OUT_BUFFER_BYTES - 8 * 1024)
 #define REMEDIATION_MAX_BYTES 4096
 
-#define EXPORT_NPARAMS 8 /* of both statements */
+#define EXPORT_NPARAMS 10 /* of both statements */
 
 #define OCSF_VERSION "1.1.0"
 #define OCSF_CLASS_UID 2004   /* Detection Finding */
@@ -62,7 +62,8 @@ enum {
 
 /* The filters of GET /v1/findings (fa_store.c) on findings f joined to integrations i, each
  * NULL or a value so that the statement is constant: $1 account, $2 integration, $3
- * provider, $4 severity, $5 status, $6 category's type ids (JSON), $7 finding type. */
+ * provider, $4 severity, $5 status, $6 category's type ids (JSON), $7 finding type, $9 the
+ * text search's ILIKE pattern and $10 the type ids whose title it matches. */
 #define FINDING_FILTERS                                                                        \
     " WHERE f.account_id = $1"                                                                 \
     "   AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"                                 \
@@ -71,7 +72,11 @@ enum {
     "   AND ($5::text IS NULL OR f.status = $5)"                                               \
     "   AND ($6::jsonb IS NULL OR f.finding_type IN"                                           \
     "        (SELECT jsonb_array_elements_text($6::jsonb)))"                                   \
-    "   AND ($7::text IS NULL OR f.finding_type = $7)"
+    "   AND ($7::text IS NULL OR f.finding_type = $7)"                                         \
+    "   AND ($9::text IS NULL"                                                                 \
+    "        OR f.finding_type IN (SELECT jsonb_array_elements_text($10::jsonb))"              \
+    "        OR EXISTS (SELECT 1 FROM finding_instances si"                                    \
+    "                    WHERE si.finding_id = f.id AND si.asset_name ILIKE $9))"
 
 /* No LIMIT and no cursor: everything that matches, in the list's order. */
 static const char SQL_EXPORT_FINDINGS[] =
@@ -96,6 +101,11 @@ static const char SQL_EXPORT_INSTANCES[] =
     "  JOIN finding_instances fi ON fi.finding_id = f.id"
     FINDING_FILTERS
     "   AND ($8::text IS NULL OR fi.state = $8)"
+    /* A search by asset name keeps the instances that match, not every instance of a finding
+     * that has one. */
+    "   AND ($9::text IS NULL"
+    "        OR f.finding_type IN (SELECT jsonb_array_elements_text($10::jsonb))"
+    "        OR fi.asset_name ILIKE $9)"
     " ORDER BY fi.finding_id, fi.asset_id";
 
 /* Exports streaming at once (each holds a pooled connection throughout); more answer 429. */
@@ -665,8 +675,6 @@ static int export_handle(casb_http_req *r, export_kind kind, const char *format,
     export_ctx x = {.kind = kind, .cat = a->catalogue, .out = {.req = r}};
     const char *params[EXPORT_NPARAMS];
     const char *param = NULL;
-    json_t *types = NULL;
-    char *types_s = NULL;
     casb_db *db = NULL;
     char err[256];
     int counted = 0;
@@ -676,13 +684,9 @@ static int export_handle(casb_http_req *r, export_kind kind, const char *format,
         return casb_query_reply_invalid(r, "format", "format: expected csv, jsonl or ocsf");
     if (fa_query_findings(&q, p, &param, err, sizeof(err)) != 0)
         return casb_query_reply_invalid(r, param, err);
-    if (p->category) {
-        types = fa_catalogue_ids_in_category(a->catalogue, p->category);
-        types_s = types ? json_dumps(types, JSON_COMPACT) : NULL;
-        if (!types_s) {
-            status = fa_reply_internal(r, "export", "out of memory");
-            goto out;
-        }
+    if (fa_query_resolve(&q, p, a->catalogue) != 0) {
+        status = fa_reply_internal(r, "export", "out of memory");
+        goto out;
     }
     /* An export holds a pooled connection for as long as it streams (seconds to minutes):
      * a few at a time, so that the API always has connections left. */
@@ -704,13 +708,15 @@ static int export_handle(casb_http_req *r, export_kind kind, const char *format,
     params[2] = q.provider;
     params[3] = q.severity;
     params[4] = q.status;
-    params[5] = types_s;
+    params[5] = q.types_json;
     params[6] = q.finding_type;
     /* $8: include_resolved for findings, the state filter for instances. */
     if (kind == EXPORT_FINDINGS)
         params[7] = q.include_resolved ? "true" : "false";
     else
         params[7] = state;
+    params[8] = q.search_like;
+    params[9] = q.search_types_json;
     db = fa_acquire(r, &status);
     if (!db)
         goto out;
@@ -723,8 +729,7 @@ out:
         atomic_fetch_sub(&running_exports, 1);
     type_values_clear(&x.last);
     free(x.out.buf);
-    json_decref(types);
-    free(types_s);
+    fa_findings_query_clear(&q);
     return status;
 }
 

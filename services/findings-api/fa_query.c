@@ -75,6 +75,28 @@ int fa_query_provider(const char *provider, const char **param, char *err, size_
     return 0;
 }
 
+/* The ILIKE pattern of a text search: %text% with the pattern's own characters (% _ \)
+ * escaped, so that the text matches literally. -1 when the text is empty, too long or has
+ * control characters. */
+static int search_pattern(const char *text, char *out, size_t outlen)
+{
+    size_t n = strlen(text), o = 0;
+
+    if (n == 0 || n > FA_SEARCH_MAX_BYTES || outlen < 2 * n + 3)
+        return -1;
+    out[o++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            return -1;
+        if (text[i] == '%' || text[i] == '_' || text[i] == '\\')
+            out[o++] = '\\';
+        out[o++] = text[i];
+    }
+    out[o++] = '%';
+    out[o] = '\0';
+    return 0;
+}
+
 int fa_query_findings(fa_findings_query *q, const fa_findings_params *in, const char **param,
                       char *err, size_t errlen)
 {
@@ -99,6 +121,11 @@ int fa_query_findings(fa_findings_query *q, const fa_findings_params *in, const 
     if (in->finding_type && !type_id_valid(in->finding_type))
         return refuse(param, "finding_type", err, errlen,
                       "expected a finding type id such as github.org.member_2fa_disabled");
+    if (in->q && search_pattern(in->q, q->search_like_buf, sizeof(q->search_like_buf)) != 0)
+        return refuse(param, "q", err, errlen,
+                      "expected 1 to 100 bytes of text without control characters");
+    if (in->q)
+        q->search_like = q->search_like_buf;
     if (in->include_resolved && !one_of(in->include_resolved, booleans))
         return refuse(param, "include_resolved", err, errlen, "expected true or false");
     if (limit_parse(in->limit, &q->limit, param, err, errlen) != 0)
@@ -220,4 +247,30 @@ char *fa_query_ids(const json_t *body, char *err, size_t errlen)
     }
     *p = '\0';
     return out;
+}
+
+/* The JSON text of an id array (stolen), malloc'ed; NULL when out of memory. */
+static char *dump_ids(json_t *ids)
+{
+    char *s = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
+
+    json_decref(ids);
+    return s;
+}
+
+int fa_query_resolve(fa_findings_query *q, const fa_findings_params *in,
+                     const fa_catalogue *cat)
+{
+    if (in->category) {
+        q->types_owned = dump_ids(fa_catalogue_ids_in_category(cat, in->category));
+        if (!q->types_owned)
+            return -1;
+        q->types_json = q->types_owned;
+    }
+    if (in->q) {
+        q->search_types_json = dump_ids(fa_catalogue_ids_with_title(cat, in->q));
+        if (!q->search_types_json)
+            return -1;
+    }
+    return 0;
 }

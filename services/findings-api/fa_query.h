@@ -22,6 +22,7 @@ typedef struct {
     const char *status;
     const char *category;
     const char *finding_type;
+    const char *q;                /* text search in titles and asset names */
     const char *include_resolved;
     const char *limit;
     const char *cursor;
@@ -32,13 +33,19 @@ typedef struct {
 #define FA_FINDINGS_FILTER_PARAMS(p)                                                           \
     {"integration_id", &(p).integration_id}, {"provider", &(p).provider},                     \
         {"severity", &(p).severity}, {"status", &(p).status}, {"category", &(p).category},    \
-        {"finding_type", &(p).finding_type}
+        {"finding_type", &(p).finding_type}, {"q", &(p).q}
 
 /* Fills q (whose account_id the caller sets) from in. Strings of q borrow from in; q->limit
  * is the page size and q->types_json stays NULL: a category filter is resolved against the
  * catalogue by the caller (in->category has been checked to be a category). */
 int fa_query_findings(fa_findings_query *q, const fa_findings_params *in, const char **param,
                       char *err, size_t errlen);
+
+/* Resolves what needs the catalogue: the category's type ids and the types whose title
+ * matches the text search (case-insensitive). Free with fa_findings_query_clear. 0, or -1
+ * when out of memory. */
+int fa_query_resolve(fa_findings_query *q, const fa_findings_params *in,
+                     const fa_catalogue *cat);
 
 /* GET /v1/findings/{id}/instances. */
 typedef struct {

@@ -82,8 +82,8 @@ static int handle_list_findings(casb_http_req *r)
     casb_query_text text;
     fa_findings_query q = {.account_id = fa_account_of(r)};
     const char *param = NULL;
-    json_t *types = NULL, *list = NULL;
-    char *types_s = NULL, *next = NULL;
+    json_t *list = NULL;
+    char *next = NULL;
     PGresult *res = NULL;
     casb_db *db = NULL;
     char err[256];
@@ -94,14 +94,9 @@ static int handle_list_findings(casb_http_req *r)
         return status;
     if (fa_query_findings(&q, &p, &param, err, sizeof(err)) != 0)
         return casb_query_reply_invalid(r, param, err);
-    if (p.category) {
-        types = fa_catalogue_ids_in_category(a->catalogue, p.category);
-        types_s = types ? json_dumps(types, JSON_COMPACT) : NULL;
-        if (!types_s) {
-            status = fa_reply_internal(r, "list findings", "out of memory");
-            goto out;
-        }
-        q.types_json = types_s;
+    if (fa_query_resolve(&q, &p, a->catalogue) != 0) {
+        status = fa_reply_internal(r, "list findings", "out of memory");
+        goto out;
     }
 
     db = fa_acquire(r, &status);
@@ -127,8 +122,7 @@ static int handle_list_findings(casb_http_req *r)
     status = casb_query_reply_list(r, "findings", list, next);
 out:
     PQclear(res);
-    json_decref(types);
-    free(types_s);
+    fa_findings_query_clear(&q);
     return status;
 }
 

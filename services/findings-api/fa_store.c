@@ -1,6 +1,7 @@
 #include "fa_store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -26,7 +27,11 @@ static const char SQL_LIST_FINDINGS[] =
     "    AND ($6::jsonb IS NULL OR f.finding_type IN"
     "         (SELECT jsonb_array_elements_text($6::jsonb)))"
     "    AND ($7::text IS NULL OR f.finding_type = $7)"
-    "    AND ($8::boolean OR f.instance_count > 0)) x"
+    "    AND ($8::boolean OR f.instance_count > 0)"
+    "    AND ($13::text IS NULL"
+    "         OR f.finding_type IN (SELECT jsonb_array_elements_text($14::jsonb))"
+    "         OR EXISTS (SELECT 1 FROM finding_instances si"
+    "                     WHERE si.finding_id = f.id AND si.asset_name ILIKE $13))) x"
     " WHERE ($9::int IS NULL"
     "        OR (x.severity_rank, -x.instance_count, x.id) > ($9::int, -$10::int, $11::uuid))"
     " ORDER BY x.severity_rank, x.instance_count DESC, x.id"
@@ -121,8 +126,10 @@ PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *
         q->has_cursor ? count_s : NULL,
         q->has_cursor ? q->cursor_id : NULL,
         limit_s,
+        q->search_like,
+        q->search_types_json,
     };
-    return casb_db_query(db, SQL_LIST_FINDINGS, 12, params, err, errlen);
+    return casb_db_query(db, SQL_LIST_FINDINGS, 14, params, err, errlen);
 }
 
 PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,
@@ -187,4 +194,13 @@ PGresult *fa_store_trend(casb_db *db, const char *account_id, const char *integr
     snprintf(days_s, sizeof(days_s), "%d", days);
     const char *params[] = {account_id, integration_id, days_s};
     return casb_db_query(db, SQL_TREND, 3, params, err, errlen);
+}
+
+void fa_findings_query_clear(fa_findings_query *q)
+{
+    free(q->types_owned);
+    free(q->search_types_json);
+    q->types_owned = NULL;
+    q->search_types_json = NULL;
+    q->types_json = NULL;
 }

@@ -10,6 +10,9 @@
  * SQL. Results are PGresults the caller PQclear()s; fa_views turns them into JSON. Times
  * come out as RFC 3339 UTC strings. */
 
+/* The longest text search, in bytes. */
+#define FA_SEARCH_MAX_BYTES 100
+
 typedef struct {
     const char *account_id;
     const char *integration_id;   /* NULL: any */
@@ -17,6 +20,13 @@ typedef struct {
     const char *severity;         /* NULL: any */
     const char *status;           /* active | ignored; NULL: any */
     const char *types_json;       /* JSON array of finding type ids (a category); NULL: any */
+    /* Text search: findings whose type's title matches (search_types_json, the catalogue's
+     * ids) or with an instance whose asset name matches (search_like, an ILIKE pattern);
+     * both NULL: no search. */
+    const char *search_like;
+    char *search_types_json;      /* malloc'ed (fa_findings_query_clear) */
+    char search_like_buf[FA_SEARCH_MAX_BYTES * 2 + 3];
+    char *types_owned;            /* malloc'ed storage of types_json */
     const char *finding_type;     /* NULL: any */
     int include_resolved;         /* 0: only findings with active instances */
     int has_cursor;               /* keyset: rows strictly after (rank, count, id) */
@@ -25,6 +35,9 @@ typedef struct {
     char cursor_id[37];
     int limit;                    /* page size */
 } fa_findings_query;
+
+/* Frees what fa_query_resolve allocated; safe on a query it never saw. */
+void fa_findings_query_clear(fa_findings_query *q);
 
 /* The list queries return up to limit + 1 rows: a row beyond the page tells that another
  * page exists. */

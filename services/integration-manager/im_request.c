@@ -170,6 +170,10 @@ int im_refuse(casb_http_req *req, im_audit_ctx *a, int status, const char *detai
               json_t *extra)
 {
     im_audit_detail(a, detail);
+    if (a && a->action && !a->recorded && status != 503) {
+        im_audit_outside(req, a->action, a->id, status, json_pack("{s:s}", "error", a->detail));
+        a->recorded = 1;
+    }
     return casb_http_reply_problem(req, status, detail, extra);
 }
 
@@ -218,7 +222,8 @@ int im_run_audited(casb_http_req *req, const char *action, im_audited_handler fn
     memset(&a, 0, sizeof(a));
     a.action = action;
     status = fn(req, &a);
-    if (status >= 400 && status != 503) {
+    if (status >= 400 && status != 503 && !a.recorded) {
+        /* Refusals answered outside im_refuse (a bad query or body): recorded after. */
         const char *detail = a.detail[0] ? a.detail
                              : status == 404 ? "integration not found"
                              : status == 400 ? "bad request"

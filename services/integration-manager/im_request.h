@@ -48,13 +48,16 @@ void im_publish_event(casb_http_req *req, const char *event, const char *id,
  * integration it named (when it named a valid id) and the detail of the refusal. A
  * successful change writes its entry in its own transaction (im_audit_note) instead. */
 typedef struct {
-    const char *action;
+    const char *action; /* NULL: the refusal is the caller's to record (OAuth callback) */
     const char *id;
     char detail[512];
+    int recorded;       /* the refusal's entry is written already */
 } im_audit_ctx;
 
 void im_audit_detail(im_audit_ctx *a, const char *detail);
-/* problem+json answer that the audit log remembers. extra is stolen (may be NULL). */
+/* problem+json answer that the audit log remembers: the entry is written before the answer
+ * goes out, so a client that reads the log after a refusal finds it. extra is stolen (may
+ * be NULL). */
 int im_refuse(casb_http_req *req, im_audit_ctx *a, int status, const char *detail,
               json_t *extra);
 /* The note of a change by the request's principal (details borrowed). */

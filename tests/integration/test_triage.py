@@ -5,6 +5,7 @@ reopened, ignored, hidden, severity changed) is on the finding's history with wh
 scan caused it; the trend follows the scans; list, instance listing, summary and trend counts
 agree; bad input is refused and changes nothing."""
 
+import json
 import uuid
 
 from conftest import GOOD_PROTECTION, describe, fa, list_all, sim
@@ -195,3 +196,26 @@ def test_bad_triage_input_changes_nothing(org):
     assert (g["severity"], g["status"], g["instance_count"]) == \
         (f["severity"], f["status"], f["instance_count"])
     assert not events_of(f["id"], "severity_changed")
+
+
+def test_text_search_in_titles_and_asset_names(org):
+    def found(q, extra=""):
+        return {x["finding_type"]["id"] if isinstance(x["finding_type"], dict)
+                else x["finding_type"] for x in list_all(
+                    fa, f"/v1/findings?integration_id={org.integration_id}&q={q}{extra}",
+                    "findings")}
+
+    # A title: case does not matter.
+    assert found("NOT%20UPDATED") == {STALE}
+    # An asset name: only the findings with an instance on that asset.
+    billing = found(f"{org.login}/bill")
+    assert UNPROTECTED in billing and STALE not in billing
+    # The pattern's own characters match literally.
+    assert found("%25") == set() and found("_") == set()
+    assert fa("GET", "/v1/findings?q=" + "x" * 101).status == 400
+    # The instance export keeps the instances that match, with the same filter.
+    r = fa("GET", f"/v1/instances/export?format=jsonl&integration_id={org.integration_id}"
+                  f"&q={org.login}/billing")
+    assert r.status == 200, r
+    names = {json.loads(line)["asset_name"] for line in r.raw.splitlines() if line}
+    assert names == {f"{org.login}/billing"}, names

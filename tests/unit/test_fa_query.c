@@ -271,6 +271,28 @@ static void test_bulk_ids(void **state)
     json_decref(body);
 }
 
+static void test_search(void **state)
+{
+    fa_findings_params in;
+    fa_findings_query q = {.account_id = ACCOUNT};
+    char long_text[FA_SEARCH_MAX_BYTES + 2];
+
+    (void)state;
+    memset(&in, 0, sizeof(in));
+    in.q = "50%_off\\";
+    assert_int_equal(fa_query_findings(&q, &in, &param, err, sizeof(err)), 0);
+    assert_string_equal(q.search_like, "%50\\%\\_off\\\\%");
+    in.q = NULL;
+    assert_int_equal(fa_query_findings(&q, &in, &param, err, sizeof(err)), 0);
+    assert_null(q.search_like);
+    memset(long_text, 'a', sizeof(long_text) - 1);
+    long_text[sizeof(long_text) - 1] = '\0';
+    in.q = long_text;
+    findings_refused(&in, "q", "q: expected 1 to 100 bytes of text without control characters");
+    in.q = "tab\there";
+    findings_refused(&in, "q", "q: expected 1 to 100 bytes of text without control characters");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_findings_refusals),  cmocka_unit_test(test_findings_foreign_cursor),
         cmocka_unit_test(test_instances),          cmocka_unit_test(test_provider),
         cmocka_unit_test(test_history_and_trend),  cmocka_unit_test(test_bulk_ids),
+        cmocka_unit_test(test_search),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
