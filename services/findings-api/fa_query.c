@@ -130,9 +130,19 @@ int fa_query_findings(fa_findings_query *q, const fa_findings_params *in, const 
         return refuse(param, "include_resolved", err, errlen, "expected true or false");
     if (limit_parse(in->limit, &q->limit, param, err, errlen) != 0)
         return CASB_EINVALID;
+    if (in->sort) {
+        static const char *const sorts[] = {"severity", "instance_count", "last_seen", NULL};
+        int i;
+
+        for (i = 0; sorts[i] && strcmp(sorts[i], in->sort) != 0; i++)
+            ;
+        if (!sorts[i])
+            return refuse(param, "sort", err, errlen,
+                          "expected severity, instance_count or last_seen");
+        q->sort = i;
+    }
     if (in->cursor) {
-        if (fa_cursor_findings_decode(in->cursor, &q->cursor_rank, &q->cursor_count,
-                                      q->cursor_id) != 0)
+        if (fa_cursor_findings_decode(in->cursor, &q->cursor) != 0 || q->cursor.sort != q->sort)
             return refuse(param, "cursor", err, errlen, "not a next_cursor of this list");
         q->has_cursor = 1;
     }

@@ -24,6 +24,7 @@ typedef struct {
     const char *finding_type;
     const char *q;                /* text search in titles and asset names */
     const char *include_resolved;
+    const char *sort;             /* severity (default) | instance_count | last_seen */
     const char *limit;
     const char *cursor;
 } fa_findings_params;

@@ -75,6 +75,7 @@ static int handle_list_findings(casb_http_req *r)
     const casb_query_param params[] = {
         FA_FINDINGS_FILTER_PARAMS(p),
         {"include_resolved", &p.include_resolved},
+        {"sort", &p.sort},
         {"limit", &p.limit},
         {"cursor", &p.cursor},
         {NULL, NULL},
@@ -111,13 +112,15 @@ static int handle_list_findings(casb_http_req *r)
     list = json_array();
     n = PQntuples(res);
     for (int i = 0; i < n && i < q.limit; i++)
-        json_array_append_new(list, fa_view_finding(res, i, a->catalogue, 0));
+        json_array_append_new(list, fa_view_finding(res, i, a->catalogue, 1));
     if (n > q.limit) {
         int last = q.limit - 1;
 
-        next = fa_cursor_findings_encode((int)casb_db_get_int(res, last, "severity_rank", 3),
-                                         (long)casb_db_get_int(res, last, "instance_count", 0),
-                                         casb_db_get(res, last, "id"));
+        fa_findings_cursor c = {q.sort, casb_db_get_int(res, last, "k1", 0),
+                                casb_db_get_int(res, last, "k2", 0), ""};
+
+        memcpy(c.id, casb_db_get(res, last, "id"), sizeof(c.id)); /* a UUID's text */
+        next = fa_cursor_findings_encode(&c);
     }
     status = casb_query_reply_list(r, "findings", list, next);
 out:

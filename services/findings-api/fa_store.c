@@ -16,25 +16,31 @@
  * is constant. The keyset condition compares (rank, -count, id) as a row, which matches the
  * ORDER BY exactly. */
 static const char SQL_LIST_FINDINGS[] =
-    "SELECT x.* FROM ("
-    " SELECT " FINDING_COLUMNS
-    "   FROM findings f JOIN integrations i ON i.id = f.integration_id"
-    "  WHERE f.account_id = $1"
-    "    AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"
-    "    AND ($3::text IS NULL OR i.provider = $3)"
-    "    AND ($4::text IS NULL OR f.severity = $4)"
-    "    AND ($5::text IS NULL OR f.status = $5)"
-    "    AND ($6::jsonb IS NULL OR f.finding_type IN"
-    "         (SELECT jsonb_array_elements_text($6::jsonb)))"
-    "    AND ($7::text IS NULL OR f.finding_type = $7)"
-    "    AND ($8::boolean OR f.instance_count > 0)"
-    "    AND ($13::text IS NULL"
-    "         OR f.finding_type IN (SELECT jsonb_array_elements_text($14::jsonb))"
-    "         OR EXISTS (SELECT 1 FROM finding_instances si"
-    "                     WHERE si.finding_id = f.id AND si.asset_name ILIKE $13))) x"
-    " WHERE ($9::int IS NULL"
-    "        OR (x.severity_rank, -x.instance_count, x.id) > ($9::int, -$10::int, $11::uuid))"
-    " ORDER BY x.severity_rank, x.instance_count DESC, x.id"
+    "SELECT y.* FROM ("
+    " SELECT x.*,"
+    "        CASE $15::int WHEN 0 THEN x.severity_rank WHEN 1 THEN -x.instance_count"
+    "                      ELSE -x.last_seen_us END::bigint AS k1,"
+    "        CASE $15::int WHEN 0 THEN -x.instance_count WHEN 1 THEN x.severity_rank"
+    "                      ELSE 0 END::bigint AS k2"
+    "   FROM ("
+    "     SELECT " FINDING_COLUMNS ","
+    "            (extract(epoch FROM f.last_seen_at) * 1000000)::bigint AS last_seen_us"
+    "       FROM findings f JOIN integrations i ON i.id = f.integration_id"
+    "      WHERE f.account_id = $1"
+    "        AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"
+    "        AND ($3::text IS NULL OR i.provider = $3)"
+    "        AND ($4::text IS NULL OR f.severity = $4)"
+    "        AND ($5::text IS NULL OR f.status = $5)"
+    "        AND ($6::jsonb IS NULL OR f.finding_type IN"
+    "             (SELECT jsonb_array_elements_text($6::jsonb)))"
+    "        AND ($7::text IS NULL OR f.finding_type = $7)"
+    "        AND ($8::boolean OR f.instance_count > 0)"
+    "        AND ($13::text IS NULL"
+    "             OR f.finding_type IN (SELECT jsonb_array_elements_text($14::jsonb))"
+    "             OR EXISTS (SELECT 1 FROM finding_instances si"
+    "                         WHERE si.finding_id = f.id AND si.asset_name ILIKE $13))) x) y"
+    " WHERE ($9::bigint IS NULL OR (y.k1, y.k2, y.id) > ($9::bigint, $10::bigint, $11::uuid))"
+    " ORDER BY y.k1, y.k2, y.id"
     " LIMIT $12";
 
 static const char SQL_GET_FINDING[] =
@@ -108,11 +114,13 @@ static const char SQL_SUMMARY_BY_INTEGRATION[] =
 PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *err,
                                  size_t errlen)
 {
-    char rank_s[8], count_s[24], limit_s[16];
+    char k1_s[24], k2_s[24], limit_s[16], sort_s[8];
 
-    snprintf(rank_s, sizeof(rank_s), "%d", q->cursor_rank);
-    snprintf(count_s, sizeof(count_s), "%ld", q->cursor_count);
+    snprintf(k1_s, sizeof(k1_s), "%lld", q->cursor.k1);
+    snprintf(k2_s, sizeof(k2_s), "%lld", q->cursor.k2);
     snprintf(limit_s, sizeof(limit_s), "%d", q->limit + 1);
+    snprintf(sort_s, sizeof(sort_s), "%d", q->sort);
+
     const char *params[] = {
         q->account_id,
         q->integration_id,
@@ -122,14 +130,15 @@ PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *
         q->types_json,
         q->finding_type,
         q->include_resolved ? "true" : "false",
-        q->has_cursor ? rank_s : NULL,
-        q->has_cursor ? count_s : NULL,
-        q->has_cursor ? q->cursor_id : NULL,
+        q->has_cursor ? k1_s : NULL,
+        q->has_cursor ? k2_s : NULL,
+        q->has_cursor ? q->cursor.id : NULL,
         limit_s,
         q->search_like,
         q->search_types_json,
+        sort_s,
     };
-    return casb_db_query(db, SQL_LIST_FINDINGS, 14, params, err, errlen);
+    return casb_db_query(db, SQL_LIST_FINDINGS, 15, params, err, errlen);
 }
 
 PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,

@@ -10,6 +10,19 @@
  * SQL. Results are PGresults the caller PQclear()s; fa_views turns them into JSON. Times
  * come out as RFC 3339 UTC strings. */
 
+/* The orders of the findings list. Each is a keyset (k1, k2, id), ascending:
+ *   severity        critical first, then more instances first (the default);
+ *   instance_count  more instances first, then the more severe;
+ *   last_seen       most recently seen first. */
+typedef enum { FA_SORT_SEVERITY = 0, FA_SORT_INSTANCE_COUNT = 1, FA_SORT_LAST_SEEN = 2 } fa_sort;
+
+/* Where a page of the findings list ended: the last row's sort key. */
+typedef struct {
+    int sort;
+    long long k1, k2;
+    char id[37];
+} fa_findings_cursor;
+
 /* The longest text search, in bytes. */
 #define FA_SEARCH_MAX_BYTES 100
 
@@ -29,10 +42,9 @@ typedef struct {
     char *types_owned;            /* malloc'ed storage of types_json */
     const char *finding_type;     /* NULL: any */
     int include_resolved;         /* 0: only findings with active instances */
-    int has_cursor;               /* keyset: rows strictly after (rank, count, id) */
-    int cursor_rank;
-    long cursor_count;
-    char cursor_id[37];
+    int sort;                     /* fa_sort */
+    int has_cursor;               /* keyset: rows strictly after the cursor's */
+    fa_findings_cursor cursor;
     int limit;                    /* page size */
 } fa_findings_query;
 
@@ -42,7 +54,7 @@ void fa_findings_query_clear(fa_findings_query *q);
 /* The list queries return up to limit + 1 rows: a row beyond the page tells that another
  * page exists. */
 
-/* Findings ordered by severity (critical first), instance_count descending, then id. */
+/* Findings in q->sort order (columns k1 and k2 carry the row's sort key, for the cursor). */
 PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *err,
                                  size_t errlen);
 /* One finding (0 or 1 row). */

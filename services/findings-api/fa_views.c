@@ -168,22 +168,21 @@ fail:
     return NULL;
 }
 
-char *fa_cursor_findings_encode(int rank, long count, const char *id)
+char *fa_cursor_findings_encode(const fa_findings_cursor *c)
 {
-    char buf[96];
+    char buf[128];
 
-    snprintf(buf, sizeof(buf), "f1:%d:%ld:%s", rank, count, id);
+    snprintf(buf, sizeof(buf), "f2:%d:%lld:%lld:%s", c->sort, c->k1, c->k2, c->id);
     return casb_base64url_encode(buf, strlen(buf));
 }
 
-int fa_cursor_findings_decode(const char *cursor, int *rank, long *count, char id[37])
+int fa_cursor_findings_decode(const char *cursor, fa_findings_cursor *out)
 {
     size_t n = 0;
     unsigned char *raw = casb_base64url_decode(cursor, &n);
-    char text[96];
+    char text[128];
     char idbuf[64];
-    int r;
-    long c;
+    fa_findings_cursor c;
     int used = 0;
     int rc = -1;
 
@@ -193,14 +192,14 @@ int fa_cursor_findings_decode(const char *cursor, int *rank, long *count, char i
         goto out;
     memcpy(text, raw, n);
     text[n] = '\0';
-    if (sscanf(text, "f1:%d:%ld:%63[0-9a-f-]%n", &r, &c, idbuf, &used) != 3 ||
+    if (sscanf(text, "f2:%d:%lld:%lld:%63[0-9a-f-]%n", &c.sort, &c.k1, &c.k2, idbuf, &used) !=
+            4 ||
         (size_t)used != n)
         goto out;
-    if (r < 0 || r > 3 || c < 0 || !casb_uuid_valid(idbuf))
+    if (c.sort < FA_SORT_SEVERITY || c.sort > FA_SORT_LAST_SEEN || !casb_uuid_valid(idbuf))
         goto out;
-    *rank = r;
-    *count = c;
-    memcpy(id, idbuf, 37);
+    memcpy(c.id, idbuf, sizeof(c.id)); /* a valid UUID: 36 characters and the NUL */
+    *out = c;
     rc = 0;
 out:
     free(raw);

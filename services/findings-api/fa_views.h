@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include "fa_catalogue.h"
+#include "fa_store.h"
 
 /* JSON representations of the API's resources, built from fa_store rows and the catalogue,
  * and the opaque pagination cursors. Every function returns a new reference (NULL only when
@@ -24,9 +25,9 @@ json_t *fa_view_event(const PGresult *res, int row);
 json_t *fa_view_trend(const PGresult *res);
 
 /* Cursors are base64url text, opaque to clients. Findings: the last row's sort key. */
-char *fa_cursor_findings_encode(int rank, long count, const char *id); /* malloc'ed */
+char *fa_cursor_findings_encode(const fa_findings_cursor *c); /* malloc'ed */
 /* 0, or -1 when the cursor is not one of ours. */
-int fa_cursor_findings_decode(const char *cursor, int *rank, long *count, char id[37]);
+int fa_cursor_findings_decode(const char *cursor, fa_findings_cursor *out);
 /* Instances: the last row's asset id. */
 char *fa_cursor_instances_encode(const char *asset_id);
 char *fa_cursor_instances_decode(const char *cursor); /* malloc'ed, NULL when invalid */

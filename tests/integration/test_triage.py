@@ -219,3 +219,22 @@ def test_text_search_in_titles_and_asset_names(org):
     assert r.status == 200, r
     names = {json.loads(line)["asset_name"] for line in r.raw.splitlines() if line}
     assert names == {f"{org.login}/billing"}, names
+
+
+def test_sorts_page_through_the_same_findings(org):
+    base = f"/v1/findings?integration_id={org.integration_id}"
+    everything = list_all(fa, base + "&limit=200", "findings")
+    assert everything and "remediation" in everything[0], everything[0]
+    for sort in ("instance_count", "last_seen"):
+        paged = list_all(fa, base + f"&sort={sort}&limit=2", "findings")
+        assert sorted(x["id"] for x in paged) == sorted(x["id"] for x in everything)
+        if sort == "instance_count":
+            counts = [x["instance_count"] for x in paged]
+            assert counts == sorted(counts, reverse=True), counts
+        else:
+            seen = [x["last_seen_at"] for x in paged]
+            assert seen == sorted(seen, reverse=True), seen
+    first = fa("GET", base + "&sort=instance_count&limit=1").body["next_cursor"]
+    r = fa("GET", base + f"&sort=last_seen&cursor={first}")
+    assert r.status == 400 and r.body.get("parameter") == "cursor", r
+    assert fa("GET", base + "&sort=newest").status == 400

@@ -54,7 +54,8 @@ static void test_findings_defaults(void **state)
 
 static void test_findings_every_filter(void **state)
 {
-    char *cursor = fa_cursor_findings_encode(1, 7, UUID);
+    fa_findings_cursor c = {FA_SORT_INSTANCE_COUNT, -7, 1, UUID};
+    char *cursor = fa_cursor_findings_encode(&c);
     fa_findings_params in = {
         .integration_id = UUID,
         .provider = "github",
@@ -63,6 +64,7 @@ static void test_findings_every_filter(void **state)
         .category = "user_activity",
         .finding_type = "github.org.member_2fa_disabled",
         .include_resolved = "true",
+        .sort = "instance_count",
         .limit = "200",
         .cursor = cursor,
     };
@@ -79,13 +81,20 @@ static void test_findings_every_filter(void **state)
     assert_int_equal(q.include_resolved, 1);
     assert_int_equal(q.limit, 200);
     assert_int_equal(q.has_cursor, 1);
-    assert_int_equal(q.cursor_rank, 1);
-    assert_int_equal(q.cursor_count, 7);
-    assert_string_equal(q.cursor_id, UUID);
+    assert_int_equal(q.sort, FA_SORT_INSTANCE_COUNT);
+    assert_int_equal(q.cursor.k1, -7);
+    assert_int_equal(q.cursor.k2, 1);
+    assert_string_equal(q.cursor.id, UUID);
 
     in.include_resolved = "false";
     assert_int_equal(fa_query_findings(&q, &in, &param, err, sizeof(err)), 0);
     assert_int_equal(q.include_resolved, 0);
+    /* A cursor belongs to its order: another sort's is refused. */
+    in.sort = "last_seen";
+    findings_refused(&in, "cursor", "cursor: not a next_cursor of this list");
+    in.sort = "newest";
+    in.cursor = NULL;
+    findings_refused(&in, "sort", "sort: expected severity, instance_count or last_seen");
     free(cursor);
 }
 
@@ -128,7 +137,8 @@ static void test_findings_foreign_cursor(void **state)
 {
     /* An instances cursor is not a findings cursor, and vice versa. */
     char *instances = fa_cursor_instances_encode("alice");
-    char *findings = fa_cursor_findings_encode(0, 3, UUID);
+    fa_findings_cursor c = {FA_SORT_SEVERITY, 0, -3, UUID};
+    char *findings = fa_cursor_findings_encode(&c);
     fa_instances_page page;
 
     (void)state;

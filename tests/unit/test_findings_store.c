@@ -147,13 +147,13 @@ static char *page_through(fa_findings_query q, int page_size)
             PQclear(res);
             break;
         }
-        char *cursor = fa_cursor_findings_encode(
-            (int)casb_db_get_int(res, page_size - 1, "severity_rank", -1),
-            (long)casb_db_get_int(res, page_size - 1, "instance_count", -1),
-            casb_db_get(res, page_size - 1, "id"));
+        fa_findings_cursor last = {q.sort, casb_db_get_int(res, page_size - 1, "k1", -1),
+                                   casb_db_get_int(res, page_size - 1, "k2", -1), ""};
+
+        memcpy(last.id, casb_db_get(res, page_size - 1, "id"), sizeof(last.id));
+        char *cursor = fa_cursor_findings_encode(&last);
         PQclear(res);
-        assert_int_equal(fa_cursor_findings_decode(cursor, &q.cursor_rank, &q.cursor_count,
-                                                   q.cursor_id), 0);
+        assert_int_equal(fa_cursor_findings_decode(cursor, &q.cursor), 0);
         free(cursor);
         q.has_cursor = 1;
         assert_true(++pages < 50);
@@ -188,6 +188,30 @@ static void test_order_and_keyset_pagination(void **state)
     }
     q.include_resolved = 1;
     assert_non_null(strstr(page_through(q, 2), "github.webhook.no_secret"));
+    q.include_resolved = 0;
+
+    /* The other orders: the same rows, each page size visiting them in the same order. */
+    for (int sort = FA_SORT_INSTANCE_COUNT; sort <= FA_SORT_LAST_SEEN; sort++) {
+        char sorted[4096];
+
+        q.sort = sort;
+        snprintf(sorted, sizeof(sorted), "%s", page_through(q, 500));
+        assert_int_equal(strlen(sorted), strlen(all));
+        for (int size = 1; size <= 9; size++) {
+            if (strcmp(page_through(q, size), sorted) != 0)
+                fail_msg("sort %d, page size %d: %s != %s", sort, size, page_through(q, size),
+                         sorted);
+        }
+        if (sort == FA_SORT_INSTANCE_COUNT) {
+            /* Most instances first, whatever the severity: the two 5s, then the medium 4,
+             * before the high 1. */
+            char *broad = strstr(sorted, "github.org.app_broad_permissions");
+
+            assert_true(strstr(sorted, "github.org.member_2fa_disabled") < broad);
+            assert_true(strstr(sorted, "github.webhook.insecure_ssl") < broad);
+            assert_true(broad < strstr(sorted, "github.org.two_factor_requirement_disabled"));
+        }
+    }
 }
 
 static void test_filters_and_account_scope(void **state)

@@ -475,25 +475,27 @@ static void test_rfc3339(void **state)
 
 static void test_cursors(void **state)
 {
-    char id[37];
-    int rank = -1;
-    long count = -1;
-    char *c = fa_cursor_findings_encode(2, 17, SCAN_ID);
+    fa_findings_cursor in = {FA_SORT_LAST_SEEN, -1795824000000000LL, 0, SCAN_ID}, out;
+    char *c = fa_cursor_findings_encode(&in);
 
+    (void)state;
     assert_non_null(c);
-    assert_int_equal(fa_cursor_findings_decode(c, &rank, &count, id), 0);
-    assert_int_equal(rank, 2);
-    assert_int_equal(count, 17);
-    assert_string_equal(id, SCAN_ID);
+    assert_int_equal(fa_cursor_findings_decode(c, &out), 0);
+    assert_int_equal(out.sort, FA_SORT_LAST_SEEN);
+    assert_true(out.k1 == in.k1 && out.k2 == 0);
+    assert_string_equal(out.id, SCAN_ID);
     free(c);
-    assert_int_equal(fa_cursor_findings_decode("bm9wZQ", &rank, &count, id), -1);
-    assert_int_equal(fa_cursor_findings_decode("!!", &rank, &count, id), -1);
-    /* A syntactically fine cursor with an out-of-range rank or a bad id is refused. */
-    c = fa_cursor_findings_encode(9, 1, SCAN_ID);
-    assert_int_equal(fa_cursor_findings_decode(c, &rank, &count, id), -1);
+    assert_int_equal(fa_cursor_findings_decode("bm9wZQ", &out), -1);
+    assert_int_equal(fa_cursor_findings_decode("!!", &out), -1);
+    /* A syntactically fine cursor with an unknown sort or a bad id is refused. */
+    in.sort = 9;
+    c = fa_cursor_findings_encode(&in);
+    assert_int_equal(fa_cursor_findings_decode(c, &out), -1);
     free(c);
-    c = fa_cursor_findings_encode(1, 1, "zzz");
-    assert_int_equal(fa_cursor_findings_decode(c, &rank, &count, id), -1);
+    in.sort = FA_SORT_SEVERITY;
+    snprintf(in.id, sizeof(in.id), "zzz");
+    c = fa_cursor_findings_encode(&in);
+    assert_int_equal(fa_cursor_findings_decode(c, &out), -1);
     free(c);
 
     c = fa_cursor_instances_encode("acme/api#hook:42");
