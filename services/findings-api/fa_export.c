@@ -57,26 +57,8 @@ enum {
     I_FIRST_SEEN_MS, I_LAST_SEEN_MS, I_NCOLS
 };
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define TS(col) FA_SQL_TS(col)
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
-
-/* The filters of GET /v1/findings (fa_store.c) on findings f joined to integrations i, each
- * NULL or a value so that the statement is constant: $1 account, $2 integration, $3
- * provider, $4 severity, $5 status, $6 category's type ids (JSON), $7 finding type, $9 the
- * text search's ILIKE pattern and $10 the type ids whose title it matches. */
-#define FINDING_FILTERS                                                                        \
-    " WHERE f.account_id = $1"                                                                 \
-    "   AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"                                 \
-    "   AND ($3::text IS NULL OR i.provider = $3)"                                             \
-    "   AND ($4::text IS NULL OR f.severity = $4)"                                             \
-    "   AND ($5::text IS NULL OR f.status = $5)"                                               \
-    "   AND ($6::jsonb IS NULL OR f.finding_type IN"                                           \
-    "        (SELECT jsonb_array_elements_text($6::jsonb)))"                                   \
-    "   AND ($7::text IS NULL OR f.finding_type = $7)"                                         \
-    "   AND ($9::text IS NULL"                                                                 \
-    "        OR f.finding_type IN (SELECT jsonb_array_elements_text($10::jsonb))"              \
-    "        OR EXISTS (SELECT 1 FROM finding_instances si"                                    \
-    "                    WHERE si.finding_id = f.id AND si.asset_name ILIKE $9))"
 
 /* No LIMIT and no cursor: everything that matches, in the list's order. */
 static const char SQL_EXPORT_FINDINGS[] =
@@ -84,7 +66,7 @@ static const char SQL_EXPORT_FINDINGS[] =
     "       f.instance_count, " TS("f.first_seen_at") ", " TS("f.last_seen_at") ","
     "       " MS("f.first_seen_at") ", " MS("f.last_seen_at")
     "  FROM findings f JOIN integrations i ON i.id = f.integration_id"
-    FINDING_FILTERS
+    FA_SQL_FINDING_FILTERS
     "   AND ($8::boolean OR f.instance_count > 0)"
     " ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1"
     "          WHEN 'medium' THEN 2 ELSE 3 END, f.instance_count DESC, f.id";
@@ -99,13 +81,8 @@ static const char SQL_EXPORT_INSTANCES[] =
     "       " MS("fi.first_seen_at") ", " MS("fi.last_seen_at")
     "  FROM findings f JOIN integrations i ON i.id = f.integration_id"
     "  JOIN finding_instances fi ON fi.finding_id = f.id"
-    FINDING_FILTERS
-    "   AND ($8::text IS NULL OR fi.state = $8)"
-    /* A search by asset name keeps the instances that match, not every instance of a finding
-     * that has one. */
-    "   AND ($9::text IS NULL"
-    "        OR f.finding_type IN (SELECT jsonb_array_elements_text($10::jsonb))"
-    "        OR fi.asset_name ILIKE $9)"
+    FA_SQL_FINDING_FILTERS
+    FA_SQL_INSTANCE_FILTERS
     " ORDER BY fi.finding_id, fi.asset_id";
 
 /* Exports streaming at once (each holds a pooled connection throughout); more answer 429. */
@@ -703,20 +680,10 @@ static int export_handle(casb_http_req *r, export_kind kind, const char *format,
         status = fa_reply_internal(r, "export", "out of memory");
         goto out;
     }
-    params[0] = q.account_id;
-    params[1] = q.integration_id;
-    params[2] = q.provider;
-    params[3] = q.severity;
-    params[4] = q.status;
-    params[5] = q.types_json;
-    params[6] = q.finding_type;
     /* $8: include_resolved for findings, the state filter for instances. */
-    if (kind == EXPORT_FINDINGS)
-        params[7] = q.include_resolved ? "true" : "false";
-    else
-        params[7] = state;
-    params[8] = q.search_like;
-    params[9] = q.search_types_json;
+    fa_query_filter_params(&q, kind == EXPORT_FINDINGS ? (q.include_resolved ? "true" : "false")
+                                                       : state,
+                           params);
     db = fa_acquire(r, &status);
     if (!db)
         goto out;

@@ -284,3 +284,37 @@ int fa_query_resolve(fa_findings_query *q, const fa_findings_params *in,
     }
     return 0;
 }
+
+void fa_query_filter_params(const fa_findings_query *q, const char *p8, const char *out[10])
+{
+    out[0] = q->account_id;
+    out[1] = q->integration_id;
+    out[2] = q->provider;
+    out[3] = q->severity;
+    out[4] = q->status;
+    out[5] = q->types_json;
+    out[6] = q->finding_type;
+    out[7] = p8;
+    out[8] = q->search_like;
+    out[9] = q->search_types_json;
+}
+
+int fa_query_all_instances(fa_all_instances_page *out, const char *state, const char *cursor,
+                           const char **param, char *err, size_t errlen)
+{
+    static const char *const states[] = {"active", "hidden", "resolved", "all", NULL};
+
+    memset(out, 0, sizeof(*out));
+    out->state = "active";
+    if (state) {
+        if (!one_of(state, states))
+            return refuse(param, "state", err, errlen,
+                          "expected active, hidden, resolved or all");
+        out->state = strcmp(state, "all") == 0 ? NULL : state;
+    }
+    if (cursor && fa_cursor_all_instances_decode(cursor, out->after_finding,
+                                                 out->after_asset,
+                                                 sizeof(out->after_asset)) != 0)
+        return refuse(param, "cursor", err, errlen, "not a next_cursor of this list");
+    return 0;
+}

@@ -67,6 +67,21 @@ int fa_query_instances(fa_instances_page *out, const fa_instances_params *in,
 /* GET /v1/finding-types: the provider filter, NULL when absent. */
 int fa_query_provider(const char *provider, const char **param, char *err, size_t errlen);
 
+/* The 10 parameters of FA_SQL_FINDING_FILTERS (fa_store.h) from a checked and resolved
+ * query; p8 is the statement's own $8. */
+void fa_query_filter_params(const fa_findings_query *q, const char *p8, const char *out[10]);
+
+/* GET /v1/instances: the finding filters (fa_query_findings, without cursor), plus state
+ * (active by default; all) and a cursor of this list. */
+typedef struct {
+    const char *state;        /* NULL: every state */
+    char after_finding[37];   /* "": from the start */
+    char after_asset[2048];
+} fa_all_instances_page;
+
+int fa_query_all_instances(fa_all_instances_page *out, const char *state, const char *cursor,
+                           const char **param, char *err, size_t errlen);
+
 /* GET /v1/findings/{id}/history: limit and cursor. before_id 0: from the newest. */
 typedef struct {
     int limit;

@@ -199,6 +199,64 @@ static int handle_list_instances(casb_http_req *r)
     return casb_query_reply_list(r, "instances", list, next);
 }
 
+/* GET /v1/instances: the instances of every finding the filters select, across findings. */
+static int handle_all_instances(casb_http_req *r)
+{
+    fa_app *a = casb_http_app(r);
+    fa_findings_params p = {0};
+    const char *state = NULL, *cursor = NULL;
+    const casb_query_param params[] = {
+        FA_FINDINGS_FILTER_PARAMS(p), {"state", &state}, {"limit", &p.limit},
+        {"cursor", &cursor},          {NULL, NULL},
+    };
+    casb_query_text text;
+    fa_findings_query q = {.account_id = fa_account_of(r)};
+    fa_all_instances_page page;
+    const char *filters[10];
+    const char *param = NULL;
+    PGresult *res = NULL;
+    json_t *list;
+    char *next = NULL;
+    char err[256];
+    casb_db *db;
+    int status, n;
+
+    status = casb_query_read(r, params, &text);
+    if (status != 0)
+        return status;
+    if (fa_query_findings(&q, &p, &param, err, sizeof(err)) != 0 ||
+        fa_query_all_instances(&page, state, cursor, &param, err, sizeof(err)) != 0)
+        return casb_query_reply_invalid(r, param, err);
+    if (fa_query_resolve(&q, &p, a->catalogue) != 0) {
+        status = fa_reply_internal(r, "list instances", "out of memory");
+        goto out;
+    }
+    fa_query_filter_params(&q, page.state, filters);
+    db = fa_acquire(r, &status);
+    if (!db)
+        goto out;
+    res = fa_store_list_all_instances(db, filters, page.after_finding[0] ? page.after_finding
+                                                                         : NULL,
+                                      page.after_asset, q.limit, err, sizeof(err));
+    fa_release(r, db);
+    if (!res) {
+        status = fa_reply_internal(r, "list instances", err);
+        goto out;
+    }
+    list = json_array();
+    n = PQntuples(res);
+    for (int i = 0; i < n && i < q.limit; i++)
+        json_array_append_new(list, fa_view_instance_of(res, i, a->catalogue));
+    if (n > q.limit)
+        next = fa_cursor_all_instances_encode(casb_db_get(res, q.limit - 1, "finding_id"),
+                                              casb_db_get(res, q.limit - 1, "asset_id"));
+    status = casb_query_reply_list(r, "instances", list, next);
+out:
+    PQclear(res);
+    fa_findings_query_clear(&q);
+    return status;
+}
+
 static int handle_summary(casb_http_req *r)
 {
     fa_app *a = casb_http_app(r);
@@ -235,6 +293,7 @@ int fa_routes_register(casb_http_server *s)
         casb_http_route(s, "GET", "/v1/findings/{id}", handle_get_finding, 0) != 0 ||
         casb_http_route(s, "GET", "/v1/findings/{id}/instances", handle_list_instances, 0) != 0 ||
         casb_http_route(s, "GET", "/v1/summary", handle_summary, 0) != 0 ||
+        casb_http_route(s, "GET", "/v1/instances", handle_all_instances, 0) != 0 ||
         fa_triage_register(s) != 0 || fa_export_register(s) != 0)
         return -1;
     return 0;

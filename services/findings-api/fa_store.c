@@ -2,8 +2,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define TS(col) FA_SQL_TS(col)
 
 #define FINDING_COLUMNS                                                                        \
     "f.id, f.integration_id, i.provider, i.name AS integration_name, f.finding_type,"         \
@@ -63,6 +64,16 @@ static const char SQL_LIST_INSTANCES[] =
     "   AND ($4::text IS NULL OR fi.asset_id > $4)"
     " ORDER BY fi.asset_id"
     " LIMIT $5";
+
+static const char SQL_LIST_ALL_INSTANCES[] =
+    "SELECT " INSTANCE_COLUMNS ", f.finding_type, f.severity, f.status AS finding_status"
+    "  FROM findings f JOIN integrations i ON i.id = f.integration_id"
+    "  JOIN finding_instances fi ON fi.finding_id = f.id"
+    FA_SQL_FINDING_FILTERS
+    FA_SQL_INSTANCE_FILTERS
+    "   AND ($11::uuid IS NULL OR (fi.finding_id, fi.asset_id) > ($11::uuid, $12::text))"
+    " ORDER BY fi.finding_id, fi.asset_id"
+    " LIMIT $13";
 
 static const char SQL_GET_INSTANCE[] =
     "SELECT " INSTANCE_COLUMNS
@@ -212,4 +223,19 @@ void fa_findings_query_clear(fa_findings_query *q)
     q->types_owned = NULL;
     q->search_types_json = NULL;
     q->types_json = NULL;
+}
+
+PGresult *fa_store_list_all_instances(casb_db *db, const char *const params[10],
+                                      const char *after_finding, const char *after_asset,
+                                      int limit, char *err, size_t errlen)
+{
+    const char *p[13];
+    char limit_s[16];
+
+    snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
+    memcpy(p, params, 10 * sizeof(p[0]));
+    p[10] = after_finding;
+    p[11] = after_asset;
+    p[12] = limit_s;
+    return casb_db_query(db, SQL_LIST_ALL_INSTANCES, 13, p, err, errlen);
 }

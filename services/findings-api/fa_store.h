@@ -48,6 +48,43 @@ typedef struct {
     int limit;                    /* page size */
 } fa_findings_query;
 
+/* SQL shared by the lists and the exports. Times leave PostgreSQL in RFC 3339 UTC. */
+#define FA_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* The finding filters on findings f joined to integrations i, each NULL or a value so that
+ * the statement is constant: $1 account, $2 integration, $3 provider, $4 severity, $5 status,
+ * $6 category's type ids (JSON), $7 finding type, $9 the text search's ILIKE pattern and $10
+ * the type ids whose title it matches. */
+#define FA_SQL_FINDING_FILTERS                                                                 \
+    " WHERE f.account_id = $1"                                                                 \
+    "   AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"                                 \
+    "   AND ($3::text IS NULL OR i.provider = $3)"                                             \
+    "   AND ($4::text IS NULL OR f.severity = $4)"                                             \
+    "   AND ($5::text IS NULL OR f.status = $5)"                                               \
+    "   AND ($6::jsonb IS NULL OR f.finding_type IN"                                           \
+    "        (SELECT jsonb_array_elements_text($6::jsonb)))"                                   \
+    "   AND ($7::text IS NULL OR f.finding_type = $7)"                                         \
+    "   AND ($9::text IS NULL"                                                                 \
+    "        OR f.finding_type IN (SELECT jsonb_array_elements_text($10::jsonb))"              \
+    "        OR EXISTS (SELECT 1 FROM finding_instances si"                                    \
+    "                    WHERE si.finding_id = f.id AND si.asset_name ILIKE $9))"
+
+/* On instances fi of those findings: $8 the state (NULL: any), and a search by asset name
+ * keeps the instances that match (all of them when the title matches). */
+#define FA_SQL_INSTANCE_FILTERS                                                                \
+    "   AND ($8::text IS NULL OR fi.state = $8)"                                               \
+    "   AND ($9::text IS NULL"                                                                 \
+    "        OR f.finding_type IN (SELECT jsonb_array_elements_text($10::jsonb))"              \
+    "        OR fi.asset_name ILIKE $9)"
+
+/* Instances of every finding the filters select, in (finding_id, asset_id) order, after
+ * (after_finding, after_asset) when given; up to limit + 1 rows. Columns of
+ * fa_store_list_instances plus finding_type, severity and finding_status. params: the 10
+ * filter parameters above ($1..$10). */
+PGresult *fa_store_list_all_instances(casb_db *db, const char *const params[10],
+                                      const char *after_finding, const char *after_asset,
+                                      int limit, char *err, size_t errlen);
+
 /* Frees what fa_query_resolve allocated; safe on a query it never saw. */
 void fa_findings_query_clear(fa_findings_query *q);
 

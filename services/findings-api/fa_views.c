@@ -286,3 +286,50 @@ long long fa_cursor_events_decode(const char *cursor)
     free(raw);
     return id;
 }
+
+char *fa_cursor_all_instances_encode(const char *finding_id, const char *asset_id)
+{
+    char *text = NULL;
+    char *out;
+
+    if (asprintf(&text, "a1:%s:%s", finding_id, asset_id) < 0)
+        return NULL;
+    out = casb_base64url_encode(text, strlen(text));
+    free(text);
+    return out;
+}
+
+int fa_cursor_all_instances_decode(const char *cursor, char finding_id[37], char *asset_id,
+                                   size_t asset_len)
+{
+    size_t n = 0;
+    unsigned char *raw = casb_base64url_decode(cursor, &n);
+    int rc = -1;
+
+    if (raw && n > 3 + 36 + 1 && memcmp(raw, "a1:", 3) == 0 && raw[39] == ':' &&
+        !memchr(raw, '\0', n) && n - 40 < asset_len) {
+        memcpy(finding_id, raw + 3, 36);
+        finding_id[36] = '\0';
+        memcpy(asset_id, raw + 40, n - 40);
+        asset_id[n - 40] = '\0';
+        rc = casb_uuid_valid(finding_id) ? 0 : -1;
+    }
+    free(raw);
+    return rc;
+}
+
+json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *cat)
+{
+    json_t *v = fa_view_instance(res, row);
+    const char *type_id = casb_db_get(res, row, "finding_type");
+    const char *severity = casb_db_get(res, row, "severity");
+
+    if (v) {
+        json_object_set_new(v, "finding_type",
+                            finding_type_ref(fa_catalogue_find(cat, type_id), type_id,
+                                             severity));
+        json_object_set_new(v, "severity", json_string(severity));
+        json_object_set_new(v, "finding_status", col_str(res, row, "finding_status"));
+    }
+    return v;
+}

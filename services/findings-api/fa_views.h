@@ -15,6 +15,8 @@
  * catalogue (GET /v1/findings/{id}). */
 json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, int detailed);
 json_t *fa_view_instance(const PGresult *res, int row);
+/* An instance with its finding's type, severity and status (fa_store_list_all_instances). */
+json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *cat);
 /* The summary from fa_store_summary_by_type and fa_store_summary_by_integration rows. */
 json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
                         const fa_catalogue *cat);
@@ -31,6 +33,10 @@ int fa_cursor_findings_decode(const char *cursor, fa_findings_cursor *out);
 /* Instances: the last row's asset id. */
 char *fa_cursor_instances_encode(const char *asset_id);
 char *fa_cursor_instances_decode(const char *cursor); /* malloc'ed, NULL when invalid */
+/* All instances (GET /v1/instances): the last row's finding and asset ids. */
+char *fa_cursor_all_instances_encode(const char *finding_id, const char *asset_id);
+int fa_cursor_all_instances_decode(const char *cursor, char finding_id[37], char *asset_id,
+                                   size_t asset_len);
 /* Timeline events: the last row's id; decode answers -1 when the cursor is not one of ours. */
 char *fa_cursor_events_encode(long long id);
 long long fa_cursor_events_decode(const char *cursor);

@@ -238,3 +238,20 @@ def test_sorts_page_through_the_same_findings(org):
     r = fa("GET", base + f"&sort=last_seen&cursor={first}")
     assert r.status == 400 and r.body.get("parameter") == "cursor", r
     assert fa("GET", base + "&sort=newest").status == 400
+
+
+def test_instances_across_findings_with_the_same_filters(org):
+    base = f"/v1/instances?integration_id={org.integration_id}"
+    findings = org.findings().values()
+    active_total = sum(f["instance_count"] for f in findings)
+    paged = list_all(fa, base + "&limit=3", "instances")
+    assert len(paged) == active_total == len({i["id"] for i in paged})
+    assert all(i["state"] == "active" and i["finding_type"] and i["severity"] for i in paged)
+    high = list_all(fa, base + "&severity=high&limit=200", "instances")
+    assert len(high) == sum(f["instance_count"] for f in findings if f["severity"] == "high")
+    assert {i["severity"] for i in high} == {"high"}
+    billing = list_all(fa, base + f"&q={org.login}/billing&state=all", "instances")
+    assert {i["asset"]["name"] for i in billing} == {f"{org.login}/billing"}, billing
+    assert fa("GET", base + "&cursor=bogus").status == 400
+    assert fa("GET", base + "&state=gone").status == 400
+    assert fa("GET", base + "&include_resolved=true").status == 400
