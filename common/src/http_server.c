@@ -50,6 +50,7 @@ typedef struct route {
 struct casb_http_server {
     char *addr;
     char *static_dir;
+    char *cors_origins; /* comma-separated allowed Origin values, or NULL: no CORS */
     size_t max_body_bytes;
     int num_threads;
     const casb_auth *auth;
@@ -796,6 +797,65 @@ static void allow_add(char *allow, size_t size, const char *method)
     strcat(allow, method);
 }
 
+/* True when origin is one of the comma-separated entries of list (spaces around entries
+ * ignored). Origins are compared exactly: browsers send them serialized and lower-case. */
+static int origin_listed(const char *list, const char *origin)
+{
+    size_t olen = strlen(origin);
+    const char *p = list;
+
+    if (olen == 0)
+        return 0;
+    while (*p) {
+        size_t n;
+
+        while (*p == ',' || *p == ' ')
+            p++;
+        n = strcspn(p, ",");
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n == olen && strncmp(p, origin, olen) == 0)
+            return 1;
+        p += n;
+        while (*p && *p != ',')
+            p++;
+    }
+    return 0;
+}
+
+/* CORS (opts.cors_origins): marks the reply of a listed origin as readable by its page and
+ * answers preflights. Returns 1 when the request was answered (a preflight), else 0. A
+ * preflight is answered before authentication: browsers never send credentials with it. */
+static int handle_cors(casb_http_req *req, int path_known, const char *allow)
+{
+    casb_http_server *s = req->server;
+    const char *origin = mg_get_header(req->conn, "Origin");
+    int listed;
+    int preflight;
+
+    if (!s->cors_origins || !origin)
+        return 0;
+    listed = origin_listed(s->cors_origins, origin);
+    preflight = strcmp(req->ri->request_method, "OPTIONS") == 0 &&
+                mg_get_header(req->conn, "Access-Control-Request-Method") != NULL;
+    if (listed) {
+        casb_http_add_header(req, "Access-Control-Allow-Origin", origin);
+        casb_http_add_header(req, "Vary", "Origin");
+    }
+    if (!preflight || !path_known)
+        return 0;
+    req->route_label = "preflight";
+    if (!listed) {
+        casb_http_reply_problem(req, 403, "this origin may not call this API", NULL);
+        return 1;
+    }
+    casb_http_add_header(req, "Access-Control-Allow-Methods", allow);
+    casb_http_add_header(req, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    casb_http_add_header(req, "Access-Control-Max-Age", "600");
+    casb_http_reply_text(req, 204, NULL, "", 0);
+    return 1;
+}
+
 static void dispatch(casb_http_req *req)
 {
     casb_http_server *s = req->server;
@@ -842,6 +902,8 @@ static void dispatch(casb_http_req *req)
             }
         }
     }
+    if (handle_cors(req, path_known, allow))
+        return;
     if (!best) {
         if (path_known) {
             req->route_label = "unmatched";
@@ -972,6 +1034,11 @@ int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *op
     s->static_dir = opts->static_dir ? strdup(opts->static_dir) : NULL;
     if (!s->addr || (opts->static_dir && !s->static_dir))
         goto oom;
+    if (opts->cors_origins && *opts->cors_origins) {
+        s->cors_origins = strdup(opts->cors_origins);
+        if (!s->cors_origins)
+            goto oom;
+    }
     s->max_body_bytes = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
     s->num_threads = opts->num_threads > 0 ? opts->num_threads : DEFAULT_NUM_THREADS;
     s->auth = opts->auth;
@@ -1002,7 +1069,7 @@ int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
 {
     char threads[16];
     char request_timeout[16];
-    const char *options[16];
+    const char *options[24];
     int n = 0;
     struct mg_callbacks callbacks;
     struct mg_init_data init;
@@ -1037,6 +1104,14 @@ int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
      * every reused connection. */
     options[n++] = "tcp_nodelay";
     options[n++] = "1";
+    /* civetweb's own CORS (on by default with "*") would answer every preflight itself and
+     * allow any origin; ours (handle_cors) allows only cors_origins. */
+    options[n++] = "access_control_allow_origin";
+    options[n++] = "";
+    options[n++] = "access_control_allow_methods";
+    options[n++] = "";
+    options[n++] = "access_control_allow_headers";
+    options[n++] = "";
     if (s->static_dir) {
         options[n++] = "document_root";
         options[n++] = s->static_dir;
@@ -1096,6 +1171,7 @@ void casb_http_server_free(casb_http_server *s)
     }
     free(s->addr);
     free(s->static_dir);
+    free(s->cors_origins);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -52,6 +52,29 @@ casb_install_packages() {
   apt-get install -y -q --no-install-recommends "${missing[@]}" || casb_die "apt-get install failed"
 }
 
+# The browser test (tests/browser): Debian's Chromium and playwright-core from the lock file.
+# Playwright's own browser download is never used (and cannot work offline).
+CASB_BROWSER_DIR="$CASB_ROOT/tests/browser"
+casb_install_browser_deps() {
+  if [ ! -x /usr/bin/chromium ]; then
+    casb_log "installing Debian packages: chromium chromium-driver"
+    [ "$(id -u)" -eq 0 ] || casb_die "chromium missing and not root"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || casb_die "apt-get update failed"
+    apt-get install -y -q chromium chromium-driver || casb_die "apt-get install chromium failed"
+  fi
+  command -v npm >/dev/null 2>&1 || casb_die "npm (Node.js) is needed for tests/browser"
+  # npm ci again only when the lock file changed since the last install.
+  local stamp="$CASB_BROWSER_DIR/node_modules/.casb-package-lock.json"
+  if [ ! -d "$CASB_BROWSER_DIR/node_modules/playwright-core" ] ||
+    ! cmp -s "$CASB_BROWSER_DIR/package-lock.json" "$stamp"; then
+    casb_log "npm ci in tests/browser"
+    (cd "$CASB_BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) ||
+      casb_die "npm ci in tests/browser failed"
+    cp "$CASB_BROWSER_DIR/package-lock.json" "$stamp"
+  fi
+}
+
 # True when the pid in FILE is alive and its command line contains PATTERN.
 casb_pid_alive() {
   local file="$1" pattern="$2" pid
@@ -527,9 +550,14 @@ casb_proc_start_service() {
   case "$svc" in
     integration-manager)
       envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN" CASB_PUBLIC_URL="${CASB_PUBLIC_URL:-http://$addr}"
-        CASB_GITHUB_APP_SLUG="${CASB_GITHUB_APP_SLUG:-$CASB_SIM_APP_SLUG}")
+        CASB_GITHUB_APP_SLUG="${CASB_GITHUB_APP_SLUG:-$CASB_SIM_APP_SLUG}"
+        CASB_CORS_ORIGINS="${CASB_CORS_ORIGINS:-http://$(casb_svc_addr findings-api)}")
       ;;
-    findings-api) envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN") ;;
+    # The dashboard (served by findings-api) calls integration-manager from the browser.
+    findings-api)
+      envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN"
+        CASB_DASHBOARD_INTEGRATIONS_URL="${CASB_DASHBOARD_INTEGRATIONS_URL:-http://$(casb_svc_addr integration-manager)}")
+      ;;
   esac
   casb_proc_start "$svc" "$addr" "${envs[@]}"
 }

@@ -23,6 +23,15 @@ size_t fa_settings_table(fa_settings *s, casb_cfg_var *vars, size_t cap)
         {"CASB_CATALOGUE_DIR", CASB_CFG_STRING, FA_DEFAULT_CATALOGUE_DIR, 0, 0, 0, 0,
          "Directory of the finding catalogues (<provider>.json), loaded at start.",
          &s->catalogue_dir},
+        {"CASB_DASHBOARD_DIR", CASB_CFG_STRING, FA_DEFAULT_DASHBOARD_DIR, 0, 0, 0, 0,
+         "Directory of the dashboard's static files (index.html, app.js, app.css), served at /.",
+         &s->dashboard_dir},
+        {"CASB_DASHBOARD_INTEGRATIONS_URL", CASB_CFG_STRING, "http://127.0.0.1:8081", 0, 0, 0,
+         0,
+         "integration-manager's base URL as browsers reach it; the dashboard calls it for "
+         "integration actions (integration-manager must list this service's origin in its "
+         "CASB_CORS_ORIGINS).",
+         &s->dashboard_integrations_url},
     };
     size_t n = FA_SETTINGS_COUNT < cap ? FA_SETTINGS_COUNT : cap;
 

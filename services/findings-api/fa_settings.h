@@ -16,13 +16,18 @@ typedef struct {
     char *admin_token;   /* secret: never printed */
     long db_pool_size;
     char *catalogue_dir; /* directory of <provider>.json finding catalogues */
+    char *dashboard_dir; /* static files of the dashboard, served at / */
+    char *dashboard_integrations_url; /* integration-manager's base URL as the browser sees it */
 } fa_settings;
 
 /* The catalogue directory when CASB_CATALOGUE_DIR is unset: the source tree's
  * proto/findings (CASB_SOURCE_DIR is set at compile time). */
 #define FA_DEFAULT_CATALOGUE_DIR CASB_SOURCE_DIR "/proto/findings"
 
-#define FA_SETTINGS_COUNT 8
+/* The dashboard's files when CASB_DASHBOARD_DIR is unset: the source tree's web/dashboard. */
+#define FA_DEFAULT_DASHBOARD_DIR CASB_SOURCE_DIR "/web/dashboard"
+
+#define FA_SETTINGS_COUNT 10
 
 /* Fills vars (room for FA_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

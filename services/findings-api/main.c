@@ -1,6 +1,7 @@
 /* casb-findings-api: ingests casb.scan.results into findings and serves the findings API.
  * main only wires the modules together. */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "casb/auth.h"
 #include "casb/db.h"
@@ -9,11 +10,24 @@
 #include "casb/log.h"
 #include "casb/service.h"
 #include "fa_catalogue.h"
+#include "fa_dashboard.h"
 #include "fa_ingest.h"
 #include "fa_routes.h"
 #include "fa_settings.h"
 
 #define PROG "casb-findings-api"
+
+/* The dashboard's directory, or NULL (with a warning) when it is missing: the API works
+ * without its web page, e.g. from an install that left the files out. */
+static const char *dashboard_dir(const char *dir)
+{
+    struct stat st;
+
+    if (dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return dir;
+    casb_log_warn("no dashboard: CASB_DASHBOARD_DIR is not a directory", "dir", dir ? dir : "");
+    return NULL;
+}
 
 /* /readyz: the shared probe (PostgreSQL, Kafka), then the ingest thread, which stops for good
  * on a fatal consumer error. */
@@ -98,9 +112,12 @@ int main(int argc, char **argv)
         .auth = auth,
         .ready = ready,
         .app = &app,
+        .static_dir = dashboard_dir(st.dashboard_dir),
     };
     if (casb_http_server_new(&http, &ho, err, sizeof(err)) != 0 ||
-        fa_routes_register(http) != 0 || casb_http_server_start(http, err, sizeof(err)) != 0) {
+        fa_routes_register(http) != 0 ||
+        fa_dashboard_register(http, st.dashboard_integrations_url) != 0 ||
+        casb_http_server_start(http, err, sizeof(err)) != 0) {
         casb_log_error("cannot start the HTTP server", "addr", st.http_addr, "error", err);
         goto out;
     }

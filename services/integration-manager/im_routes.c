@@ -659,6 +659,7 @@ int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errle
     opts.auth = app->auth;
     opts.ready = im_app_ready;
     opts.app = app;
+    opts.cors_origins = app->settings->cors_origins;
     if (casb_http_server_new(&s, &opts, err, errlen) != 0)
         return -1;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

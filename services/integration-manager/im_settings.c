@@ -54,6 +54,10 @@ size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
          "start on its installation page (an organization without the App installs it on the "
          "way).",
          &s->github_app_slug},
+        {"CASB_CORS_ORIGINS", CASB_CFG_STRING, NULL, 0, 0, 0, 0,
+         "Comma-separated browser origins (scheme://host:port) whose pages may call this API, "
+         "e.g. the dashboard's findings-api http://127.0.0.1:8082. Unset: no CORS.",
+         &s->cors_origins},
     };
     size_t n = IM_SETTINGS_COUNT < cap ? IM_SETTINGS_COUNT : cap;
 

@@ -25,9 +25,10 @@ typedef struct {
     char *github_oauth_client_secret; /* secret */
     char *github_web_url;
     char *github_app_slug;     /* NULL: no install page, only authorization */
+    char *cors_origins;        /* NULL: no CORS; else origins whose pages may call the API */
 } im_settings;
 
-#define IM_SETTINGS_COUNT 17
+#define IM_SETTINGS_COUNT 18
 
 /* Fills vars (room for IM_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

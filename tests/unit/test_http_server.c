@@ -339,6 +339,7 @@ static int setup(void **state)
     opts.ready = ready_cb;
     opts.app = &app_marker;
     opts.static_dir = static_dir;
+    opts.cors_origins = "http://127.0.0.1:8082, https://dash.example.com";
     if (casb_http_server_new(&server, &opts, err, sizeof(err)) != 0)
         return -1;
     /* Registration order puts the parameter route first: the literal must still win. */
@@ -831,6 +832,104 @@ static void test_static_files(void **state)
     result_free(&r);
 }
 
+/* CORS: listed origins only; preflights are answered before authentication. */
+static void test_cors(void **state)
+{
+    static const char *const listed_get[] = {"Authorization: Bearer " TOKEN,
+                                             "Origin: https://dash.example.com", NULL};
+    static const char *const unlisted_get[] = {"Authorization: Bearer " TOKEN,
+                                               "Origin: https://evil.example.com", NULL};
+    static const char *const listed_preflight[] = {
+        "Origin: http://127.0.0.1:8082", "Access-Control-Request-Method: DELETE",
+        "Access-Control-Request-Headers: authorization", NULL};
+    static const char *const unlisted_preflight[] = {
+        "Origin: http://127.0.0.1:8082.evil.com", "Access-Control-Request-Method: DELETE", NULL};
+    static const char *const listed_noauth[] = {"Origin: https://dash.example.com", NULL};
+    result r;
+
+    call("GET", "/v1/things/abc", listed_get, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(hdr(&r, "Access-Control-Allow-Origin"));
+    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "https://dash.example.com");
+    assert_string_equal(hdr(&r, "Vary"), "Origin");
+    result_free(&r);
+
+    /* An error reply is readable by the page too (it shows the problem's detail). */
+    call("GET", "/v1/things/abc", listed_noauth, NULL, 0, &r);
+    json_decref(expect_problem(&r, 401, "Unauthorized"));
+    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "https://dash.example.com");
+    result_free(&r);
+
+    call("GET", "/v1/things/abc", unlisted_get, NULL, 0, &r);
+    assert_int_equal(r.status, 200);
+    assert_null(hdr(&r, "Access-Control-Allow-Origin"));
+    assert_null(hdr(&r, "Vary"));
+    result_free(&r);
+
+    call("GET", "/v1/things/abc", auth_headers, NULL, 0, &r); /* no Origin: not a browser */
+    assert_int_equal(r.status, 200);
+    assert_null(hdr(&r, "Access-Control-Allow-Origin"));
+    result_free(&r);
+
+    /* A preflight carries no token and is answered 204 with the path's methods. */
+    call("OPTIONS", "/v1/things/abc", listed_preflight, NULL, 0, &r);
+    assert_int_equal(r.status, 204);
+    assert_string_equal(r.body, "");
+    assert_string_equal(hdr(&r, "Access-Control-Allow-Origin"), "http://127.0.0.1:8082");
+    assert_string_equal(hdr(&r, "Access-Control-Allow-Methods"), "GET, DELETE");
+    assert_string_equal(hdr(&r, "Access-Control-Allow-Headers"), "Authorization, Content-Type");
+    assert_string_equal(hdr(&r, "Access-Control-Max-Age"), "600");
+    result_free(&r);
+
+    /* A prefix of a listed origin is not listed. */
+    call("OPTIONS", "/v1/things/abc", unlisted_preflight, NULL, 0, &r);
+    json_decref(expect_problem(&r, 403, "Forbidden"));
+    assert_null(hdr(&r, "Access-Control-Allow-Origin"));
+    assert_null(hdr(&r, "Access-Control-Allow-Methods"));
+    result_free(&r);
+
+    /* A path without routes stays 404; OPTIONS that is no preflight stays 405. */
+    call("OPTIONS", "/v1/nothing-here", listed_preflight, NULL, 0, &r);
+    json_decref(expect_problem(&r, 404, "Not Found"));
+    result_free(&r);
+    call("OPTIONS", "/v1/things/abc", listed_noauth, NULL, 0, &r);
+    json_decref(expect_problem(&r, 405, "Method Not Allowed"));
+    result_free(&r);
+}
+
+static void test_cors_off_by_default(void **state)
+{
+    static const char *const preflight[] = {"Origin: http://127.0.0.1:8082",
+                                            "Access-Control-Request-Method: GET", NULL};
+    char err[128];
+    casb_http_server *s = NULL;
+    casb_http_server_opts opts = {.addr = "127.0.0.1:18182"};
+    char url[64];
+    CURL *c;
+    struct curl_slist *hl = NULL;
+    long status = 0;
+
+    assert_int_equal(casb_http_server_new(&s, &opts, err, sizeof(err)), 0);
+    assert_int_equal(casb_http_route(s, "GET", "/open", h_ping, CASB_ROUTE_PUBLIC), 0);
+    assert_int_equal(casb_http_server_start(s, err, sizeof(err)), 0);
+    c = curl_easy_init();
+    assert_non_null(c);
+    snprintf(url, sizeof(url), "http://127.0.0.1:18182/open");
+    for (const char *const *h = preflight; *h; h++)
+        hl = curl_slist_append(hl, *h);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "OPTIONS");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    assert_int_equal(status, 405);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    casb_http_server_free(s);
+}
+
 static int h_slow(casb_http_req *r)
 {
     usleep(600 * 1000);
@@ -920,6 +1019,8 @@ int main(void)
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_unread_body_closes_connection),
         cmocka_unit_test(test_static_files),
+        cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_cors_off_by_default),
         cmocka_unit_test(test_free_waits_for_in_flight_requests),
     };
 

@@ -31,6 +31,15 @@ typedef struct {
     casb_http_ready_fn ready;
     void *app;               /* handed to handlers through casb_http_app */
     const char *static_dir;  /* optional directory served for GET requests no route matches */
+    /* Optional comma-separated list of browser origins ("http://127.0.0.1:8082,https://x")
+     * allowed to call this API from a page of theirs (CORS). A request whose Origin is
+     * listed gets Access-Control-Allow-Origin: <origin> and Vary: Origin; an OPTIONS
+     * preflight from a listed origin for a path that has routes is answered 204 before
+     * authentication, with Access-Control-Allow-Methods (the path's methods),
+     * Access-Control-Allow-Headers: Authorization, Content-Type and Access-Control-Max-Age:
+     * 600. An unlisted Origin gets no CORS headers, and its preflight 403. NULL or empty:
+     * no CORS at all (OPTIONS is then an ordinary method, answered 405). */
+    const char *cors_origins;
 } casb_http_server_opts;
 
 int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *opts,
