@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "casb/crypto.h"
 #include "casb/error.h"
@@ -217,7 +218,18 @@ int fa_query_trend(fa_trend_params *out, const char *integration_id, const char 
     return 0;
 }
 
-char *fa_query_ids(const json_t *body, char *err, size_t errlen)
+/* 1 when ids[0..i) holds the same UUID as ids[i] (at most FA_BULK_IDS_MAX of them). */
+static int seen_before(const json_t *ids, size_t i)
+{
+    const char *id = json_string_value(json_array_get(ids, i));
+
+    for (size_t j = 0; j < i; j++)
+        if (strcasecmp(json_string_value(json_array_get(ids, j)), id) == 0)
+            return 1;
+    return 0;
+}
+
+char *fa_query_ids(const json_t *body, long *distinct, char *err, size_t errlen)
 {
     const json_t *ids = json_object_get(body, "ids");
     const char *key;
@@ -225,6 +237,7 @@ char *fa_query_ids(const json_t *body, char *err, size_t errlen)
     size_t i, n = json_array_size(ids);
     char *out, *p;
 
+    *distinct = 0;
     json_object_foreach((json_t *)body, key, v) {
         if (strcmp(key, "ids") != 0) {
             casb_fail(err, errlen, CASB_EINVALID, "%.64s: unknown field", key);
@@ -242,7 +255,8 @@ char *fa_query_ids(const json_t *body, char *err, size_t errlen)
             return NULL;
         }
     }
-    /* A PostgreSQL array literal of validated UUIDs: "{id,id,...}", bound as a parameter. */
+    /* A PostgreSQL array literal of the distinct validated UUIDs, "{id,id,...}", bound as a
+     * parameter. A repeated id counts once, so that not_found stays exact. */
     out = malloc(n * 37 + 2);
     if (!out) {
         casb_fail(err, errlen, CASB_ERROR, "out of memory");
@@ -251,10 +265,15 @@ char *fa_query_ids(const json_t *body, char *err, size_t errlen)
     p = out;
     *p++ = '{';
     json_array_foreach(ids, i, v) {
+        if (seen_before(ids, i))
+            continue;
+        if (*distinct > 0)
+            *p++ = ',';
         memcpy(p, json_string_value(v), 36);
         p += 36;
-        *p++ = i + 1 < n ? ',' : '}';
+        (*distinct)++;
     }
+    *p++ = '}';
     *p = '\0';
     return out;
 }

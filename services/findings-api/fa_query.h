@@ -104,8 +104,9 @@ int fa_query_trend(fa_trend_params *out, const char *integration_id, const char 
                    const char **param, char *err, size_t errlen);
 
 /* The body of a bulk action, {"ids": [1..FA_BULK_IDS_MAX UUIDs]} and nothing else, as a
- * PostgreSQL array literal (malloc'ed); NULL with err (CASB_EINVALID) otherwise. */
+ * PostgreSQL array literal of the distinct ids (malloc'ed; *distinct: how many); NULL with
+ * err (CASB_EINVALID) otherwise. */
 #define FA_BULK_IDS_MAX 500
-char *fa_query_ids(const json_t *body, char *err, size_t errlen);
+char *fa_query_ids(const json_t *body, long *distinct, char *err, size_t errlen);
 
 #endif

@@ -145,8 +145,7 @@ static int bulk(casb_http_req *r, target on, int on_flag)
     body = casb_http_body_json(r);
     if (!body)
         return casb_http_status(r);
-    ids = fa_query_ids(body, err, sizeof(err));
-    requested = (long)json_array_size(json_object_get(body, "ids"));
+    ids = fa_query_ids(body, &requested, err, sizeof(err));
     json_decref(body);
     if (!ids)
         return casb_http_reply_problem(r, 422, err, json_pack("{s:s}", "field", "ids"));

@@ -496,7 +496,8 @@ out:
     return status;
 }
 
-/* The state's flow, taken once; NULL member flow.account_id[0] after answering 400. */
+/* Takes the state's flow into cb->flow, once. Returns 0, or the status already answered
+ * (400 for a missing, unknown, used or expired state). */
 static int take_flow(callback_ctx *cb, const char *state)
 {
     char state_sha256[65];

@@ -261,16 +261,25 @@ int im_provider_http(const im_app *app, casb_http_client **out, char *err, size_
     return casb_http_client_new(out, &opts, err, errlen) == 0 ? 0 : CASB_ERROR;
 }
 
+/* The operator's OAuth client registrations, from this service's settings. */
+#define IM_OAUTH_REGISTRATIONS 1
+static void oauth_registrations(const im_app *app,
+                                casb_oauth_registration regs[IM_OAUTH_REGISTRATIONS])
+{
+    const im_settings *st = app->settings;
+
+    regs[0] = (casb_oauth_registration){"github", st->github_oauth_client_id,
+                                        st->github_oauth_client_secret, st->github_web_url,
+                                        st->github_app_slug};
+}
+
 int im_oauth_endpoints(const im_app *app, const casb_provider *provider,
                        casb_oauth_endpoints *out, char *err, size_t errlen)
 {
-    const im_settings *st = app->settings;
-    const casb_oauth_registration regs[] = {
-        {"github", st->github_oauth_client_id, st->github_oauth_client_secret,
-         st->github_web_url, st->github_app_slug},
-    };
+    casb_oauth_registration regs[IM_OAUTH_REGISTRATIONS];
 
-    return casb_provider_oauth_endpoints(provider, regs, sizeof(regs) / sizeof(regs[0]),
+    oauth_registrations(app, regs);
+    return casb_provider_oauth_endpoints(provider, regs, IM_OAUTH_REGISTRATIONS,
                                          im_req_allowed_endpoints(app), out, err, errlen);
 }
 
@@ -288,21 +297,17 @@ typedef struct {
 static int renew_stored(casb_scan_ctx *ctx, char *err, size_t errlen)
 {
     renew_ctx *r = ctx->renew_ud;
-    casb_oauth_endpoints ep;
+    casb_oauth_registration regs[IM_OAUTH_REGISTRATIONS];
     casb_db *db;
     int rc;
 
-    rc = im_oauth_endpoints(r->app, r->provider, &ep, err, errlen);
-    if (rc == CASB_ECONFLICT)
-        return casb_fail(err, errlen, CASB_EAUTH, "cannot renew the OAuth access token: %s",
-                         err);
-    if (rc != 0)
-        return rc;
+    oauth_registrations(r->app, regs);
     db = casb_db_pool_acquire(r->app->pool, POOL_WAIT_MS);
     if (!db)
         return casb_fail(err, errlen, CASB_ERROR, "no database connection");
-    rc = casb_integration_renew_oauth(db, r->app->keys, ctx->http, &ep.client, r->integration_id,
-                                      r->credentials, err, errlen);
+    rc = casb_provider_oauth_renew(r->provider, regs, IM_OAUTH_REGISTRATIONS,
+                                   im_req_allowed_endpoints(r->app), db, r->app->keys,
+                                   ctx->http, r->integration_id, r->credentials, err, errlen);
     casb_db_pool_release(r->app->pool, db);
     return rc;
 }

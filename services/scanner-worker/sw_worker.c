@@ -141,19 +141,11 @@ static int renew_credentials(casb_scan_ctx *ctx, char *err, size_t errlen)
         {"github", st->github_oauth_client_id, st->github_oauth_client_secret,
          st->github_web_url, NULL},
     };
-    casb_oauth_endpoints ep;
     int r;
 
-    r = casb_provider_oauth_endpoints(rc->provider, regs, sizeof(regs) / sizeof(regs[0]),
-                                      st->allowed_endpoints, &ep, err, errlen);
-    if (r == CASB_ECONFLICT || r == CASB_ENOTFOUND)
-        return casb_fail(err, errlen, CASB_EAUTH,
-                         "the OAuth access token expired and this worker cannot renew it: %s",
-                         err);
-    if (r != 0)
-        return r;
-    r = casb_integration_renew_oauth(rc->w->db, rc->w->keys, ctx->http, &ep.client,
-                                     rc->integration_id, rc->credentials, err, errlen);
+    r = casb_provider_oauth_renew(rc->provider, regs, sizeof(regs) / sizeof(regs[0]),
+                                  st->allowed_endpoints, rc->w->db, rc->w->keys, ctx->http,
+                                  rc->integration_id, rc->credentials, err, errlen);
     if (r == 0) {
         metric_add(m_oauth_renewed, 1);
         casb_log_info("oauth credentials renewed", "integration_id", rc->integration_id);

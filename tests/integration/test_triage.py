@@ -96,7 +96,8 @@ def test_hidden_instances_stay_hidden_and_bulk_actions(org):
 
     # Bulk: ids of another account or none are counted, not named; nothing else changes.
     stranger = str(uuid.uuid4())
-    r = fa("POST", "/v1/instances/hide", {"ids": [inst[0]["id"], inst[1]["id"], stranger]})
+    r = fa("POST", "/v1/instances/hide",
+           {"ids": [inst[0]["id"], inst[1]["id"], stranger, inst[1]["id"]]})
     assert r.status == 200 and r.body == {"changed": 1, "not_found": 1}, r
     assert finding(org, UNPROTECTED)["instance_count"] == 0
     r = fa("POST", "/v1/instances/unhide", {"ids": [i["id"] for i in inst]})

@@ -255,13 +255,17 @@ static void test_bulk_ids(void **state)
         "{}", "{\"ids\":[]}", "{\"ids\":\"x\"}", "{\"ids\":[1]}", "{\"ids\":[\"not-a-uuid\"]}",
         "{\"ids\":[\"00000000-0000-0000-0000-000000000001\"],\"x\":1}", NULL};
     json_t *body, *many;
+    long distinct = 0;
     char *ids;
 
     (void)state;
+    /* A repeated id counts once. */
     body = json_loads("{\"ids\":[\"00000000-0000-0000-0000-000000000001\","
-                      "\"00000000-0000-0000-0000-0000000000ff\"]}",
+                      "\"00000000-0000-0000-0000-0000000000ff\","
+                      "\"00000000-0000-0000-0000-000000000001\"]}",
                       0, NULL);
-    ids = fa_query_ids(body, err, sizeof(err));
+    ids = fa_query_ids(body, &distinct, err, sizeof(err));
+    assert_int_equal(distinct, 2);
     assert_string_equal(ids, "{00000000-0000-0000-0000-000000000001,"
                              "00000000-0000-0000-0000-0000000000ff}");
     free(ids);
@@ -269,7 +273,7 @@ static void test_bulk_ids(void **state)
     for (int i = 0; refused[i]; i++) {
         body = json_loads(refused[i], 0, NULL);
         assert_non_null(body);
-        assert_null(fa_query_ids(body, err, sizeof(err)));
+        assert_null(fa_query_ids(body, &distinct, err, sizeof(err)));
         json_decref(body);
     }
     /* One more than the bulk limit. */
@@ -277,7 +281,7 @@ static void test_bulk_ids(void **state)
     for (int i = 0; i <= FA_BULK_IDS_MAX; i++)
         json_array_append_new(many, json_string("00000000-0000-0000-0000-000000000001"));
     body = json_pack("{s:o}", "ids", many);
-    assert_null(fa_query_ids(body, err, sizeof(err)));
+    assert_null(fa_query_ids(body, &distinct, err, sizeof(err)));
     json_decref(body);
 }
 

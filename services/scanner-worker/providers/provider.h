@@ -4,6 +4,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "casb/crypto.h"
+#include "casb/db.h"
 #include "casb/http_client.h"
 #include "casb/oauth.h"
 
@@ -137,5 +139,17 @@ int casb_provider_oauth_endpoints(const casb_provider *provider,
                                   const casb_oauth_registration *regs, size_t n,
                                   const char *allowed_endpoints, casb_oauth_endpoints *out,
                                   char *err, size_t errlen);
+
+/* Renews the stored OAuth credentials of integration id (casb_integration_renew_oauth,
+ * under the row lock) at the provider's token endpoint of the registration among regs; the
+ * renewal of ctx->renew_credentials in every service. A provider or registration that
+ * cannot renew is CASB_EAUTH (the integration needs reauthorization) saying why. Returns as
+ * casb_integration_renew_oauth otherwise. */
+int casb_provider_oauth_renew(const casb_provider *provider,
+                              const casb_oauth_registration *regs, size_t n,
+                              const char *allowed_endpoints, casb_db *db,
+                              const casb_keyring *keys, casb_http_client *http,
+                              const char *integration_id, json_t *credentials, char *err,
+                              size_t errlen);
 
 #endif

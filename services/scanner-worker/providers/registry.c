@@ -6,6 +6,7 @@
 
 #include "casb/endpoint.h"
 #include "casb/error.h"
+#include "casb/integration.h"
 #include "provider.h"
 
 extern const casb_provider casb_provider_github; /* github.c */
@@ -91,4 +92,26 @@ int casb_provider_oauth_endpoints(const casb_provider *provider,
     out->client.client_id = reg->client_id;
     out->client.client_secret = reg->client_secret;
     return 0;
+}
+
+int casb_provider_oauth_renew(const casb_provider *provider,
+                              const casb_oauth_registration *regs, size_t n,
+                              const char *allowed_endpoints, casb_db *db,
+                              const casb_keyring *keys, casb_http_client *http,
+                              const char *integration_id, json_t *credentials, char *err,
+                              size_t errlen)
+{
+    casb_oauth_endpoints ep;
+    char why[512];
+    int rc;
+
+    rc = casb_provider_oauth_endpoints(provider, regs, n, allowed_endpoints, &ep, why,
+                                       sizeof(why));
+    if (rc == CASB_ECONFLICT || rc == CASB_ENOTFOUND)
+        return casb_fail(err, errlen, CASB_EAUTH,
+                         "the OAuth access token cannot be renewed here: %s", why);
+    if (rc != 0)
+        return casb_fail(err, errlen, rc, "%s", why);
+    return casb_integration_renew_oauth(db, keys, http, &ep.client, integration_id,
+                                        credentials, err, errlen);
 }
