@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "casb/error.h"
@@ -93,6 +94,18 @@ void casb_sha256_hex(const void *data, size_t n, char out[65])
 
     if (EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         abort(); /* SHA-256 of memory cannot fail unless libcrypto is broken */
+    hex_encode(md, 32, out);
+}
+
+void casb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t n,
+                          char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    if (keylen > INT_MAX ||
+        !HMAC(EVP_sha256(), key, (int)keylen, data, n, md, &mdlen) || mdlen != 32)
+        abort(); /* as for SHA-256: only a broken libcrypto fails here */
     hex_encode(md, 32, out);
 }
 

@@ -33,6 +33,8 @@ struct casb_http_client {
     casb_http_stats stats;
     unsigned int rand_state;
     char errbuf[CURL_ERROR_SIZE];
+    char *pin;                  /* casb_http_client_pin's entry, or NULL */
+    struct curl_slist *resolve; /* the pin as CURLOPT_RESOLVE takes it, or NULL */
 };
 
 typedef struct {
@@ -140,8 +142,10 @@ int casb_http_client_new(casb_http_client **out, const casb_http_client_opts *op
         c->opts.max_retries = 0;
     if (c->opts.max_wait_s <= 0)
         c->opts.max_wait_s = DEFAULT_MAX_WAIT_S;
-    if (c->opts.rate_limit_budget_s <= 0)
+    if (c->opts.rate_limit_budget_s == 0)
         c->opts.rate_limit_budget_s = DEFAULT_RATE_LIMIT_BUDGET_S;
+    else if (c->opts.rate_limit_budget_s < 0)
+        c->opts.rate_limit_budget_s = 0;
     if (c->opts.max_body_bytes == 0)
         c->opts.max_body_bytes = DEFAULT_MAX_BODY_BYTES;
     if (c->opts.user_agent) {
@@ -167,8 +171,83 @@ void casb_http_client_free(casb_http_client *c)
         return;
     if (c->curl)
         curl_easy_cleanup(c->curl);
+    curl_slist_free_all(c->resolve);
+    free(c->pin);
     free(c->user_agent);
     free(c);
+}
+
+/* Checks "host:port:address" and tells whether host is a bracketed IPv6 literal. */
+static int parse_pin(const char *entry, int *v6_literal)
+{
+    const char *p;
+    size_t digits;
+
+    *v6_literal = entry[0] == '[';
+    if (*v6_literal) {
+        p = strchr(entry, ']');
+        if (!p)
+            return -1;
+        p++;
+    } else {
+        p = entry + strcspn(entry, ":");
+        if (p == entry)
+            return -1;
+    }
+    if (*p != ':')
+        return -1;
+    p++;
+    digits = strspn(p, "0123456789");
+    if (digits == 0 || digits > 5 || p[digits] != ':' || p[digits + 1] == '\0')
+        return -1;
+    return 0;
+}
+
+static int same_pin(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+int casb_http_client_pin(casb_http_client *c, const char *resolve_entry)
+{
+    struct curl_slist *resolve = NULL;
+    char *pin = NULL;
+    CURL *h = NULL;
+    int v6_literal = 0;
+
+    if (!c)
+        return -1;
+    if (same_pin(c->pin, resolve_entry))
+        return 0;
+    if (resolve_entry) {
+        if (parse_pin(resolve_entry, &v6_literal) != 0)
+            return -1;
+        pin = strdup(resolve_entry);
+        /* curl never resolves an IPv6 literal, and 7.x cannot parse one as a RESOLVE host. */
+        if (pin && !v6_literal)
+            resolve = curl_slist_append(NULL, resolve_entry);
+        if (!pin || (!v6_literal && !resolve))
+            goto fail;
+    }
+    /* A new handle rather than a "-host:port" removal entry: besides the DNS cache, the old
+     * handle keeps idle connections, matched by host name and port, not by address, so one
+     * to the previous address would be reused (FRESH_CONNECT only skips it once). */
+    h = curl_easy_init();
+    if (!h)
+        goto fail;
+    curl_easy_cleanup(c->curl);
+    c->curl = h;
+    curl_slist_free_all(c->resolve);
+    free(c->pin);
+    c->resolve = resolve;
+    c->pin = pin;
+    return 0;
+fail:
+    curl_slist_free_all(resolve);
+    free(pin);
+    return -1;
 }
 
 const casb_http_stats *casb_http_client_stats(const casb_http_client *c)
@@ -569,6 +648,8 @@ static CURLcode perform_once(casb_http_client *c, const char *method, const char
     curl_easy_setopt(h, CURLOPT_WRITEDATA, rbody);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, rhead);
+    if (c->resolve)
+        curl_easy_setopt(h, CURLOPT_RESOLVE, c->resolve);
     if (c->opts.cancel) {
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);

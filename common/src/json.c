@@ -147,6 +147,23 @@ int casb_json_set_str(json_t *obj, const char *key, const char *value)
     return json_object_set_new(obj, key, v) == 0 ? 0 : -1;
 }
 
+long casb_json_display_length(const json_t *s)
+{
+    const unsigned char *p = (const unsigned char *)json_string_value(s);
+    size_t bytes = json_string_length(s);
+    long chars = 0;
+
+    if (!p || strlen((const char *)p) != bytes)
+        return -1;
+    for (size_t i = 0; i < bytes; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return -1;
+        if ((p[i] & 0xC0) != 0x80)
+            chars++;
+    }
+    return chars;
+}
+
 void casb_json_wipe(json_t *v)
 {
     const char *key;

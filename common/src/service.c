@@ -52,7 +52,8 @@ static const casb_cfg_var standard_vars[] = {
                               "queued once the work has stopped (0: do not wait).",
                               NULL},
     [VAR_MASTER_KEY] = {"CASB_MASTER_KEY", CASB_CFG_STRING, NULL, 1, 1, 0, 0,
-                        "32-byte key sealing integration credentials at rest, as 64 hex "
+                        "32-byte key sealing secrets at rest (integration credentials, webhook "
+                        "secrets), as 64 hex "
                         "characters or base64.",
                         NULL},
     [VAR_MASTER_KEY_PREVIOUS] = {"CASB_MASTER_KEY_PREVIOUS", CASB_CFG_STRING, NULL, 0, 1, 0, 0,

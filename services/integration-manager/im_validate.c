@@ -5,6 +5,7 @@
 
 #include "casb/endpoint.h"
 #include "casb/error.h"
+#include "casb/json.h"
 
 /* The config member providers use for a non-default API endpoint; guarded against SSRF. */
 #define ENDPOINT_FIELD "api_base_url"
@@ -26,25 +27,6 @@ static const casb_provider *provider_lookup(const casb_provider *const *provider
     return NULL;
 }
 
-/* Counts UTF-8 code points (jansson has already checked the encoding) and refuses control
- * characters and embedded NULs, which PostgreSQL text cannot hold. Returns -1 on refusal. */
-static long display_length(const json_t *s)
-{
-    const unsigned char *p = (const unsigned char *)json_string_value(s);
-    size_t bytes = json_string_length(s);
-    long chars = 0;
-
-    if (strlen((const char *)p) != bytes)
-        return -1;
-    for (size_t i = 0; i < bytes; i++) {
-        if (p[i] < 0x20 || p[i] == 0x7f)
-            return -1;
-        if ((p[i] & 0xC0) != 0x80)
-            chars++;
-    }
-    return chars;
-}
-
 static int config_field_declared(const casb_provider *p, const char *key)
 {
     if (!p->config_fields)
@@ -64,7 +46,7 @@ static int check_name(const json_t *v, const char **out, char *field, size_t fie
 
     if (!json_is_string(v))
         return invalid(field, fieldlen, "name", err, errlen, "is required (a string)");
-    len = display_length(v);
+    len = casb_json_display_length(v);
     if (len < 0)
         return invalid(field, fieldlen, "name", err, errlen, "must not contain control characters");
     if (len < 1 || len > IM_NAME_MAX_CHARS)

@@ -11,6 +11,9 @@ void casb_uuid_v4(char out[37]);            /* lower-case, NUL-terminated */
 int casb_uuid_valid(const char *s);         /* 1 when s is a canonical 36-char UUID */
 
 void casb_sha256_hex(const void *data, size_t n, char out[65]);
+/* HMAC-SHA256 of data keyed with key, as 64 lower-case hex characters (webhook signatures). */
+void casb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t n,
+                          char out[65]);
 int casb_hex_value(char c); /* the value of a hex digit (either case), or -1 */
 /* Constant-time comparison of two NUL-terminated strings (length leaks, content does not). */
 int casb_secure_equal(const char *a, const char *b);

@@ -19,7 +19,9 @@ typedef struct {
     long max_wait_s;        /* cap for one backoff or Retry-After wait; 0: 60 */
     long rate_limit_budget_s; /* total time one request may wait on rate limits (429, 403
                                * with x-ratelimit-remaining 0): these are the provider pacing
-                               * us, not failures, so they do not use up max_retries; 0: 900 */
+                               * us, not failures, so they do not use up max_retries; 0: 900;
+                               * negative: never wait, answer the 429 (webhook deliveries,
+                               * which have their own retry queue) */
     size_t max_body_bytes;  /* 0: 32 MiB */
     const char *user_agent; /* NULL: "casb/<version>" */
     volatile int *cancel;   /* optional: when it becomes non-zero, waits stop and calls fail */
@@ -49,6 +51,17 @@ int casb_http_client_new(casb_http_client **out, const casb_http_client_opts *op
                          char *err, size_t errlen);
 void casb_http_client_free(casb_http_client *c);
 const casb_http_stats *casb_http_client_stats(const casb_http_client *c);
+
+/* Pins the following requests to host:port to one address, so that they connect where an
+ * egress check looked (casb_netguard_check_url writes the entry) and not where a second DNS
+ * lookup points. resolve_entry is a CURLOPT_RESOLVE entry "host:port:address" (an IPv6
+ * address in brackets; copied); NULL clears the pin. Other hosts resolve as usual. A changed
+ * pin replaces the curl handle, so no cached lookup or kept-alive connection of the previous
+ * pin is used (keep-alive connections to every host are dropped then); setting the same pin
+ * again changes nothing. An entry whose host is an IPv6 literal ("[::1]:80:[::1]") is
+ * accepted and has no effect on curl, which never resolves a literal. Returns 0, or -1 for
+ * a malformed entry or out of memory (the previous pin then stays). */
+int casb_http_client_pin(casb_http_client *c, const char *resolve_entry);
 
 /* Performs a request. headers is NULL-terminated "Name: value" strings (may be NULL).
  * Returns 0 with *out (any final status, including 4xx; free with casb_http_response_free)

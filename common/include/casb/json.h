@@ -26,6 +26,11 @@ const char *casb_json_path_str(const json_t *obj, const char *dotted_path);
 /* Sets obj[key] to a string, or to null when value is NULL. Returns 0 or -1. */
 int casb_json_set_str(json_t *obj, const char *key, const char *value);
 
+/* The number of characters (UTF-8 code points; jansson has checked the encoding) of the
+ * JSON string s, or -1 when it holds a control character or an embedded NUL, which names
+ * and PostgreSQL text cannot hold. */
+long casb_json_display_length(const json_t *s);
+
 /* Overwrites every string inside v with zeros (the object stays, its strings emptied of
  * content but not of length): for documents that held secrets, before they are freed.
  * jansson owns the buffers; writing through them is the only way to wipe them. */
