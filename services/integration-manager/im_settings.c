@@ -9,18 +9,21 @@
     "Manages integrations (SaaS connections and their encrypted credentials) and queues " \
     "their scans.\n\n"                                                                      \
     "Subcommand: `" IM_PROG " rotate-credentials` re-seals every integration's credentials " \
-    "under CASB_MASTER_KEY, then exits (see its --help)."
+    "and every webhook's secrets under CASB_MASTER_KEY, then exits (see its --help)."
 #define IM_ROTATE_PROG IM_PROG " rotate-credentials"
 #define IM_ROTATE_SUMMARY                                                                    \
-    "Re-seals the credentials of every integration whose envelope is not under "            \
-    "CASB_MASTER_KEY, in batches of 100 rows per transaction, while the services run. "     \
-    "Rotation: set CASB_MASTER_KEY to the new key and CASB_MASTER_KEY_PREVIOUS to the old "  \
-    "one, restart integration-manager and scanner-worker with both, run this command, and "  \
-    "drop CASB_MASTER_KEY_PREVIOUS only after it exits 0. Prints one JSON line "             \
-    "{\"key_id\",\"rotated\",\"already_current\",\"failed\",\"failed_integration_ids\"}; exits 0 " \
-    "when every integration is under the current key, 1 when one could not be opened "       \
-    "(sealed with a key given in neither variable) or the database failed, 2 on a bad "      \
-    "configuration. Running it again is harmless."
+    "Re-seals every integration's credentials and every webhook's secrets (webhooks with "  \
+    "auth_type none have none) whose envelope is not under CASB_MASTER_KEY, in batches of " \
+    "100 rows per transaction, while the services run. Rotation: set CASB_MASTER_KEY to "   \
+    "the new key and CASB_MASTER_KEY_PREVIOUS to the old one, restart integration-manager, " \
+    "scanner-worker and findings-api with both, run this command, and drop "               \
+    "CASB_MASTER_KEY_PREVIOUS only after it exits 0. Prints one JSON line, the "            \
+    "integrations' counts at the top level and the webhooks' under \"webhooks\": "          \
+    "{\"key_id\",\"rotated\",\"already_current\",\"failed\",\"failed_integration_ids\","    \
+    "\"webhooks\":{\"rotated\",\"already_current\",\"failed\",\"failed_webhook_ids\"}}; "   \
+    "exits 0 when every integration and webhook is under the current key, 1 when one could " \
+    "not be opened (sealed with a key given in neither variable) or the database failed, "  \
+    "2 on a bad configuration. Running it again is harmless."
 
 size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
 {

@@ -94,6 +94,19 @@ def test_rotation_keeps_every_integration_scanning(new_org):
     admin_token = secrets()["CASB_ADMIN_TOKEN"]
     before = sealed_rows()
     assert before[token_org.integration_id][1] == key_id(old_key)
+    # Webhooks' secrets are sealed under the same key (findings-api): one sealed with the old
+    # key (an envelope of the token integration's, as good as any) and one without secrets.
+    # Disabled, so that ingest delivers nothing to them.
+    hooks = {"sealed": str(uuid.uuid4()), "none": str(uuid.uuid4())}
+    psql("INSERT INTO webhooks (id, account_id, name, url, auth_type, auth_sealed, auth_key_id,"
+         " enabled, created_by) SELECT :'id', account_id, 'key-rotation', 'https://example.com/',"
+         " 'bearer', credentials_sealed, credentials_key_id, false, 'test'"
+         " FROM integrations WHERE id = :'iid'", id=hooks["sealed"], iid=token_org.integration_id)
+    psql("INSERT INTO webhooks (id, account_id, name, url, auth_type, enabled, created_by)"
+         " VALUES (:'id', '00000000-0000-0000-0000-000000000001', 'key-rotation',"
+         " 'https://example.com/', 'none', false, 'test')", id=hooks["none"])
+    hook_sealed_before = psql_value("SELECT auth_sealed FROM webhooks WHERE id = :'id'",
+                                    id=hooks["sealed"])
 
     run = subprocess.run([script], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"rotate-master-key failed:\n{run.stdout}\n{run.stderr}"
@@ -113,6 +126,16 @@ def test_rotation_keeps_every_integration_scanning(new_org):
     assert summary["failed"] == 0 and summary["failed_integration_ids"] == [], summary
     # Rows created meanwhile by other tests may already be under the new key; ours were not.
     assert summary["rotated"] >= 3, summary
+    assert summary["webhooks"]["failed"] == 0, summary
+    assert summary["webhooks"]["failed_webhook_ids"] == [], summary
+    assert summary["webhooks"]["rotated"] >= 1, summary
+    hook_sealed, hook_kid = psql(
+        "SELECT auth_sealed, auth_key_id FROM webhooks WHERE id = :'id'", id=hooks["sealed"])[0]
+    assert hook_kid == new_id and ENVELOPE.match(hook_sealed).group(1) == new_id, hook_kid
+    assert hook_sealed != hook_sealed_before, "the webhook's secrets were not re-sealed"
+    assert psql("SELECT auth_sealed, auth_key_id FROM webhooks WHERE id = :'id'",
+                id=hooks["none"]) == [["", ""]]
+    psql("DELETE FROM webhooks WHERE id IN (:'a', :'b')", a=hooks["sealed"], b=hooks["none"])
     # Neither key is printed, nor logged by the services.
     outputs = {"rotate-master-key": run.stdout + run.stderr}
     for path in glob.glob(os.path.join(cfg("CASB_LOG_DIR"), "*.log")):
@@ -141,7 +164,7 @@ def test_rotation_keeps_every_integration_scanning(new_org):
         assert canary not in dump.stdout, "credentials in clear after the rotation"
 
     # The services hold the new key only.
-    for svc in ("integration-manager", "scanner-worker"):
+    for svc in ("integration-manager", "scanner-worker", "findings-api"):
         names = service_environ(svc)
         assert "CASB_MASTER_KEY" in names
         assert "CASB_MASTER_KEY_PREVIOUS" not in names, f"{svc} still has the previous key"
@@ -196,7 +219,8 @@ def test_failed_rotation_keeps_the_previous_key_and_resumes():
         # Every other row is already under the new key; the services hold both keys.
         assert psql("SELECT id FROM integrations WHERE credentials_key_id <> :'k' AND id <> :'id'",
                     k=key_id(new_key), id=stray) == []
-        assert "CASB_MASTER_KEY_PREVIOUS" in service_environ("scanner-worker")
+        for svc in ("scanner-worker", "findings-api"):
+            assert "CASB_MASTER_KEY_PREVIOUS" in service_environ(svc), svc
     finally:
         psql("DELETE FROM integrations WHERE id = :'id'", id=stray)
 
