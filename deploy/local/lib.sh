@@ -532,14 +532,20 @@ casb_proc_start_service() {
     CASB_HTTP_ADDR="$addr" CASB_LOG_LEVEL="${CASB_LOG_LEVEL:-info}"
     CASB_ALLOWED_ENDPOINTS="${CASB_ALLOWED_ENDPOINTS:-$CASB_SIM_URL}"
     CASB_SHUTDOWN_GRACE_S="${CASB_SHUTDOWN_GRACE_S:-10}")
-  # A rotation left half-done keeps its previous key in secrets.env: the services that open
-  # credentials must keep it across any restart until every row is re-sealed.
+  # The services that seal or open secrets under the master key: integrations' credentials
+  # (integration-manager, scanner-worker) and webhooks' secrets (findings-api). A rotation
+  # left half-done keeps its previous key in secrets.env: they must keep it across any
+  # restart until every row is re-sealed.
   local previous
   previous="$(casb_secrets_get CASB_MASTER_KEY_PREVIOUS)"
   case "$svc" in
-    integration-manager | scanner-worker)
+    integration-manager | scanner-worker | findings-api)
       envs+=(CASB_MASTER_KEY="$CASB_MASTER_KEY")
       [ -n "$previous" ] && envs+=(CASB_MASTER_KEY_PREVIOUS="$previous")
+      ;;
+  esac
+  case "$svc" in
+    integration-manager | scanner-worker)
       # GitHub's consent flow against the simulator: the OAuth client registered in the demo
       # tenant (tests/fakes/saas-sim/tenants/demo.json), unless the operator sets another.
       envs+=(CASB_GITHUB_OAUTH_CLIENT_ID="${CASB_GITHUB_OAUTH_CLIENT_ID:-$CASB_SIM_OAUTH_CLIENT_ID}"
@@ -557,6 +563,12 @@ casb_proc_start_service() {
     findings-api)
       envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN"
         CASB_DASHBOARD_INTEGRATIONS_URL="${CASB_DASHBOARD_INTEGRATIONS_URL:-http://$(casb_svc_addr integration-manager)}")
+      # Webhook receivers of a local stack (the demo's, the tests') listen on loopback; and
+      # retries come soon and stop early, so that a failing receiver shows within seconds.
+      envs+=(CASB_WEBHOOK_ALLOWED_NETWORKS="${CASB_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.0/8}"
+        CASB_WEBHOOK_RETRY_BASE_MS="${CASB_WEBHOOK_RETRY_BASE_MS:-300}"
+        CASB_WEBHOOK_MAX_ATTEMPTS="${CASB_WEBHOOK_MAX_ATTEMPTS:-4}"
+        CASB_WEBHOOK_TIMEOUT_MS="${CASB_WEBHOOK_TIMEOUT_MS:-3000}")
       ;;
   esac
   casb_proc_start "$svc" "$addr" "${envs[@]}"
@@ -659,11 +671,11 @@ casb_secrets_set_master_keys() {
   mv -f "$tmp" "$f" || casb_die "replacing $f failed"
 }
 
-# Restarts the services that hold the master key (integration-manager, scanner-worker) with
-# the keys of secrets.env, each once it is ready again. casb_proc_start_service passes
-# CASB_MASTER_KEY; CASB_MASTER_KEY_PREVIOUS reaches them through the environment, which
-# `env` hands down: exported while secrets.env has it, removed when it does not. A service
-# that was not running is left stopped.
+# Restarts the services that hold the master key (integration-manager, scanner-worker,
+# findings-api) with the keys of secrets.env, each once it is ready again.
+# casb_proc_start_service passes CASB_MASTER_KEY; CASB_MASTER_KEY_PREVIOUS reaches them
+# through the environment, which `env` hands down: exported while secrets.env has it, removed
+# when it does not. A service that was not running is left stopped.
 casb_key_services_restart() {
   local svc previous keys i
   CASB_MASTER_KEY="$(casb_secrets_get CASB_MASTER_KEY)"
@@ -676,7 +688,7 @@ casb_key_services_restart() {
     unset CASB_MASTER_KEY_PREVIOUS
     keys="the master key only"
   fi
-  for svc in integration-manager scanner-worker; do
+  for svc in integration-manager scanner-worker findings-api; do
     if ! casb_svc_running "$svc"; then
       casb_log "$svc is not running: it will read the keys when it starts"
       continue

@@ -101,7 +101,8 @@ static const char SQL_UPSERT_FINDINGS[] =
  * hidden one stays hidden. A sighting older than the instance's last one (a late message of
  * an earlier scan) changes nothing. DISTINCT ON keeps the last sighting of an asset repeated
  * within the message, which ON CONFLICT could not update twice. New and reopened instances
- * leave their event on the timeline; n is how many instances the message upserted. */
+ * leave their event on the timeline, and a delivery for each webhook whose filters match it
+ * (not for a finding someone ignored); n is how many instances the message upserted. */
 static const char SQL_UPSERT_INSTANCES[] =
     "WITH up AS ("
     "INSERT INTO finding_instances AS fi (id, finding_id, integration_id, asset_kind, asset_id,"
@@ -128,7 +129,18 @@ static const char SQL_UPSERT_INSTANCES[] =
     " RETURNING fi.id, fi.finding_id, fi.last_transition),"
     " ev AS (INSERT INTO finding_events (account_id, finding_id, instance_id, event, scan_id)"
     "        SELECT $5::uuid, up.finding_id, up.id, up.last_transition, $3::uuid FROM up"
-    "         WHERE up.last_transition IS NOT NULL)"
+    "         WHERE up.last_transition IS NOT NULL"
+    "        RETURNING id, finding_id, instance_id, event),"
+    " wh AS (INSERT INTO webhook_deliveries (id, webhook_id, account_id, event_type, event_id,"
+    "                                        finding_id, instance_id)"
+    "        SELECT gen_random_uuid(), w.id, $5::uuid, 'instance.' || ev.event, ev.id,"
+    "               ev.finding_id, ev.instance_id"
+    "          FROM ev JOIN findings f ON f.id = ev.finding_id"
+    "          JOIN webhooks w ON w.account_id = $5::uuid AND w.enabled"
+    "         WHERE f.status = 'active'"
+    "           AND (w.finding_types = '{}' OR f.finding_type = ANY (w.finding_types))"
+    "           AND (w.severities = '{}' OR f.severity = ANY (w.severities))"
+    "           AND (w.integration_ids = '{}' OR f.integration_id = ANY (w.integration_ids)))"
     " SELECT count(*) AS n FROM up";
 
 /* instance_count = active instances, for the integration's findings of the listed types

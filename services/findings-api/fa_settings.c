@@ -7,7 +7,7 @@
 #define FA_PROG "casb-findings-api"
 #define FA_SUMMARY                                                                             \
     "Ingests scan results from casb.scan.results into findings and serves them over HTTP " \
-    "(/v1/findings, /v1/finding-types, /v1/summary)."
+    "(/v1/findings, /v1/finding-types, /v1/summary) and delivers webhooks."
 
 size_t fa_settings_table(fa_settings *s, casb_cfg_var *vars, size_t cap)
 {
@@ -32,6 +32,27 @@ size_t fa_settings_table(fa_settings *s, casb_cfg_var *vars, size_t cap)
          "integration actions (integration-manager must list this service's origin in its "
          "CASB_CORS_ORIGINS).",
          &s->dashboard_integrations_url},
+        casb_service_var_master_key(&s->master_key),
+        casb_service_var_master_key_previous(&s->master_key_previous),
+        {"CASB_WEBHOOK_ALLOWED_NETWORKS", CASB_CFG_STRING, "", 0, 0, 0, 0,
+         "Comma-separated networks (CIDR) that webhook destinations may resolve to besides "
+         "public addresses, e.g. 10.20.0.0/16 for an internal SIEM; loopback, private, "
+         "link-local and metadata addresses are refused otherwise.",
+         &s->webhook_allowed_networks},
+        {"CASB_WEBHOOK_SENDERS", CASB_CFG_INT, "4", 0, 0, 1, 64,
+         "Threads delivering webhooks; each sends one request at a time.", &s->webhook_senders},
+        {"CASB_WEBHOOK_TIMEOUT_MS", CASB_CFG_INT, "10000", 0, 0, 100, 120000,
+         "Time one delivery attempt may take, connection included.", &s->webhook_timeout_ms},
+        {"CASB_WEBHOOK_MAX_ATTEMPTS", CASB_CFG_INT, "12", 0, 0, 1, 100,
+         "Attempts of one delivery before it is marked failed (it can be redelivered).",
+         &s->webhook_max_attempts},
+        {"CASB_WEBHOOK_RETRY_BASE_MS", CASB_CFG_INT, "10000", 0, 0, 10, 3600000,
+         "Delay before the first retry of a delivery; each later retry doubles it (plus "
+         "jitter), up to CASB_WEBHOOK_RETRY_MAX_S.",
+         &s->webhook_retry_base_ms},
+        {"CASB_WEBHOOK_RETRY_MAX_S", CASB_CFG_INT, "3600", 0, 0, 1, 86400,
+         "Longest delay between two attempts of a delivery, Retry-After included.",
+         &s->webhook_retry_max_s},
     };
     size_t n = FA_SETTINGS_COUNT < cap ? FA_SETTINGS_COUNT : cap;
 

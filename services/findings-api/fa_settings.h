@@ -18,6 +18,14 @@ typedef struct {
     char *catalogue_dir; /* directory of <provider>.json finding catalogues */
     char *dashboard_dir; /* static files of the dashboard, served at / */
     char *dashboard_integrations_url; /* integration-manager's base URL as the browser sees it */
+    char *master_key;          /* secret: seals webhook secrets */
+    char *master_key_previous; /* secret, optional: during a key rotation */
+    char *webhook_allowed_networks; /* CIDRs webhooks may reach besides public addresses */
+    long webhook_senders;      /* delivery threads */
+    long webhook_timeout_ms;   /* one delivery attempt */
+    long webhook_max_attempts; /* before a delivery is failed */
+    long webhook_retry_base_ms;/* first retry's delay, doubled each time */
+    long webhook_retry_max_s;  /* cap of one retry delay */
 } fa_settings;
 
 /* The catalogue directory when CASB_CATALOGUE_DIR is unset: the source tree's
@@ -27,7 +35,7 @@ typedef struct {
 /* The dashboard's files when CASB_DASHBOARD_DIR is unset: the source tree's web/dashboard. */
 #define FA_DEFAULT_DASHBOARD_DIR CASB_SOURCE_DIR "/web/dashboard"
 
-#define FA_SETTINGS_COUNT 10
+#define FA_SETTINGS_COUNT 18
 
 /* Fills vars (room for FA_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

@@ -4,16 +4,20 @@
 #include <sys/stat.h>
 
 #include "casb/auth.h"
+#include "casb/crypto.h"
 #include "casb/db.h"
 #include "casb/http_server.h"
 #include "casb/kafka.h"
 #include "casb/log.h"
+#include "casb/netguard.h"
 #include "casb/service.h"
 #include "fa_catalogue.h"
 #include "fa_dashboard.h"
 #include "fa_ingest.h"
 #include "fa_routes.h"
 #include "fa_settings.h"
+#include "fa_webhook_routes.h"
+#include "fa_webhook_sender.h"
 
 #define PROG "casb-findings-api"
 
@@ -49,6 +53,9 @@ int main(int argc, char **argv)
     fa_settings st;
     fa_catalogue *cat = NULL;
     casb_auth *auth = NULL;
+    casb_keyring *keys = NULL;
+    casb_netguard *guard = NULL;
+    fa_webhook_sender *sender = NULL;
     casb_db_pool *pool = NULL;
     casb_producer *producer = NULL;
     casb_service_probe *probe = NULL;
@@ -67,11 +74,19 @@ int main(int argc, char **argv)
     }
     if (casb_auth_new(&auth, st.admin_token, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s: CASB_ADMIN_TOKEN: %s\n", PROG, err);
-        fa_catalogue_free(cat);
-        return CASB_SERVICE_EXIT_CONFIG;
+        goto config_error;
+    }
+    if (casb_keyring_new(&keys, st.master_key, st.master_key_previous, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: CASB_MASTER_KEY: %s\n", PROG, err);
+        goto config_error;
+    }
+    if (casb_netguard_new(&guard, st.webhook_allowed_networks, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: CASB_WEBHOOK_ALLOWED_NETWORKS: %s\n", PROG, err);
+        goto config_error;
     }
     casb_service_signals_install();
     fa_ingest_metrics_init();
+    fa_webhook_metrics_init();
 
     if (casb_service_migrate(st.database_url, err, sizeof(err)) != 0) {
         casb_log_error("cannot migrate the database", "error", err);
@@ -102,7 +117,27 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    const fa_webhook_env webhooks = {
+        .keys = keys,
+        .guard = guard,
+        .catalogue = cat,
+        .timeout_ms = st.webhook_timeout_ms,
+    };
+    fa_webhook_sender_opts so = {
+        .database_url = st.database_url,
+        .env = webhooks,
+        .threads = (int)st.webhook_senders,
+        .max_attempts = st.webhook_max_attempts,
+        .retry_base_ms = st.webhook_retry_base_ms,
+        .retry_max_s = st.webhook_retry_max_s,
+    };
+    if (fa_webhook_sender_start(&sender, &so, err, sizeof(err)) != 0) {
+        casb_log_error("cannot start the webhook senders", "error", err);
+        goto out;
+    }
+
     app.pool = pool;
+    app.webhooks = &webhooks;
     app.catalogue = cat;
     app.producer = producer;
     app.ingest = ingest;
@@ -115,7 +150,7 @@ int main(int argc, char **argv)
         .static_dir = dashboard_dir(st.dashboard_dir),
     };
     if (casb_http_server_new(&http, &ho, err, sizeof(err)) != 0 ||
-        fa_routes_register(http) != 0 ||
+        fa_routes_register(http) != 0 || fa_webhook_routes_register(http) != 0 ||
         fa_dashboard_register(http, st.dashboard_integrations_url) != 0 ||
         casb_http_server_start(http, err, sizeof(err)) != 0) {
         casb_log_error("cannot start the HTTP server", "addr", st.http_addr, "error", err);
@@ -133,14 +168,24 @@ out:
     /* The server first: its handlers use the ingest (readyz). The ingest's message in
      * progress is then either committed or redelivered later. */
     casb_http_server_free(http);
+    fa_webhook_sender_stop(sender);
     fa_ingest_stop(ingest);
     casb_service_flush(producer, st.shutdown_grace_s);
     casb_service_probe_free(probe);
     casb_producer_free(producer);
     casb_db_pool_free(pool);
+    casb_netguard_free(guard);
+    casb_keyring_free(keys);
     casb_auth_free(auth);
     fa_catalogue_free(cat);
     if (exit_code == 0)
         casb_log_info("stopped");
     return exit_code;
+
+config_error:
+    casb_netguard_free(guard);
+    casb_keyring_free(keys);
+    casb_auth_free(auth);
+    fa_catalogue_free(cat);
+    return CASB_SERVICE_EXIT_CONFIG;
 }

@@ -774,11 +774,96 @@ static void test_superseded_attempt_cannot_end_the_scan(void **state)
                         "healthy");
 }
 
+/* Deliveries of a webhook: "event_type|asset" of each, sorted, joined by spaces. */
+static const char *deliveries(const char *webhook_id, char *buf, size_t len)
+{
+    const char *params[] = {webhook_id};
+
+    return value(buf, len,
+                 "SELECT coalesce(string_agg(d.event_type || '|' || i.asset_id, ' '"
+                 "                           ORDER BY d.event_type, i.asset_id), '')"
+                 "  FROM webhook_deliveries d JOIN finding_instances i ON i.id = d.instance_id"
+                 " WHERE d.webhook_id = $1",
+                 1, params);
+}
+
+static void add_webhook(const fixture *f, char id[37], const char *severities, int enabled)
+{
+    casb_uuid_v4(id);
+    const char *params[] = {id, CASB_DEFAULT_ACCOUNT_ID, severities, f->integration_id,
+                            enabled ? "true" : "false"};
+    exec_ok("INSERT INTO webhooks (id, account_id, name, url, auth_type, severities,"
+            " integration_ids, enabled, created_by)"
+            " VALUES ($1, $2, 'test_findings_ingest', 'https://example.com/', 'none',"
+            "         $3::text[], ARRAY[$4::uuid], $5::boolean, 'test')",
+            5, params);
+}
+
+/* Each new or reopened instance that matches an enabled webhook is queued once for it, in
+ * the transaction that records it: a redelivered message queues nothing more, an instance
+ * seen again while active nothing, an ignored finding nothing. */
+static void test_webhook_deliveries_queued_once(void **state)
+{
+    fixture *f = *state;
+    char s1[37], s2[37], s3[37], s4[37], high[37], off[37], all[37], buf[1024], reason[256];
+    const char *t1 = "2026-02-01T00:00:00Z", *t2 = "2026-02-02T00:00:00Z";
+    const char *t3 = "2026-02-03T00:00:00Z", *t4 = "2026-02-04T00:00:00Z";
+    const char *ran[] = {T_2FA, T_PUBLIC, NULL};
+
+    add_webhook(f, high, "{high}", 1);
+    add_webhook(f, off, "{}", 0);
+    add_webhook(f, all, "{}", 1);
+
+    new_scan(f, s1, t1);
+    const char *e1[] = {T_2FA "|alice", T_2FA "|bob", T_PUBLIC "|acme/api", NULL};
+    apply_ok(findings(f, s1, t1, 1, e1));
+    assert_int_equal(apply(findings(f, s1, t1, 1, e1), reason, sizeof(reason)),
+                     FA_APPLY_DUPLICATE);
+    apply_ok(completed(f, s1, t1, 2, ran));
+    assert_string_equal(deliveries(high, buf, sizeof(buf)),
+                        "instance.detected|alice instance.detected|bob");
+    assert_string_equal(deliveries(off, buf, sizeof(buf)), "");
+    assert_int_equal(strlen(deliveries(all, buf, sizeof(buf))) > 0, 1);
+
+    /* bob fixed, then back: one reopened delivery; alice, still active, none. */
+    new_scan(f, s2, t2);
+    const char *e2[] = {T_2FA "|alice", T_PUBLIC "|acme/api", NULL};
+    apply_ok(findings(f, s2, t2, 1, e2));
+    apply_ok(completed(f, s2, t2, 2, ran));
+    new_scan(f, s3, t3);
+    apply_ok(findings(f, s3, t3, 1, e1));
+    apply_ok(completed(f, s3, t3, 2, ran));
+    assert_string_equal(deliveries(high, buf, sizeof(buf)),
+                        "instance.detected|alice instance.detected|bob"
+                        " instance.reopened|bob");
+
+    /* An ignored finding's new instance goes to no webhook. */
+    const char *pi[] = {f->integration_id};
+    exec_ok("UPDATE findings SET status = 'ignored' WHERE integration_id = $1"
+            " AND finding_type = '" T_2FA "'", 1, pi);
+    new_scan(f, s4, t4);
+    const char *e4[] = {T_2FA "|alice", T_2FA "|bob", T_2FA "|carol", T_PUBLIC "|acme/api",
+                        NULL};
+    apply_ok(findings(f, s4, t4, 1, e4));
+    apply_ok(completed(f, s4, t4, 2, ran));
+    assert_string_equal(deliveries(high, buf, sizeof(buf)),
+                        "instance.detected|alice instance.detected|bob"
+                        " instance.reopened|bob");
+    assert_null(strstr(deliveries(all, buf, sizeof(buf)), "carol"));
+    assert_string_equal(deliveries(all, buf, sizeof(buf)),
+                        "instance.detected|acme/api instance.detected|alice"
+                        " instance.detected|bob instance.reopened|bob");
+
+    const char *pw[] = {high, off, all};
+    exec_ok("DELETE FROM webhooks WHERE id IN ($1, $2, $3)", 3, pw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scan_lifecycle_resolve_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_seen_hidden_stays_hidden, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhook_deliveries_queued_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_message_of_older_scan_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_repeated_asset_in_one_message_and_big_batch, setup,
