@@ -11,6 +11,7 @@
 #include "casb/log.h"
 #include "casb/metrics.h"
 #include "casb/timeutil.h"
+#include "fa_store.h"
 
 #define FA_GROUP_ID "casb-findings-api"
 #define FA_DB_CONNECT_TIMEOUT_MS 60000
@@ -170,20 +171,8 @@ static const char SQL_RESOLVE[] =
     " INSERT INTO finding_events (account_id, finding_id, instance_id, event, scan_id)"
     " SELECT $4::uuid, r.finding_id, r.id, 'resolved', $5::uuid FROM r";
 
-/* Today's counts of the integration for the trend: active instances of findings that are
- * not ignored, by severity, as this completed scan leaves them. */
-static const char SQL_DAILY_COUNTS[] =
-    "INSERT INTO integration_daily_counts AS d (integration_id, account_id, day, critical,"
-    "       high, medium, low)"
-    " SELECT $1::uuid, $2::uuid, (now() AT TIME ZONE 'UTC')::date,"
-    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'critical'), 0),"
-    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'high'), 0),"
-    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'medium'), 0),"
-    "        coalesce(sum(instance_count) FILTER (WHERE severity = 'low'), 0)"
-    "   FROM findings WHERE integration_id = $1::uuid AND status = 'active'"
-    " ON CONFLICT (integration_id, day) DO UPDATE"
-    "    SET critical = excluded.critical, high = excluded.high, medium = excluded.medium,"
-    "        low = excluded.low";
+/* Today's counts of the integration for the trend, as this completed scan leaves them. */
+static const char SQL_DAILY_COUNTS[] = FA_SQL_DAILY_COUNTS("SELECT $1::uuid");
 
 static const char SQL_SCAN_SUCCEEDED[] =
     "UPDATE scans SET status = 'succeeded', finished_at = now(), stats = $2::jsonb,"
@@ -347,8 +336,8 @@ static fa_apply_result apply_completed(casb_db *db, const fa_result_msg *m, long
     const char *pc[] = {m->integration_id, NULL};
     if (casb_db_exec(db, SQL_RECOUNT, 2, pc, NULL, reason, reasonlen) != 0)
         goto out;
-    const char *pd[] = {m->integration_id, m->account_id};
-    if (casb_db_exec(db, SQL_DAILY_COUNTS, 2, pd, NULL, reason, reasonlen) != 0)
+    const char *pd[] = {m->integration_id};
+    if (casb_db_exec(db, SQL_DAILY_COUNTS, 1, pd, NULL, reason, reasonlen) != 0)
         goto out;
     const char *ps[] = {m->scan_id, stats_s, coverage_s};
     if (casb_db_exec(db, SQL_SCAN_SUCCEEDED, 3, ps, NULL, reason, reasonlen) != 0)

@@ -51,6 +51,26 @@ typedef struct {
 /* SQL shared by the lists and the exports. Times leave PostgreSQL in RFC 3339 UTC. */
 #define FA_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* Today's row of the trend (integration_daily_counts) for each integration whose id the
+ * SELECT `which` returns: active instances of its findings that are not ignored, by
+ * severity, as they are now. Written when a scan completes and after each triage change, so
+ * the trend shows the day as its last change left it. */
+#define FA_SQL_DAILY_COUNTS(which)                                                             \
+    "INSERT INTO integration_daily_counts AS d (integration_id, account_id, day, critical,"    \
+    "       high, medium, low)"                                                                \
+    " SELECT i.id, i.account_id, (now() AT TIME ZONE 'UTC')::date,"                            \
+    "        coalesce(sum(f.instance_count) FILTER (WHERE f.severity = 'critical'), 0),"       \
+    "        coalesce(sum(f.instance_count) FILTER (WHERE f.severity = 'high'), 0),"           \
+    "        coalesce(sum(f.instance_count) FILTER (WHERE f.severity = 'medium'), 0),"         \
+    "        coalesce(sum(f.instance_count) FILTER (WHERE f.severity = 'low'), 0)"             \
+    "   FROM integrations i"                                                                   \
+    "   LEFT JOIN findings f ON f.integration_id = i.id AND f.status = 'active'"               \
+    "  WHERE i.id IN (" which ")"                                                              \
+    "  GROUP BY i.id, i.account_id"                                                            \
+    " ON CONFLICT (integration_id, day) DO UPDATE"                                             \
+    "    SET critical = excluded.critical, high = excluded.high, medium = excluded.medium,"    \
+    "        low = excluded.low"
+
 /* The finding filters on findings f joined to integrations i, each NULL or a value so that
  * the statement is constant: $1 account, $2 integration, $3 provider, $4 severity, $5 status,
  * $6 category's type ids (JSON), $7 finding type, $9 the text search's ILIKE pattern and $10

@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "fa_store.h"
+
 static const char SQL_FINDING_STATUS[] =
     "WITH t AS ("
     " UPDATE findings f SET status = $3"
@@ -34,6 +36,15 @@ static const char SQL_RECOUNT_INSTANCES[] =
     " WHERE f.account_id = $1"
     "   AND f.id IN (SELECT finding_id FROM finding_instances WHERE id = ANY($2::uuid[]))";
 
+/* The trend's rows of today for the integrations a change touched ($1 account, $2 ids). */
+static const char SQL_DAILY_OF_FINDINGS[] = FA_SQL_DAILY_COUNTS(
+    "SELECT integration_id FROM findings WHERE account_id = $1 AND id = ANY($2::uuid[])");
+static const char SQL_DAILY_OF_INSTANCES[] = FA_SQL_DAILY_COUNTS(
+    "SELECT f.integration_id FROM findings f JOIN finding_instances fi ON fi.finding_id = f.id"
+    " WHERE f.account_id = $1 AND fi.id = ANY($2::uuid[])");
+static const char SQL_DAILY_OF_FINDING[] = FA_SQL_DAILY_COUNTS(
+    "SELECT integration_id FROM findings WHERE account_id = $1 AND id = $2::uuid");
+
 static const char SQL_SEVERITY[] =
     "WITH old AS (SELECT id, severity FROM findings WHERE account_id = $1 AND id = $2"
     "             FOR UPDATE),"
@@ -65,8 +76,18 @@ int fa_triage_finding_status(casb_db *db, const char *account_id, const char *id
                              long *changed, long *known, char *err, size_t errlen)
 {
     const char *params[] = {account_id, ids, status, event, actor};
+    const char *daily[] = {account_id, ids};
 
-    return counts(db, SQL_FINDING_STATUS, 5, params, changed, known, err, errlen);
+    if (casb_db_begin(db, err, errlen) != 0)
+        return -1;
+    if (counts(db, SQL_FINDING_STATUS, 5, params, changed, known, err, errlen) != 0 ||
+        (*changed > 0 &&
+         casb_db_exec(db, SQL_DAILY_OF_FINDINGS, 2, daily, NULL, err, errlen) != 0) ||
+        casb_db_commit(db, err, errlen) != 0) {
+        casb_db_rollback(db);
+        return -1;
+    }
+    return 0;
 }
 
 int fa_triage_instance_visibility(casb_db *db, const char *account_id, const char *ids,
@@ -81,6 +102,8 @@ int fa_triage_instance_visibility(casb_db *db, const char *account_id, const cha
         return -1;
     if (counts(db, SQL_INSTANCE_VISIBILITY, 5, params, changed, known, err, errlen) != 0 ||
         casb_db_exec(db, SQL_RECOUNT_INSTANCES, 2, recount, NULL, err, errlen) != 0 ||
+        (*changed > 0 &&
+         casb_db_exec(db, SQL_DAILY_OF_INSTANCES, 2, recount, NULL, err, errlen) != 0) ||
         casb_db_commit(db, err, errlen) != 0) {
         casb_db_rollback(db);
         return -1;
@@ -93,11 +116,21 @@ int fa_triage_severity(casb_db *db, const char *account_id, const char *finding_
                        char *err, size_t errlen)
 {
     const char *params[] = {account_id, finding_id, severity, tuned ? "true" : "false", actor};
-    PGresult *res = casb_db_query(db, SQL_SEVERITY, 5, params, err, errlen);
+    const char *daily[] = {account_id, finding_id};
+    PGresult *res;
 
-    if (!res)
+    if (casb_db_begin(db, err, errlen) != 0)
         return -1;
+    res = casb_db_query(db, SQL_SEVERITY, 5, params, err, errlen);
+    if (!res)
+        goto fail;
     *found = casb_db_get_int(res, 0, "found", 0) > 0;
     PQclear(res);
+    if ((*found && casb_db_exec(db, SQL_DAILY_OF_FINDING, 2, daily, NULL, err, errlen) != 0) ||
+        casb_db_commit(db, err, errlen) != 0)
+        goto fail;
     return 0;
+fail:
+    casb_db_rollback(db);
+    return -1;
 }

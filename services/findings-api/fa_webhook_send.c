@@ -114,20 +114,20 @@ static int add_static(header_list *h, const json_t *secret)
     return 0;
 }
 
-static int add_signature(header_list *h, const json_t *secret, const char *body)
+static int add_signature(header_list *h, const json_t *secret, const char *body,
+                         long long now)
 {
     const char *key = casb_json_str(secret, "secret");
     char sig[FA_WEBHOOK_SIGNATURE_LEN];
 
-    if (!key || fa_webhook_sign(key, (long long)time(NULL), body, strlen(body), sig,
-                                sizeof(sig)) != 0)
+    if (!key || fa_webhook_sign(key, now, body, strlen(body), sig, sizeof(sig)) != 0)
         return -1;
     return header_add(h, "X-CASB-Signature", sig);
 }
 
-/* The auth headers of the target, from its sealed secrets. */
+/* The auth headers of the target, from its sealed secrets; now is X-CASB-Timestamp's. */
 static int add_auth(header_list *h, const fa_webhook_env *env, const fa_webhook_target *t,
-                    const char *body, char *err, size_t errlen)
+                    const char *body, long long now, char *err, size_t errlen)
 {
     char *plain = NULL;
     size_t n = 0;
@@ -152,7 +152,7 @@ static int add_auth(header_list *h, const fa_webhook_env *env, const fa_webhook_
         else if (strcmp(t->auth_type, "headers") == 0)
             rc = add_static(h, secret);
         else if (strcmp(t->auth_type, "hmac_sha256") == 0)
-            rc = add_signature(h, secret, body);
+            rc = add_signature(h, secret, body, now);
         casb_json_wipe(secret);
         json_decref(secret);
     }
@@ -164,9 +164,10 @@ static int add_auth(header_list *h, const fa_webhook_env *env, const fa_webhook_
 static int build_headers(header_list *h, const fa_webhook_env *env, const fa_webhook_target *t,
                          const char *body, char *err, size_t errlen)
 {
+    long long now = (long long)time(NULL); /* one reading: the signature's t is the header's */
     char ts[24];
 
-    snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+    snprintf(ts, sizeof(ts), "%lld", now);
     if (header_add(h, "Content-Type", "application/json") != 0 ||
         header_add(h, "Idempotency-Key", t->delivery_id) != 0 ||
         header_add(h, "X-CASB-Delivery", t->delivery_id) != 0 ||
@@ -175,7 +176,7 @@ static int build_headers(header_list *h, const fa_webhook_env *env, const fa_web
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    return add_auth(h, env, t, body, err, errlen);
+    return add_auth(h, env, t, body, now, err, errlen);
 }
 
 /* ---- the attempt ---- */
@@ -202,7 +203,10 @@ void fa_webhook_send(const fa_webhook_env *env, casb_http_client *http,
      * later (DNS rebinding). */
     allowed = casb_netguard_check_url(env->guard, t->url, pin, sizeof(pin), why, sizeof(why));
     if (allowed != 1) {
-        result_fail(out, 0, why);
+        char msg[sizeof(out->error)];
+
+        snprintf(msg, sizeof(msg), "destination refused: %.200s", why);
+        result_fail(out, 0, msg);
         return;
     }
     if (casb_http_client_pin(http, pin) != 0) {

@@ -154,11 +154,13 @@ static const char SQL_UPDATE[] =
     "   name = coalesce($3, name), url = coalesce($4, url),"
     "   auth_type = coalesce($5, auth_type),"
     "   auth_public = coalesce($6::jsonb, auth_public),"
-    "   auth_sealed = CASE WHEN $5 IS NULL THEN auth_sealed ELSE $7 END,"
-    "   auth_key_id = CASE WHEN $5 IS NULL THEN auth_key_id ELSE $8 END,"
-    "   finding_types = CASE WHEN $9 IS NULL THEN finding_types ELSE " SQL_TEXT_ARRAY("$9") " END,"
-    "   severities = CASE WHEN $10 IS NULL THEN severities ELSE " SQL_TEXT_ARRAY("$10") " END,"
-    "   integration_ids = CASE WHEN $11 IS NULL THEN integration_ids"
+    "   auth_sealed = CASE WHEN $5::text IS NULL THEN auth_sealed ELSE $7 END,"
+    "   auth_key_id = CASE WHEN $5::text IS NULL THEN auth_key_id ELSE $8 END,"
+    "   finding_types = CASE WHEN $9::jsonb IS NULL THEN finding_types"
+    "                        ELSE " SQL_TEXT_ARRAY("$9") " END,"
+    "   severities = CASE WHEN $10::jsonb IS NULL THEN severities"
+    "                     ELSE " SQL_TEXT_ARRAY("$10") " END,"
+    "   integration_ids = CASE WHEN $11::jsonb IS NULL THEN integration_ids"
     "                          ELSE " SQL_UUID_ARRAY("$11") " END,"
     "   enabled = coalesce($12::boolean, enabled), updated_at = now()"
     " WHERE account_id = $1 AND id = $2::uuid";
@@ -317,7 +319,8 @@ int fa_webhook_store_record(casb_db *db, const char *delivery_id, const fa_webho
                         "UPDATE webhook_deliveries SET status = $2, last_status_code = $3::int,"
                         "       last_error = $4,"
                         "       delivered_at = CASE WHEN $2 = 'succeeded' THEN now() END,"
-                        "       next_attempt_at = now() + make_interval(secs => ($5::bigint / 1000.0)::float8)"
+                        "       next_attempt_at ="
+                        "           now() + make_interval(secs => ($5::bigint / 1000.0)::float8)"
                         " WHERE id = $1::uuid",
                         5, params, NULL, err, errlen);
 }

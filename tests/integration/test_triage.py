@@ -47,15 +47,26 @@ def assert_counts_agree(org):
     assert summary_instances(org) == total
 
 
+def today_in_trend(org):
+    """Today's trend counts of the integration, by severity."""
+    day = fa("GET", f"/v1/trend?integration_id={org.integration_id}&days=1").body["days"][-1]
+    return {k: day[k] for k in ("critical", "high", "medium", "low")}
+
+
 def test_ignore_keeps_scanning_and_loses_nothing(org):
     f = finding(org, UNPROTECTED)
     before = {i["id"] for i in active(org, f["id"])}
     assert len(before) == 2
     summary_before = summary_instances(org)
+    trend_before = today_in_trend(org)
 
     r = fa("POST", f"/v1/findings/{f['id']}/ignore")
     assert r.status == 200 and r.body["status"] == "ignored", r
     assert r.body["instance_count"] == 2
+    # The trend shows the day as the triage left it, without waiting for a scan.
+    trend_ignored = dict(trend_before)
+    trend_ignored[f["severity"]] -= 2
+    assert today_in_trend(org) == trend_ignored
     ignored = list_all(fa, f"/v1/findings?integration_id={org.integration_id}&status=ignored",
                        "findings")
     assert [x["id"] for x in ignored] == [f["id"]]
@@ -75,6 +86,7 @@ def test_ignore_keeps_scanning_and_loses_nothing(org):
     r = fa("POST", f"/v1/findings/{f['id']}/unignore")
     assert r.status == 200 and r.body["status"] == "active"
     assert summary_instances(org) == summary_before
+    assert today_in_trend(org) == trend_before
     ev = events_of(f["id"], "ignored")[0]
     assert ev["actor"] == "bootstrap" and ev["scan_id"] is None
 
@@ -119,8 +131,13 @@ def test_tuned_severity_survives_scans_until_reset(org):
     default = f["severity"]
     assert f["default_severity"] == default and f["severity_tuned"] is False
     tuned = "critical" if default != "critical" else "low"
+    trend_before = today_in_trend(org)
     r = fa("PUT", f"/v1/findings/{f['id']}/severity", {"severity": tuned})
     assert r.status == 200 and r.body["severity"] == tuned and r.body["severity_tuned"], r
+    moved = dict(trend_before)
+    moved[default] -= f["instance_count"]
+    moved[tuned] += f["instance_count"]
+    assert today_in_trend(org) == moved
     again = org.rescan()
     assert again["status"] == "succeeded", describe(again)
     assert finding(org, STALE)["severity"] == tuned

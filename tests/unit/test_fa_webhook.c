@@ -101,9 +101,9 @@ static void test_auth_kinds(void **state)
     char *shown;
 
     (void)state;
-    assert_int_equal(parse(&in, "{\"name\":\"a\",\"url\":\"http://h/\",\"auth\":{\"type\":\"none\"}}",
-                           0),
-                     0);
+    assert_int_equal(
+        parse(&in, "{\"name\":\"a\",\"url\":\"http://h/\",\"auth\":{\"type\":\"none\"}}", 0),
+        0);
     assert_null(in.auth_secret);
     fa_webhook_input_clear(&in);
 

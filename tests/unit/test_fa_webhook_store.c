@@ -142,7 +142,8 @@ static void test_lease_retry_and_outcomes(void **state)
 
     /* The destination failed; due again at once (retry in 0 ms). */
     record(id, 0, 503, "the destination answered 503", 0);
-    assert_string_equal(status_of(id, buf, sizeof(buf)), "pending,1,503,the destination answered 503");
+    assert_string_equal(status_of(id, buf, sizeof(buf)),
+                        "pending,1,503,the destination answered 503");
     assert_int_equal(claim_mine(other, 0, &attempts), 1);
     assert_int_equal(attempts, 2);
 
