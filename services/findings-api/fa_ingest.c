@@ -103,7 +103,9 @@ static const char SQL_UPSERT_FINDINGS[] =
  * an earlier scan) changes nothing. DISTINCT ON keeps the last sighting of an asset repeated
  * within the message, which ON CONFLICT could not update twice. New and reopened instances
  * leave their event on the timeline, and a delivery for each webhook whose filters match it
- * (not for a finding someone ignored); n is how many instances the message upserted. */
+ * (not for a finding someone ignored); n is how many instances the message upserted. The
+ * webhooks are locked FOR KEY SHARE: one deleted meanwhile is skipped, one being deleted
+ * waits for this transaction, so a delivery never names a webhook that is gone. */
 static const char SQL_UPSERT_INSTANCES[] =
     "WITH up AS ("
     "INSERT INTO finding_instances AS fi (id, finding_id, integration_id, asset_kind, asset_id,"
@@ -132,12 +134,13 @@ static const char SQL_UPSERT_INSTANCES[] =
     "        SELECT $5::uuid, up.finding_id, up.id, up.last_transition, $3::uuid FROM up"
     "         WHERE up.last_transition IS NOT NULL"
     "        RETURNING id, finding_id, instance_id, event),"
+    " hooks AS (SELECT id, finding_types, severities, integration_ids FROM webhooks"
+    "            WHERE account_id = $5::uuid AND enabled FOR KEY SHARE),"
     " wh AS (INSERT INTO webhook_deliveries (id, webhook_id, account_id, event_type, event_id,"
     "                                        finding_id, instance_id)"
     "        SELECT gen_random_uuid(), w.id, $5::uuid, 'instance.' || ev.event, ev.id,"
     "               ev.finding_id, ev.instance_id"
-    "          FROM ev JOIN findings f ON f.id = ev.finding_id"
-    "          JOIN webhooks w ON w.account_id = $5::uuid AND w.enabled"
+    "          FROM ev JOIN findings f ON f.id = ev.finding_id CROSS JOIN hooks w"
     "         WHERE f.status = 'active'"
     "           AND (w.finding_types = '{}' OR f.finding_type = ANY (w.finding_types))"
     "           AND (w.severities = '{}' OR f.severity = ANY (w.severities))"

@@ -51,15 +51,22 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* The webhook filters on an integration that does not exist, so that the ingest tests
+ * running beside this one never queue deliveries for it. */
 static int setup(void **state)
 {
+    char nowhere[37];
+
     (void)state;
     casb_uuid_v4(hook);
-    const char *params[] = {hook, CASB_DEFAULT_ACCOUNT_ID};
+    casb_uuid_v4(nowhere);
+    const char *params[] = {hook, CASB_DEFAULT_ACCOUNT_ID, nowhere};
     exec_ok(db,
-            "INSERT INTO webhooks (id, account_id, name, url, auth_type, created_by)"
-            " VALUES ($1, $2, 'test_fa_webhook_store', 'https://example.com/', 'none', 't')",
-            2, params);
+            "INSERT INTO webhooks (id, account_id, name, url, auth_type, created_by,"
+            "                      integration_ids)"
+            " VALUES ($1, $2, 'test_fa_webhook_store', 'https://example.com/', 'none', 't',"
+            "         ARRAY[$3::uuid])",
+            3, params);
     return 0;
 }
 
