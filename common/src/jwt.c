@@ -108,13 +108,33 @@ out:
     return pkey;
 }
 
+/* The header: alg and typ, and kid when given (JSON-escaped by jansson). */
+static char *jwt_header(const char *kid)
+{
+    json_t *h;
+    char *s;
+
+    if (!kid)
+        return strdup(JWT_HEADER);
+    h = json_pack("{s:s,s:s,s:s}", "alg", "RS256", "typ", "JWT", "kid", kid);
+    s = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(h);
+    return s;
+}
+
 int casb_jwt_sign_rs256(char **out, const json_t *claims, const char *private_key_pem,
                         char *err, size_t errlen)
+{
+    return casb_jwt_sign_rs256_kid(out, claims, NULL, private_key_pem, err, errlen);
+}
+
+int casb_jwt_sign_rs256_kid(char **out, const json_t *claims, const char *kid,
+                            const char *private_key_pem, char *err, size_t errlen)
 {
     EVP_PKEY *pkey = NULL;
     EVP_MD_CTX *md = NULL;
     char *payload_json = NULL, *header_b64 = NULL, *payload_b64 = NULL, *sig_b64 = NULL;
-    char *input = NULL, *token = NULL;
+    char *input = NULL, *token = NULL, *header = NULL;
     unsigned char *sig = NULL;
     size_t sig_len = 0, input_len, token_len;
     int rc = CASB_ERROR;
@@ -127,7 +147,8 @@ int casb_jwt_sign_rs256(char **out, const json_t *claims, const char *private_ke
         return CASB_EINVALID;
 
     payload_json = casb_json_dump(claims);
-    header_b64 = casb_base64url_encode(JWT_HEADER, strlen(JWT_HEADER));
+    header = jwt_header(kid);
+    header_b64 = header ? casb_base64url_encode(header, strlen(header)) : NULL;
     payload_b64 = payload_json ? casb_base64url_encode(payload_json, strlen(payload_json)) : NULL;
     if (!header_b64 || !payload_b64) {
         casb_fail(err, errlen, CASB_ERROR, "cannot encode the token");
@@ -172,6 +193,7 @@ out:
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pkey);
     free(payload_json);
+    free(header);
     free(header_b64);
     free(payload_b64);
     free(sig_b64);

@@ -43,6 +43,10 @@ size_t sw_settings_table(sw_settings *s, casb_cfg_var *vars, size_t cap)
         casb_service_var_github_oauth_client_id(&s->github_oauth_client_id),
         casb_service_var_github_oauth_client_secret(&s->github_oauth_client_secret),
         casb_service_var_github_web_url(&s->github_web_url),
+        {"CASB_DNS_RESOLVER", CASB_CFG_ADDR, NULL, 0, 0, 0, 0,
+         "IPv4 address and port (1.1.1.1:53) of the DNS resolver for the DNS checks (SPF, "
+         "DMARC); unset: the system's resolver.",
+         &s->dns_resolver},
     };
     size_t n = SW_SETTINGS_COUNT < cap ? SW_SETTINGS_COUNT : cap;
 

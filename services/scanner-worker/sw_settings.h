@@ -26,10 +26,11 @@ typedef struct {
     char *github_oauth_client_id;     /* renews GitHub OAuth tokens; NULL when unset */
     char *github_oauth_client_secret; /* secret */
     char *github_web_url;
+    char *dns_resolver;         /* "ip:port" for the DNS checks; NULL: the system resolver */
     char worker_id_buf[160];    /* storage for the default worker id */
 } sw_settings;
 
-#define SW_SETTINGS_COUNT 18
+#define SW_SETTINGS_COUNT 19
 
 /* Fills vars (room for SW_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

@@ -185,6 +185,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
     json_t *credentials = NULL;
     const casb_provider *provider = NULL;
     sw_sink_http_stats hstats = {0};
+    casb_http_stats extra = {0};
     char err[1024] = "";
     char scan_err[SW_MAX_ERROR_LEN + 1] = "";
     char attempt_s[16];
@@ -278,6 +279,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         goto finish;
     }
     renew_ctx renew = {w, provider, job->integration_id, credentials};
+    /* extra: the requests of clients a provider makes for itself (one per thread). */
     casb_scan_ctx ctx = {
         .renew_credentials = renew_credentials,
         .renew_ud = &renew,
@@ -288,6 +290,9 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         .sink = sw_sink_iface(sink),
         .cancel = w->cancel,
         .now_s = (long long)time(NULL),
+        .http_opts = &ho,
+        .extra_stats = &extra,
+        .dns_resolver = st->dns_resolver,
     };
     err[0] = '\0';
     scan_rc = provider->scan(&ctx, err, sizeof(err));
@@ -299,12 +304,12 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
 finish:
     if (http) {
         const casb_http_stats *hs = casb_http_client_stats(http);
-        hstats.api_calls = hs->requests;
-        hstats.rate_limit_waits = hs->rate_limit_waits;
-        hstats.retries = hs->retries;
-        hstats.wait_ms = hs->wait_ms;
-        metric_add(m_api_calls, (double)hs->requests);
-        metric_add(m_rate_limit_waits, (double)hs->rate_limit_waits);
+        hstats.api_calls = hs->requests + extra.requests;
+        hstats.rate_limit_waits = hs->rate_limit_waits + extra.rate_limit_waits;
+        hstats.retries = hs->retries + extra.retries;
+        hstats.wait_ms = hs->wait_ms + extra.wait_ms;
+        metric_add(m_api_calls, (double)hstats.api_calls);
+        metric_add(m_rate_limit_waits, (double)hstats.rate_limit_waits);
     }
     metric_add(m_findings, (double)sw_sink_findings(sink));
 

@@ -88,8 +88,14 @@ static void check_type_fields(const json_t *t, const char *provider)
     for (const char *p = id; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_'))
             fail_msg("%s: id has a character outside [a-z0-9._]", id);
-    if (!title || strncmp(title, "GitHub: ", 8) != 0)
-        fail_msg("%s: title must start with \"GitHub: \"", id);
+    /* Titles name the product as Cloudflare's do: "GitHub: ...", "Google Workspace: ...". */
+    const casb_provider *prov = casb_provider_find(provider);
+    char title_prefix[64];
+
+    assert_non_null(prov);
+    snprintf(title_prefix, sizeof(title_prefix), "%s: ", prov->display_name);
+    if (!title || strncmp(title, title_prefix, strlen(title_prefix)) != 0)
+        fail_msg("%s: title must start with \"%s\"", id, title_prefix);
     if (!severity || !in_list(severities, severity))
         fail_msg("%s: severity %s not one of critical|high|medium|low", id,
                  severity ? severity : "(none)");

@@ -50,6 +50,15 @@ typedef struct casb_scan_ctx {
      * CASB_EUNAVAILABLE or CASB_ERROR. */
     int (*renew_credentials)(struct casb_scan_ctx *ctx, char *err, size_t errlen);
     void *renew_ud;
+    /* How http was made, for a provider that works on several threads and needs a client
+     * per thread; NULL: the defaults. Its wait_check is not thread-safe: a provider calls it
+     * under a lock of its own. */
+    const casb_http_client_opts *http_opts;
+    /* A provider with clients of its own adds their statistics here (NULL: nobody counts). */
+    casb_http_stats *extra_stats;
+    /* CASB_DNS_RESOLVER: "ip:port" of the DNS resolver for the DNS checks; NULL or "": the
+     * system's. */
+    const char *dns_resolver;
 } casb_scan_ctx;
 
 /* A credential or configuration field as shown by GET /v1/providers. */

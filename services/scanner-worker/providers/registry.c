@@ -9,10 +9,12 @@
 #include "casb/integration.h"
 #include "provider.h"
 
-extern const casb_provider casb_provider_github; /* github.c */
+extern const casb_provider casb_provider_github;           /* github.c */
+extern const casb_provider casb_provider_google_workspace; /* google.c */
 
 static const casb_provider *const providers[] = {
     &casb_provider_github,
+    &casb_provider_google_workspace,
     NULL,
 };
 
