@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The HTTP steps of deploy/local/up: add the demo GitHub integration, wait for its first
-scan, print the findings summary. Standard library only; addresses and the token come from
+"""The HTTP steps of deploy/local/up: add the demo integrations (a GitHub organization and a
+Google Workspace customer, both in the simulator), wait for their first scans, print the
+findings summary. Standard library only; addresses and the token come from
 the environment (.local/casb.env)."""
 
 import json
@@ -12,6 +13,7 @@ import urllib.parse
 import urllib.request
 
 DEMO_NAME = "acme-demo"
+GOOGLE_DEMO_NAME = "acme-google-demo"
 
 
 def env(name):
@@ -53,12 +55,27 @@ def list_all(base, path, key):
             return items
 
 
-def add_demo(tenant_file, key_file):
+def existing(name):
+    """The id of the integration called name, or None."""
     base = env("CASB_INTEGRATIONS_URL")
     for it in list_all(base, "/v1/integrations", "integrations"):
-        if it.get("name") == DEMO_NAME:
-            print(it["id"])
-            return
+        if it.get("name") == name:
+            return it["id"]
+    return None
+
+
+def create(body):
+    status, resp = call("POST", env("CASB_INTEGRATIONS_URL") + "/v1/integrations", body)
+    if status not in (200, 201):
+        sys.exit(f"demo.py: POST /v1/integrations answered {status}: {resp}")
+    print(resp["id"])
+
+
+def add_demo(tenant_file, key_file):
+    found = existing(DEMO_NAME)
+    if found:
+        print(found)
+        return
     with open(tenant_file) as f:
         tenant = json.load(f)
     with open(key_file) as f:
@@ -75,10 +92,26 @@ def add_demo(tenant_file, key_file):
             "private_key": pem,
         },
     }
-    status, resp = call("POST", base + "/v1/integrations", body)
-    if status not in (200, 201):
-        sys.exit(f"demo.py: POST /v1/integrations answered {status}: {resp}")
-    print(resp["id"])
+    create(body)
+
+
+def add_google_demo(tenant_file, key_file):
+    found = existing(GOOGLE_DEMO_NAME)
+    if found:
+        print(found)
+        return
+    with open(tenant_file) as f:
+        tenant = json.load(f)
+    with open(key_file) as f:
+        key = json.load(f)
+    create({
+        "provider": "google_workspace",
+        "name": GOOGLE_DEMO_NAME,
+        "config": {"admin_email": tenant["admin_email"], "customer_id": tenant["customer_id"],
+                   "api_base_url": env("CASB_SIM_URL")},
+        "auth_method": "service_account",
+        "credentials": {"service_account_key": key},
+    })
 
 
 def wait_scan(integration_id, timeout_s):
@@ -98,7 +131,7 @@ def wait_scan(integration_id, timeout_s):
     sys.exit(f"demo.py: no successful scan after {timeout_s}s (scans: {last})")
 
 
-def summary(integration_id):
+def summary(integration_id, name):
     base = env("CASB_FINDINGS_URL")
     status, body = call("GET", base + "/v1/summary")
     if status != 200:
@@ -119,7 +152,7 @@ def summary(integration_id):
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     findings = sorted(body.get("findings", []),
                       key=lambda f: (order.get(f.get("severity"), 9), -f.get("instance_count", 0)))
-    print(f"Findings of {DEMO_NAME} ({len(findings)}{'+' if body.get('next_cursor') else ''}):")
+    print(f"Findings of {name} ({len(findings)}{'+' if body.get('next_cursor') else ''}):")
     for f in findings:
         ftype = f.get("finding_type") or {}
         title = ftype.get("title") if isinstance(ftype, dict) else ftype
@@ -128,14 +161,17 @@ def summary(integration_id):
 
 def main():
     if len(sys.argv) < 2:
-        sys.exit("usage: demo.py add TENANT KEY | wait-scan ID TIMEOUT_S | summary ID")
+        sys.exit("usage: demo.py add TENANT KEY | add-google TENANT KEY | "
+                 "wait-scan ID TIMEOUT_S | summary ID NAME")
     cmd = sys.argv[1]
     if cmd == "add":
         add_demo(sys.argv[2], sys.argv[3])
+    elif cmd == "add-google":
+        add_google_demo(sys.argv[2], sys.argv[3])
     elif cmd == "wait-scan":
         wait_scan(sys.argv[2], int(sys.argv[3]))
     elif cmd == "summary":
-        summary(sys.argv[2])
+        summary(sys.argv[2], sys.argv[3])
     else:
         sys.exit(f"demo.py: unknown command {cmd}")
 

@@ -428,6 +428,11 @@ CASB_SIM_OAUTH_CLIENT_ID="Iv1.acmedemo00000001"
 CASB_SIM_OAUTH_CLIENT_SECRET="sim-oauth-secret-acme-demo-0000000000001"
 CASB_SIM_APP_SLUG="casb-scanner"
 CASB_SIM_TENANT="$CASB_ROOT/tests/fakes/saas-sim/tenants/demo.json"
+# The Google Workspace demo customer and its service-account key file (a simulator fixture).
+CASB_SIM_GOOGLE_TENANT="$CASB_ROOT/tests/fakes/saas-sim/tenants/google-demo.json"
+CASB_SIM_GOOGLE_KEY="$CASB_ROOT/tests/fakes/saas-sim/tenants/google-demo-sa-key.json"
+# The simulator's DNS responder (UDP): the TXT records of the Google tenants' domains.
+CASB_SIM_DNS_ADDR=127.0.0.1:8053
 CASB_SERVICES="integration-manager scheduler scanner-worker findings-api"
 
 casb_svc_addr() {
@@ -553,6 +558,8 @@ casb_proc_start_service() {
         CASB_GITHUB_WEB_URL="${CASB_GITHUB_WEB_URL:-$CASB_SIM_URL}")
       ;;
   esac
+  # The DNS checks (SPF, DMARC) of the demo's Google domains ask the simulator's responder.
+  [ "$svc" = scanner-worker ] && envs+=(CASB_DNS_RESOLVER="${CASB_DNS_RESOLVER:-$CASB_SIM_DNS_ADDR}")
   case "$svc" in
     integration-manager)
       envs+=(CASB_ADMIN_TOKEN="$CASB_ADMIN_TOKEN" CASB_PUBLIC_URL="${CASB_PUBLIC_URL:-http://$addr}"
@@ -590,7 +597,8 @@ casb_wait_ready() {
 
 casb_sim_start() {
   casb_proc_start saas-sim "$CASB_SIM_ADDR" -- \
-    --addr "$CASB_SIM_ADDR" --tenant "$CASB_SIM_TENANT" \
+    --addr "$CASB_SIM_ADDR" --tenant "$CASB_SIM_TENANT" --tenant "$CASB_SIM_GOOGLE_TENANT" \
+    --dns-addr "$CASB_SIM_DNS_ADDR" \
     --github-app-public-key "$CASB_LOCAL/sim/github-app-key.pub.pem"
   casb_wait_ready saas-sim "$CASB_SIM_URL/_sim/health" 30
 }
@@ -640,6 +648,7 @@ CASB_DATABASE_URL=$CASB_DATABASE_URL
 CASB_KAFKA_BROKERS=$CASB_KAFKA_BROKERS
 CASB_LOG_DIR=$CASB_LOG_DIR
 CASB_GITHUB_APP_KEY=$CASB_LOCAL/sim/github-app-key.pem
+CASB_SIM_DNS_ADDR=$CASB_SIM_DNS_ADDR
 EOF
   )
 }

@@ -4,7 +4,8 @@
 /* The SaaS simulator: a real HTTP server that serves GitHub's REST API for the organizations
  * described in tenant documents, with GitHub's auth, pagination, rate-limit headers and
  * injectable faults, GitHub's OAuth web flow and App install page for App user tokens, plus
- * a loopback admin API under /_sim. See tenants/README.md.
+ * a loopback admin API under /_sim. Google Workspace tenants (sim_google.h) share the server,
+ * the locks and the fault/stats machinery, and add a UDP DNS responder. See tenants/README.md.
  *
  * Locking: `lock` (rwlock) guards the org table and every org's document; `mu` guards the
  * mutable counters (stats, rate limit, faults, PRNGs), the issued installation tokens and
@@ -33,6 +34,7 @@ typedef enum {
     SIM_FAULT_SLOW,
     SIM_FAULT_MALFORMED,
     SIM_FAULT_TIMEOUT,
+    SIM_FAULT_QUOTA,     /* Google: 403 userRateLimitExceeded (GitHub paths ignore it) */
 } sim_fault_mode;
 
 typedef struct sim_fault {
@@ -116,6 +118,11 @@ typedef struct {
     const char *app_public_key_pem; /* for orgs whose auth.app has no public_key_pem; may be NULL */
     uint64_t seed;
     int num_threads;                /* 0: 32 */
+    /* Google Workspace (sim_google*.c): the service-account key verifying JWT assertions of
+     * tenants whose service_account has no public_key_pem (may be NULL), and the address of
+     * the DNS responder (sim_dns.c; NULL: none). */
+    const char *google_sa_public_key_pem;
+    const char *dns_addr;
 } sim_opts;
 
 typedef struct sim {
@@ -142,6 +149,14 @@ typedef struct sim {
     size_t nuser_tokens;
     size_t user_tokens_cap;
     long long next_grant_id;
+
+    /* Google Workspace tenants, by customer_id: guarded like orgs (lock, then mu). */
+    char *google_sa_public_key_pem;
+    struct sim_gtenant **gtenants;
+    size_t ngtenants;
+    size_t gtenants_cap;
+    char *dns_addr;
+    struct sim_dns *dns;
 
     atomic_int stopping;
     atomic_llong request_seq;
@@ -254,6 +269,38 @@ json_t *sim_oauth_stats_json(sim *s, const sim_org *o);
 /* Frees every code and token (the simulator is going away). */
 void sim_oauth_free_all(sim *s);
 int sim_oauth_routes(sim *s, casb_http_server *http);
+
+/* --- sim_google*.c, sim_dns.c: Google Workspace (see sim_google.h) --- */
+/* Loads one tenant document of kind "google_workspace" (a new reference is taken). */
+int sim_google_load(sim *s, json_t *doc, char *err, size_t errlen);
+void sim_google_free_all(sim *s);
+int sim_google_routes(sim *s, casb_http_server *http);
+int sim_google_admin_routes(sim *s, casb_http_server *http);
+/* The UDP TXT responder on s->dns_addr; stop joins its thread (s->stopping must be set). */
+int sim_dns_start(sim *s, char *err, size_t errlen);
+void sim_dns_stop(sim *s);
+
+/* --- sim_admin.c: helpers shared with sim_google_admin.c --- */
+/* The body as JSON whatever its Content-Type; on failure the 400 is sent and NULL returned. */
+json_t *sim_admin_body_json(casb_http_req *r);
+/* Answers a store error: CASB_ENOTFOUND 404, CASB_EINVALID 400, else 500. */
+int sim_admin_reply_rc(casb_http_req *r, int rc, const char *err);
+
+/* --- sim_server.c: what the GitHub and Google parts share --- */
+/* Tenant times may be relative ("now", "now-400d", "now-6h", "now-90m", "now-30s"),
+ * resolved whenever they are served so that a demo's stale and fresh assets stay so. 1 with
+ * *at when in is one, 0 when it is not (it is then served as written). */
+int sim_time_relative(const char *in, time_t *at);
+/* Whether path matches a route pattern: literal segments equal, each {name} one non-empty
+ * segment. */
+int sim_path_matches(const char *pattern, const char *path);
+/* A route table of public (loopback admin or simulated API) routes. */
+typedef struct {
+    const char *method;
+    const char *pattern;
+    casb_http_handler handler;
+} sim_route;
+int sim_routes_register(casb_http_server *http, const sim_route *routes, size_t n);
 
 /* --- sim_github.c / sim_admin.c: routes --- */
 int sim_github_routes(sim *s, casb_http_server *http);

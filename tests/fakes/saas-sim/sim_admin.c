@@ -12,7 +12,7 @@
 
 /* Parses the request body as JSON whatever its Content-Type (curl -d sends a form type).
  * On failure the 400 is already sent and NULL returned. */
-static json_t *body_json(casb_http_req *r)
+json_t *sim_admin_body_json(casb_http_req *r)
 {
     size_t len = 0;
     const char *raw = casb_http_body(r, &len);
@@ -38,7 +38,7 @@ static json_t *redacted(const json_t *doc)
     return copy;
 }
 
-static int reply_rc(casb_http_req *r, int rc, const char *err)
+int sim_admin_reply_rc(casb_http_req *r, int rc, const char *err)
 {
     if (rc == CASB_ENOTFOUND)
         return casb_http_reply_problem(r, 404, err, NULL);
@@ -84,7 +84,7 @@ static int h_put(casb_http_req *r)
 {
     sim *s = casb_http_app(r);
     const char *login = casb_http_param(r, "org");
-    json_t *doc = body_json(r);
+    json_t *doc = sim_admin_body_json(r);
     char err[256];
     int created = 0, rc;
 
@@ -92,7 +92,7 @@ static int h_put(casb_http_req *r)
         return 400;
     rc = sim_org_put(s, login, doc, &created, err, sizeof err);
     if (rc != 0)
-        return reply_rc(r, rc, err);
+        return sim_admin_reply_rc(r, rc, err);
     casb_log_info(created ? "org created" : "org replaced", "org", login);
     return casb_http_reply_json(r, created ? 201 : 200,
                                 json_pack("{s:s, s:b}", "login", login, "created", created));
@@ -103,7 +103,7 @@ static int h_patch(casb_http_req *r)
     sim *s = casb_http_app(r);
     const char *login = casb_http_param(r, "org");
     const char *repo = casb_http_param(r, "name");
-    json_t *patch = body_json(r), *result = NULL, *out;
+    json_t *patch = sim_admin_body_json(r), *result = NULL, *out;
     char err[256];
     int rc;
 
@@ -112,7 +112,7 @@ static int h_patch(casb_http_req *r)
     rc = sim_org_patch(s, login, repo, patch, &result, err, sizeof err);
     json_decref(patch);
     if (rc != 0)
-        return reply_rc(r, rc, err);
+        return sim_admin_reply_rc(r, rc, err);
     casb_log_info(repo ? "repo patched" : "org patched", "org", login, "repo", repo);
     out = repo ? json_incref(result) : redacted(result);
     json_decref(result);
@@ -134,7 +134,7 @@ static int h_fault_add(casb_http_req *r)
 {
     sim *s = casb_http_app(r);
     const char *login = casb_http_param(r, "org");
-    json_t *body = body_json(r), *out = NULL;
+    json_t *body = sim_admin_body_json(r), *out = NULL;
     sim_fault *f = NULL;
     sim_org *o;
     char err[256];
@@ -293,11 +293,7 @@ static int h_oauth_stats(casb_http_req *r)
 
 int sim_admin_routes(sim *s, casb_http_server *http)
 {
-    static const struct {
-        const char *method;
-        const char *pattern;
-        casb_http_handler handler;
-    } routes[] = {
+    static const sim_route routes[] = {
         {"GET", "/_sim/health", h_health},
         {"GET", "/_sim/orgs", h_list},
         {"GET", "/_sim/orgs/{org}", h_get},
@@ -315,10 +311,5 @@ int sim_admin_routes(sim *s, casb_http_server *http)
     };
 
     (void)s;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (casb_http_route(http, routes[i].method, routes[i].pattern, routes[i].handler,
-                            CASB_ROUTE_PUBLIC) != 0)
-            return -1;
-    }
-    return 0;
+    return sim_routes_register(http, routes, sizeof routes / sizeof routes[0]);
 }

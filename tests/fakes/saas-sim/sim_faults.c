@@ -14,6 +14,7 @@ static const struct {
 } MODES[] = {
     {"429", SIM_FAULT_429},   {"500", SIM_FAULT_500},           {"503", SIM_FAULT_503},
     {"slow", SIM_FAULT_SLOW}, {"malformed", SIM_FAULT_MALFORMED}, {"timeout", SIM_FAULT_TIMEOUT},
+    {"quota", SIM_FAULT_QUOTA},
 };
 
 /* splitmix64: tiny, good enough for test draws, and fully determined by its state. */
@@ -93,7 +94,7 @@ int sim_fault_parse(sim_fault **out, const json_t *body, char *err, size_t errle
     }
     if (f->mode == SIM_FAULT_NONE) {
         casb_fail(err, errlen, CASB_EINVALID,
-                  "mode must be one of 429, 500, 503, slow, malformed, timeout");
+                  "mode must be one of 429, 500, 503, slow, malformed, timeout, quota");
         goto out;
     }
     f->rate = 1.0;

@@ -212,28 +212,14 @@ static const char *const REPO_SKIP[] = {"branch_protection", "deploy_keys", "hoo
                                         "collaborators", "created_at", "updated_at",
                                         "pushed_at", NULL};
 
-/* Tenant times may be relative ("now", "now-400d", "now-6h", "now-90s") so that a demo
- * tenant's stale and fresh repos stay so whenever it is served. Others pass through. */
+/* A tenant time as served: relative ones (sim_time_relative) resolved now. */
 static const char *resolve_time(const char *in, char *buf, size_t len)
 {
-    long long n = 0, unit_s;
-    char unit = 's';
+    time_t at;
 
-    if (!in || strncmp(in, "now", 3) != 0)
+    if (!sim_time_relative(in, &at))
         return in;
-    if (in[3] != '\0') {
-        char *end = NULL;
-        if (in[3] != '-')
-            return in;
-        n = strtoll(in + 4, &end, 10);
-        if (!end || end == in + 4 || n < 0 || (end[0] && end[1]))
-            return in;
-        unit = end[0] ? end[0] : 's';
-    }
-    unit_s = unit == 'd' ? 86400 : unit == 'h' ? 3600 : unit == 'm' ? 60 : unit == 's' ? 1 : -1;
-    if (unit_s < 0)
-        return in;
-    casb_time_rfc3339(buf, len, time(NULL) - (time_t)(n * unit_s));
+    casb_time_rfc3339(buf, len, at);
     return buf;
 }
 
@@ -1307,31 +1293,6 @@ unlock:
     return status;
 }
 
-/* Whether path matches a route pattern: literal segments equal, each {name} one segment. */
-static int pattern_matches(const char *pattern, const char *path)
-{
-    const char *p = pattern, *q = path;
-
-    while (*p && *q) {
-        if (*p == '{') {
-            const char *close = strchr(p, '}');
-            if (!close)
-                return 0;
-            p = close + 1;
-            if (*q == '/')
-                return 0; /* an empty segment does not match a parameter */
-            while (*q && *q != '/')
-                q++;
-            continue;
-        }
-        if (*p != *q)
-            return 0;
-        p++;
-        q++;
-    }
-    return *p == '\0' && *q == '\0';
-}
-
 /* One handler for every GitHub route: a handler is handed only the request, so the route is
  * found again from the method and path (the server has already matched one of them). */
 static int gh_handler(casb_http_req *r)
@@ -1341,7 +1302,7 @@ static int gh_handler(casb_http_req *r)
     const char *path = casb_http_path(r);
 
     for (size_t i = 0; i < sizeof ROUTES / sizeof ROUTES[0]; i++) {
-        if (strcmp(ROUTES[i].method, method) == 0 && pattern_matches(ROUTES[i].pattern, path))
+        if (strcmp(ROUTES[i].method, method) == 0 && sim_path_matches(ROUTES[i].pattern, path))
             return gh_serve(r, &ROUTES[i]);
     }
     return casb_http_reply_problem(r, 404, "no such GitHub route", NULL);

@@ -480,9 +480,16 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 static int load_one(sim *s, const char *path, json_t *doc, char *err, size_t errlen)
 {
     const char *login = casb_json_str(doc, "login");
+    const char *kind = casb_json_str(doc, "kind");
     char why[256];
     int created;
 
+    if (kind && strcmp(kind, "google_workspace") == 0) {
+        if (sim_google_load(s, doc, why, sizeof why) != 0)
+            return casb_fail(err, errlen, CASB_EINVALID, "%s: %s", path, why);
+        casb_log_info("tenant loaded", "customer", casb_json_str(doc, "customer_id"), "file", path);
+        return 0;
+    }
     if (!login)
         return casb_fail(err, errlen, CASB_EINVALID, "%s: a tenant document needs a login", path);
     if (sim_org_put(s, login, json_incref(doc), &created, why, sizeof why) != 0)
