@@ -157,6 +157,41 @@ static void test_embedded_migrations_apply_once(void **state)
     casb_db_close(db);
 }
 
+/* Every foreign key has a (whole, not partial) index whose leading columns are its own: a
+ * delete that cascades
+ * (an integration to its findings, instances, events and deliveries) finds the
+ * referencing rows by index. Without one, each deleted row scans the referencing table and
+ * deleting a large integration takes minutes. */
+static void test_every_foreign_key_is_indexed(void **state)
+{
+    casb_db *db = open_db();
+    char err[512] = "";
+    PGresult *res;
+
+    (void)state;
+    if (casb_migrate(db, casb_migrations, casb_migrations_count, NULL, err, sizeof err) != 0)
+        fail_msg("casb_migrate: %s", err);
+    res = casb_db_query(db,
+                        "SELECT c.conrelid::regclass::text AS tbl, c.conname"
+                        "  FROM pg_constraint c"
+                        " WHERE c.contype = 'f'"
+                        "   AND c.connamespace = current_schema()::regnamespace"
+                        "   AND NOT EXISTS ("
+                        "       SELECT 1 FROM pg_index i"
+                        "        WHERE i.indrelid = c.conrelid AND i.indpred IS NULL"
+                        "          AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1]"
+                        "              = c.conkey)",
+                        0, NULL, err, sizeof err);
+    if (!res)
+        fail_msg("%s", err);
+    for (int i = 0; i < PQntuples(res); i++)
+        print_error("foreign key %s of %s has no index leading with its columns\n",
+                    PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
+    assert_int_equal(PQntuples(res), 0);
+    PQclear(res);
+    casb_db_close(db);
+}
+
 static void test_failed_migration_rolls_back_and_unlocks(void **state)
 {
     const casb_migration list[] = {
@@ -279,6 +314,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_embedded_migrations_apply_once, setup_schema,
+                                        teardown_schema),
+        cmocka_unit_test_setup_teardown(test_every_foreign_key_is_indexed, setup_schema,
                                         teardown_schema),
         cmocka_unit_test_setup_teardown(test_failed_migration_rolls_back_and_unlocks, setup_schema,
                                         teardown_schema),
