@@ -177,6 +177,46 @@ class Tenant:
             },
         }
 
+    def clean(self):
+        """The same tenant with every problem fixed: users enrolled in 2SV with recovery
+        details and recent logins, none suspended, three super admins none of whom uses a
+        mailbox, files and drives shared inside only, no app grants, no delegates, private
+        calendars, strict SPF and DMARC on every domain."""
+        doc = copy.deepcopy(self.doc)
+        keep = {"u-admin", "u-admin2", "u-oldadmin", "u-alice", "u-dave", "u-erin"}
+        users = []
+        for u in doc["users"]:
+            if u["id"] not in keep:
+                continue
+            u.update(isEnrolledIn2Sv=True, isEnforcedIn2Sv=True, suspended=False,
+                     lastLoginTime=RECENT, recoveryEmail="r@example.org",
+                     recoveryPhone="+15555550199", isMailboxSetup=not u.get("isAdmin"),
+                     tokens=[], delegates=[], calendar_acl=[])
+            for f in u.get("files", []):
+                f["permissions"] = [p for p in f["permissions"]
+                                    if p["type"] == "user" and p.get("role") == "owner"]
+            users.append(u)
+        doc["users"] = users
+        for d in doc["shared_drives"]:
+            d["permissions"] = [p for p in d["permissions"] if p["id"] == "pm-dave"]
+            for f in d["files"]:
+                f["permissions"] = []
+        for dom in (self.dom, self.alias, self.bare, self.sub, self.bad):
+            doc["dns"][dom] = ["v=spf1 include:_spf.google.com -all"]
+            doc["dns"]["_dmarc." + dom] = ["v=DMARC1; p=reject"]
+        return doc
+
+    def resolved(self):
+        """{type id: set of resolved instance asset ids} of this integration."""
+        out = {}
+        for f in list_all(fa, f"/v1/findings?integration_id={self.integration_id}"
+                              "&include_resolved=true&limit=100", "findings"):
+            ids = {i["asset"]["id"] for i in list_all(
+                fa, f"/v1/findings/{f['id']}/instances?limit=200&state=resolved", "instances")}
+            if ids:
+                out[type_id(f)] = ids
+        return out
+
     def expected(self):
         e = self.email
         return {
@@ -312,7 +352,7 @@ def test_every_finding_type_fires_on_its_assets_only(tenant):
     assert not first["coverage"]["skipped"], first["coverage"]
 
 
-def test_fixes_resolve_and_super_admin_counts(tenant):
+def test_fixes_resolve_every_type_and_super_admin_counts(tenant):
     scanned(tenant)
     doc = copy.deepcopy(tenant.doc)
     users = {u["id"]: u for u in doc["users"]}
@@ -341,6 +381,17 @@ def test_fixes_resolve_and_super_admin_counts(tenant):
     want[P + "tenant.too_many_super_admins"] = {tenant.customer}
     want = {k: v for k, v in want.items() if v}
     assert tenant.active() == want
+
+    # Everything fixed: every type's instances resolve, the tenant-level one included.
+    tenant.doc = tenant.clean()
+    tenant.put()
+    third = tenant.rescan()
+    assert third["status"] == "succeeded", describe(third)
+    assert tenant.active() == {}
+    resolved = tenant.resolved()
+    for t, assets in tenant.expected().items():
+        assert assets <= resolved.get(t, set()), (t, assets, resolved.get(t))
+    assert tenant.customer in resolved[P + "tenant.too_many_super_admins"]
 
 
 def test_paging_across_many_pages(tenant):
