@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "casb/endpoint.h"
 #include "casb/error.h"
@@ -546,6 +547,9 @@ void casb_google_token_forget(casb_google_client *c, const char *subject)
 {
     google_token **pp;
 
+    /* The admin's tokens serve the whole scan (the admin is often a user scanned too). */
+    if (c->admin && strcasecmp(subject, c->admin) == 0)
+        return;
     pthread_mutex_lock(&c->tok_mu);
     pp = &c->tokens;
     while (*pp) {
