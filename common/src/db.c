@@ -11,6 +11,7 @@
 
 #include "casb/error.h"
 #include "casb/log.h"
+#include "casb/metrics.h"
 #include "casb/timeutil.h"
 
 #define BACKOFF_MIN_MS 250
@@ -376,6 +377,19 @@ struct casb_db_pool {
     int nidle;
 };
 
+/* casb_db_pool_connections{state="in_use|idle"}: process-wide gauges moved by deltas, so
+ * that a process with several pools shows their sum. */
+static void pool_gauges(int d_in_use, int d_idle)
+{
+    const char *name = "casb_db_pool_connections";
+    const char *help = "Database pool connections, by state.";
+
+    if (d_in_use)
+        casb_metric_add(casb_metrics_gauge(name, help, "state=\"in_use\""), d_in_use);
+    if (d_idle)
+        casb_metric_add(casb_metrics_gauge(name, help, "state=\"idle\""), d_idle);
+}
+
 int casb_db_pool_new(casb_db_pool **out, const char *url, int size, int connect_timeout_ms,
                      char *err, size_t errlen)
 {
@@ -412,6 +426,7 @@ int casb_db_pool_new(casb_db_pool **out, const char *url, int size, int connect_
         }
         pool->size++;
         pool->idle[pool->nidle++] = pool->all[i];
+        pool_gauges(0, 1);
     }
     *out = pool;
     return 0;
@@ -437,6 +452,8 @@ casb_db *casb_db_pool_acquire(casb_db_pool *pool, int timeout_ms)
     if (pool->nidle > 0)
         db = pool->idle[--pool->nidle];
     pthread_mutex_unlock(&pool->mu);
+    if (db)
+        pool_gauges(1, -1);
     if (!db)
         return NULL;
 
@@ -464,6 +481,7 @@ void casb_db_pool_release(casb_db_pool *pool, casb_db *db)
     if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         casb_db_rollback(db);
     db->in_tx = 0;
+    pool_gauges(-1, 1);
     pthread_mutex_lock(&pool->mu);
     pool->idle[pool->nidle++] = db;
     pthread_cond_signal(&pool->cv);
@@ -477,6 +495,7 @@ void casb_db_pool_free(casb_db_pool *pool)
 
     if (!pool)
         return;
+    pool_gauges(-(pool->size - pool->nidle), -pool->nidle);
     for (i = 0; i < pool->size; i++)
         casb_db_close(pool->all[i]);
     pthread_cond_destroy(&pool->cv);

@@ -255,6 +255,28 @@ const casb_http_stats *casb_http_client_stats(const casb_http_client *c)
     return c ? &c->stats : NULL;
 }
 
+void casb_http_stats_add(casb_http_stats *dst, const casb_http_stats *src)
+{
+    if (!dst || !src)
+        return;
+    dst->requests += src->requests;
+    dst->rate_limit_waits += src->rate_limit_waits;
+    dst->retries += src->retries;
+    dst->wait_ms += src->wait_ms;
+    for (size_t i = 0; i < sizeof(dst->status_class) / sizeof(dst->status_class[0]); i++)
+        dst->status_class[i] += src->status_class[i];
+}
+
+/* One attempt's status class, 0 when no answer came. */
+static void count_status_class(casb_http_client *c, CURLcode cc)
+{
+    long code = 0;
+
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+    c->stats.status_class[code >= 100 && code <= 599 ? code / 100 : 0]++;
+}
+
 void casb_http_response_free(casb_http_response *r)
 {
     if (!r)
@@ -731,6 +753,7 @@ int casb_http_request(casb_http_client *c, casb_http_response **out, const char 
         rhead.too_large = 0;
         cc = perform_once(c, method, url, hl, body, body_len, &rbody, &rhead);
         c->stats.requests++;
+        count_status_class(c, cc);
         if (cc != CURLE_OK) {
             if (rbody.too_large || cc == CURLE_FILESIZE_EXCEEDED) {
                 casb_fail(err, errlen, CASB_ERROR, "%s %s: response body larger than %zu bytes",

@@ -954,6 +954,15 @@ static void count_request(const casb_http_req *req, int64_t duration_ms)
     char dur[32];
 
     snprintf(status, sizeof(status), "%d", req->status);
+    /* Series are registered on first use: routes, methods and statuses are finite sets, and
+     * the route is the pattern, never the raw path. */
+    snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\"",
+             method_label(req->ri->request_method), req->route_label);
+    casb_metric_observe(casb_metrics_histogram("casb_http_request_duration_seconds",
+                                               "HTTP request latency, by route pattern",
+                                               labels, casb_metrics_latency_buckets,
+                                               casb_metrics_latency_nbuckets),
+                        (double)duration_ms / 1000.0);
     snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\",status=\"%s\"",
              method_label(req->ri->request_method), req->route_label, status);
     casb_metric_add(casb_metrics_counter("casb_http_requests_total",

@@ -4,6 +4,7 @@
  * Message values are never logged (they may be large); topic/partition/offset are. */
 #include "casb/kafka.h"
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "casb/error.h"
 #include "casb/log.h"
+#include "casb/metrics.h"
 #include "casb/timeutil.h"
 
 /* How long casb_producer_send waits for room in a full local queue before failing. */
@@ -113,6 +115,15 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
 /* Settings every client shares. CASB_KAFKA_DEBUG (e.g. "cgrp,topic,fetch") turns on
  * librdkafka's debug contexts when chasing a broker problem; the lines go to our log at
  * debug level, so CASB_LOG_LEVEL=debug is needed to see them. */
+static int conf_set_int(rd_kafka_conf_t *conf, const char *name, int value, char *err,
+                        size_t errlen)
+{
+    char v[16];
+
+    snprintf(v, sizeof v, "%d", value);
+    return conf_set(conf, name, v, err, errlen);
+}
+
 static int conf_common(rd_kafka_conf_t *conf, const char *brokers, char *err, size_t errlen)
 {
     const char *debug = getenv("CASB_KAFKA_DEBUG");
@@ -257,6 +268,22 @@ int casb_kafka_reachable(casb_producer *p, int timeout_ms)
     return ok;
 }
 
+/* Topic names are Kafka's [a-zA-Z0-9._-], never quotes or backslashes: safe label values.
+ * The set is the few topics this service consumes. */
+static casb_metric *dead_letter_counter(const char *topic)
+{
+    char labels[300];
+
+    snprintf(labels, sizeof labels, "topic=\"%s\"", topic);
+    return casb_metrics_counter("casb_dlq_messages_total",
+                                "Messages sent to a dead-letter topic, by source topic.", labels);
+}
+
+static void count_dead_letter(const char *topic)
+{
+    casb_metric_add(dead_letter_counter(topic), 1);
+}
+
 int casb_dlq_publish(casb_producer *p, const casb_message *msg, const char *reason,
                      char *err, size_t errlen)
 {
@@ -312,6 +339,7 @@ int casb_dlq_publish(casb_producer *p, const casb_message *msg, const char *reas
     }
     casb_log_warn("message dead-lettered", "topic", msg->topic, "partition", partition_s,
                   "offset", offset_s, "dlq_topic", dlq_topic, "reason", reason);
+    count_dead_letter(msg->topic);
     rc = 0;
 out:
     if (headers)
@@ -379,6 +407,60 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* One partition of the statistics' topics.<t>.partitions: its consumer_lag when this member
+ * has it assigned and the lag is known, else 0 (another member reports it). Partition -1 is
+ * librdkafka's internal unassigned-messages partition. */
+static void record_partition_lag(const char *topic, const char *partition, json_t *p)
+{
+    char labels[320];
+    json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+
+    if (strcmp(partition, "-1") == 0 || !json_is_integer(json_object_get(p, "consumer_lag")))
+        return;
+    if (!json_is_true(json_object_get(p, "assigned")) || lag < 0)
+        lag = 0;
+    snprintf(labels, sizeof labels, "topic=\"%s\",partition=\"%s\"", topic, partition);
+    casb_metric_set(casb_metrics_gauge("casb_kafka_consumer_lag",
+                                       "Messages behind the partition's high watermark, from "
+                                       "the committed offset (librdkafka statistics).",
+                                       labels),
+                    (double)lag);
+}
+
+int casb_kafka_record_stats(const char *json, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, 0, &jerr);
+    json_t *topics, *t;
+    const char *tname;
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return -1;
+    }
+    topics = json_object_get(root, "topics");
+    json_object_foreach(topics, tname, t) {
+        json_t *parts = json_object_get(t, "partitions");
+        json_t *p;
+        const char *pname;
+
+        json_object_foreach(parts, pname, p)
+            record_partition_lag(tname, pname, p);
+    }
+    json_decref(root);
+    return 0;
+}
+
+/* Served by casb_consumer_poll (the consumer's one queue). 0: librdkafka frees json. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    if (casb_kafka_record_stats(json, json_len) != 0)
+        casb_log_warn("kafka statistics did not parse");
+    return 0;
+}
+
 int casb_consumer_new(casb_consumer **out, const char *brokers, const char *group_id,
                       const char *const *topics, int max_poll_interval_ms,
                       char *err, size_t errlen)
@@ -412,13 +494,13 @@ int casb_consumer_new(casb_consumer **out, const char *brokers, const char *grou
          * beats come from librdkafka's own thread) move to a live one within seconds. */
         conf_set(conf, "session.timeout.ms", "10000", err, errlen) < 0)
         goto out;
-    if (max_poll_interval_ms > 0) {
-        char v[16];
-
-        snprintf(v, sizeof v, "%d", max_poll_interval_ms);
-        if (conf_set(conf, "max.poll.interval.ms", v, err, errlen) < 0)
-            goto out;
-    }
+    if (max_poll_interval_ms > 0 &&
+        conf_set_int(conf, "max.poll.interval.ms", max_poll_interval_ms, err, errlen) < 0)
+        goto out;
+    if (conf_set_int(conf, "statistics.interval.ms", CASB_KAFKA_STATS_INTERVAL_MS, err,
+                     errlen) < 0)
+        goto out;
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, msg, sizeof msg);
     if (!c->rk) {
@@ -429,8 +511,11 @@ int casb_consumer_new(casb_consumer **out, const char *brokers, const char *grou
     /* One queue: consumer_poll then also serves rebalances, errors and logs. */
     rd_kafka_poll_set_consumer(c->rk);
     subs = rd_kafka_topic_partition_list_new(n);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+        /* Shown at 0 from the start: an alert on its rate needs the series to exist. */
+        dead_letter_counter(topics[i]);
+    }
     e = rd_kafka_subscribe(c->rk, subs);
     if (e) {
         casb_fail(err, errlen, CASB_ERROR, "kafka subscribe: %s", rd_kafka_err2str(e));
@@ -553,4 +638,150 @@ void casb_consumer_close(casb_consumer *c)
         casb_log_warn("kafka consumer close", "error", rd_kafka_err2str(e));
     rd_kafka_destroy(c->rk);
     free(c);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Topic creation (Admin API), for `casb-integration-manager create-topics`. */
+
+const casb_kafka_topic_spec casb_kafka_topics[] = {
+    {CASB_TOPIC_SCAN_JOBS, 6},
+    {CASB_TOPIC_SCAN_RESULTS, 6},
+    {CASB_TOPIC_INTEGRATION_EVENTS, 3},
+    {CASB_TOPIC_SCAN_JOBS CASB_DLQ_SUFFIX, 1},
+    {CASB_TOPIC_SCAN_RESULTS CASB_DLQ_SUFFIX, 1},
+    {CASB_TOPIC_INTEGRATION_EVENTS CASB_DLQ_SUFFIX, 1},
+};
+const size_t casb_kafka_topics_count = sizeof(casb_kafka_topics) / sizeof(casb_kafka_topics[0]);
+
+static rd_kafka_NewTopic_t **new_topics(int replication_factor, char *err, size_t errlen)
+{
+    rd_kafka_NewTopic_t **topics = calloc(casb_kafka_topics_count, sizeof(*topics));
+    char msg[256];
+
+    if (!topics) {
+        casb_fail(err, errlen, CASB_ERROR, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < casb_kafka_topics_count; i++) {
+        topics[i] = rd_kafka_NewTopic_new(casb_kafka_topics[i].name,
+                                          casb_kafka_topics[i].partitions, replication_factor,
+                                          msg, sizeof msg);
+        if (!topics[i]) {
+            casb_fail(err, errlen, CASB_EINVALID, "topic %s: %s", casb_kafka_topics[i].name,
+                      msg);
+            rd_kafka_NewTopic_destroy_array(topics, i);
+            free(topics);
+            return NULL;
+        }
+    }
+    return topics;
+}
+
+static int topic_index(const char *name)
+{
+    for (size_t i = 0; i < casb_kafka_topics_count; i++)
+        if (strcmp(casb_kafka_topics[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Reads the per-topic results of a CreateTopics event into outcome. */
+static int topics_outcome(rd_kafka_event_t *ev, int *outcome, char *err, size_t errlen)
+{
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    const rd_kafka_topic_result_t **results;
+    size_t n = 0;
+
+    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return casb_fail(err, errlen, CASB_ERROR, "creating topics: %s",
+                         rd_kafka_event_error_string(ev));
+    if (!res)
+        return casb_fail(err, errlen, CASB_ERROR, "creating topics: unexpected event %s",
+                         rd_kafka_event_name(ev));
+    results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = rd_kafka_topic_result_name(results[i]);
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+        int at = topic_index(name);
+
+        if (at < 0)
+            continue;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            outcome[at] = CASB_KAFKA_TOPIC_CREATED;
+        else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            outcome[at] = CASB_KAFKA_TOPIC_EXISTING;
+        else
+            return casb_fail(err, errlen, CASB_ERROR, "topic %s: %s", name,
+                             rd_kafka_topic_result_error_string(results[i])
+                                 ? rd_kafka_topic_result_error_string(results[i])
+                                 : rd_kafka_err2str(e));
+    }
+    for (size_t i = 0; i < casb_kafka_topics_count; i++)
+        if (!outcome[i])
+            return casb_fail(err, errlen, CASB_ERROR, "topic %s: no result from the broker",
+                             casb_kafka_topics[i].name);
+    return 0;
+}
+
+int casb_kafka_topics_create(const char *brokers, int replication_factor, int timeout_ms,
+                             int *outcome, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
+    rd_kafka_NewTopic_t **topics = NULL;
+    rd_kafka_AdminOptions_t *opts = NULL;
+    rd_kafka_queue_t *queue = NULL;
+    rd_kafka_event_t *ev = NULL;
+    char msg[512];
+    int rc;
+
+    memset(outcome, 0, casb_kafka_topics_count * sizeof(*outcome));
+    rc = conf_common(conf, brokers, err, errlen);
+    if (rc != 0)
+        goto out;
+    rc = CASB_ERROR;
+    /* A plain (non-idempotent) handle: it only sends admin requests. */
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, msg, sizeof msg);
+    if (!rk) {
+        rc = casb_fail(err, errlen, CASB_EINVALID, "kafka admin client: %s", msg);
+        goto out;
+    }
+    conf = NULL; /* owned by rk now */
+    topics = new_topics(replication_factor, err, errlen);
+    if (!topics) {
+        rc = CASB_EINVALID;
+        goto out;
+    }
+    opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    if (rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, msg, sizeof msg) ||
+        rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, msg, sizeof msg)) {
+        rc = casb_fail(err, errlen, CASB_EINVALID, "kafka admin options: %s", msg);
+        goto out;
+    }
+    queue = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, topics, casb_kafka_topics_count, opts, queue);
+    /* The request times out by itself; the margin covers the broker lookup before it. */
+    ev = rd_kafka_queue_poll(queue, timeout_ms + 5000);
+    if (!ev) {
+        rc = casb_fail(err, errlen, CASB_EUNAVAILABLE, "no answer from %s in %d ms", brokers,
+                       timeout_ms);
+        goto out;
+    }
+    rc = topics_outcome(ev, outcome, err, errlen);
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (queue)
+        rd_kafka_queue_destroy(queue);
+    if (opts)
+        rd_kafka_AdminOptions_destroy(opts);
+    if (topics) {
+        rd_kafka_NewTopic_destroy_array(topics, casb_kafka_topics_count);
+        free(topics);
+    }
+    if (rk)
+        rd_kafka_destroy(rk);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return rc;
 }

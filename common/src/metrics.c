@@ -9,16 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { METRIC_COUNTER, METRIC_GAUGE } metric_type;
+typedef enum { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } metric_type;
+
+const double casb_metrics_latency_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                               0.5,   1,    2.5,   5,    10};
+const size_t casb_metrics_latency_nbuckets =
+    sizeof(casb_metrics_latency_buckets) / sizeof(casb_metrics_latency_buckets[0]);
+const double casb_metrics_scan_buckets[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200};
+const size_t casb_metrics_scan_nbuckets =
+    sizeof(casb_metrics_scan_buckets) / sizeof(casb_metrics_scan_buckets[0]);
 
 /* The value is a double kept as its bit pattern in an atomic 64-bit word, so that updates
- * from any thread need no lock: add is a compare-exchange loop, set a plain store. */
+ * from any thread need no lock: add is a compare-exchange loop, set a plain store. A
+ * histogram keeps its sum there and one atomic count per bucket (not cumulative: an
+ * observation touches one bucket; rendering accumulates). */
 struct casb_metric {
     char *name;
     char *help;
     char *labels; /* NULL when the series has no labels */
     metric_type type;
     _Atomic uint64_t bits;
+    size_t nbounds;            /* histograms: bounds[nbounds], counts[nbounds + 1] (+Inf) */
+    double *bounds;
+    _Atomic uint64_t *counts;
     struct casb_metric *next;
 };
 
@@ -68,12 +81,66 @@ static int same_labels(const char *a, const char *b)
 
 /* Returns the existing series for name+labels, a new one, or NULL when the name is invalid
  * or already used by a metric of the other type (the exposition would be contradictory). */
+static void metric_free(casb_metric *m)
+{
+    free(m->name);
+    free(m->help);
+    free(m->labels);
+    free(m->bounds);
+    free(m->counts);
+    free(m);
+}
+
+/* Bounds must be finite and strictly increasing: le labels are then distinct and ordered. */
+static int valid_bounds(const double *bounds, size_t n)
+{
+    if (!bounds || n < 1 || n > CASB_METRICS_MAX_BUCKETS)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1])))
+            return 0;
+    }
+    return 1;
+}
+
+static casb_metric *new_metric(metric_type type, const char *name, const char *help,
+                               const char *labels, const double *bounds, size_t nbounds)
+{
+    casb_metric *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return NULL;
+    m->name = strdup(name);
+    m->help = strdup(help ? help : "");
+    m->labels = labels && labels[0] ? strdup(labels) : NULL;
+    if (!m->name || !m->help || (labels && labels[0] && !m->labels))
+        goto fail;
+    if (type == METRIC_HISTOGRAM) {
+        m->bounds = malloc(nbounds * sizeof(*m->bounds));
+        m->counts = calloc(nbounds + 1, sizeof(*m->counts));
+        if (!m->bounds || !m->counts)
+            goto fail;
+        memcpy(m->bounds, bounds, nbounds * sizeof(*m->bounds));
+        m->nbounds = nbounds;
+        for (size_t i = 0; i <= nbounds; i++)
+            atomic_init(&m->counts[i], 0);
+    }
+    m->type = type;
+    atomic_init(&m->bits, to_bits(0.0));
+    return m;
+fail:
+    metric_free(m);
+    return NULL;
+}
+
 static casb_metric *register_metric(metric_type type, const char *name, const char *help,
-                                    const char *labels)
+                                    const char *labels, const double *bounds, size_t nbounds)
 {
     casb_metric *m = NULL;
 
     if (!valid_name(name))
+        return NULL;
+    if (type == METRIC_HISTOGRAM && !valid_bounds(bounds, nbounds))
         return NULL;
     pthread_mutex_lock(&registry_mu);
     for (casb_metric *it = registry_head; it; it = it->next) {
@@ -86,22 +153,9 @@ static casb_metric *register_metric(metric_type type, const char *name, const ch
             goto out;
         }
     }
-    m = calloc(1, sizeof(*m));
+    m = new_metric(type, name, help, labels, bounds, nbounds);
     if (!m)
         goto out;
-    m->name = strdup(name);
-    m->help = strdup(help ? help : "");
-    m->labels = labels && labels[0] ? strdup(labels) : NULL;
-    if (!m->name || !m->help || (labels && labels[0] && !m->labels)) {
-        free(m->name);
-        free(m->help);
-        free(m->labels);
-        free(m);
-        m = NULL;
-        goto out;
-    }
-    m->type = type;
-    atomic_init(&m->bits, to_bits(0.0));
     if (registry_tail)
         registry_tail->next = m;
     else
@@ -114,27 +168,50 @@ out:
 
 casb_metric *casb_metrics_counter(const char *name, const char *help, const char *labels)
 {
-    return register_metric(METRIC_COUNTER, name, help, labels);
+    return register_metric(METRIC_COUNTER, name, help, labels, NULL, 0);
 }
 
 casb_metric *casb_metrics_gauge(const char *name, const char *help, const char *labels)
 {
-    return register_metric(METRIC_GAUGE, name, help, labels);
+    return register_metric(METRIC_GAUGE, name, help, labels, NULL, 0);
+}
+
+casb_metric *casb_metrics_histogram(const char *name, const char *help, const char *labels,
+                                    const double *bounds, size_t nbounds)
+{
+    return register_metric(METRIC_HISTOGRAM, name, help, labels, bounds, nbounds);
+}
+
+static void add_bits(_Atomic uint64_t *bits, double v)
+{
+    uint64_t old = atomic_load(bits), want;
+
+    do {
+        want = to_bits(from_bits(old) + v);
+    } while (!atomic_compare_exchange_weak(bits, &old, want));
 }
 
 void casb_metric_add(casb_metric *m, double v)
 {
-    uint64_t old, want;
-
-    if (!m)
+    if (!m || m->type == METRIC_HISTOGRAM)
         return;
     /* A counter only goes up; a negative increment is a caller bug we refuse to render. */
     if (m->type == METRIC_COUNTER && !(v >= 0))
         return;
-    old = atomic_load(&m->bits);
-    do {
-        want = to_bits(from_bits(old) + v);
-    } while (!atomic_compare_exchange_weak(&m->bits, &old, want));
+    add_bits(&m->bits, v);
+}
+
+void casb_metric_observe(casb_metric *m, double v)
+{
+    size_t i = 0;
+
+    if (!m || m->type != METRIC_HISTOGRAM || isnan(v))
+        return;
+    /* le is inclusive: v == bound falls in that bound's bucket. */
+    while (i < m->nbounds && v > m->bounds[i])
+        i++;
+    atomic_fetch_add(&m->counts[i], 1);
+    add_bits(&m->bits, v);
 }
 
 void casb_metric_set(casb_metric *m, double v)
@@ -211,6 +288,63 @@ static void out_value(outbuf *b, double v)
         out_printf(b, "%.17g", v);
 }
 
+/* The shortest %g form that reads back as the same double ("0.005", not
+ * "0.0050000000000000001"), as Prometheus clients print le values. */
+static void out_bound(outbuf *b, double v)
+{
+    char buf[40];
+
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    out_printf(b, "%s", buf);
+}
+
+static void out_series_name(outbuf *b, const casb_metric *m, const char *suffix)
+{
+    if (m->labels)
+        out_printf(b, "%s%s{%s} ", m->name, suffix, m->labels);
+    else
+        out_printf(b, "%s%s ", m->name, suffix);
+}
+
+/* Buckets are read one by one without a lock, so a concurrent observation may show in a
+ * bucket and not yet in the sum; _count is the +Inf bucket, so the two always agree. */
+static void out_histogram(outbuf *b, const casb_metric *m)
+{
+    uint64_t cumulative = 0;
+
+    for (size_t i = 0; i <= m->nbounds; i++) {
+        cumulative += atomic_load(&m->counts[i]);
+        out_printf(b, "%s_bucket{%s%sle=\"", m->name, m->labels ? m->labels : "",
+                   m->labels ? "," : "");
+        if (i < m->nbounds)
+            out_bound(b, m->bounds[i]);
+        else
+            out_printf(b, "+Inf");
+        out_printf(b, "\"} %llu\n", (unsigned long long)cumulative);
+    }
+    out_series_name(b, m, "_sum");
+    out_value(b, from_bits(atomic_load(&m->bits)));
+    out_printf(b, "\n");
+    out_series_name(b, m, "_count");
+    out_printf(b, "%llu\n", (unsigned long long)cumulative);
+}
+
+static const char *type_name(metric_type t)
+{
+    switch (t) {
+    case METRIC_COUNTER:
+        return "counter";
+    case METRIC_GAUGE:
+        return "gauge";
+    default:
+        return "histogram";
+    }
+}
+
 int casb_metrics_render(char **out, size_t *len)
 {
     outbuf b = {0};
@@ -234,15 +368,15 @@ int casb_metrics_render(char **out, size_t *len)
             continue;
         out_printf(&b, "# HELP %s ", first->name);
         out_help(&b, first->help);
-        out_printf(&b, "\n# TYPE %s %s\n", first->name,
-                   first->type == METRIC_COUNTER ? "counter" : "gauge");
+        out_printf(&b, "\n# TYPE %s %s\n", first->name, type_name(first->type));
         for (casb_metric *m = first; m; m = m->next) {
             if (strcmp(m->name, first->name) != 0)
                 continue;
-            if (m->labels)
-                out_printf(&b, "%s{%s} ", m->name, m->labels);
-            else
-                out_printf(&b, "%s ", m->name);
+            if (m->type == METRIC_HISTOGRAM) {
+                out_histogram(&b, m);
+                continue;
+            }
+            out_series_name(&b, m, "");
             out_value(&b, from_bits(atomic_load(&m->bits)));
             out_printf(&b, "\n");
         }

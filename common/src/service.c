@@ -201,23 +201,31 @@ void casb_service_wait(casb_producer *producer)
     }
 }
 
-int casb_service_migrate(const char *database_url, char *err, size_t errlen)
+int casb_service_migrate_count(const char *database_url, int *applied, char *err,
+                               size_t errlen)
 {
     casb_db *db = NULL;
     char applied_text[16];
-    int applied = 0;
     int rc = -1;
 
+    *applied = 0;
     if (casb_db_open(&db, database_url, CASB_SERVICE_CONNECT_TIMEOUT_MS, err, errlen) != 0)
         goto out;
-    if (casb_migrate(db, casb_migrations, casb_migrations_count, &applied, err, errlen) != 0)
+    if (casb_migrate(db, casb_migrations, casb_migrations_count, applied, err, errlen) != 0)
         goto out;
-    snprintf(applied_text, sizeof(applied_text), "%d", applied);
+    snprintf(applied_text, sizeof(applied_text), "%d", *applied);
     casb_log_info("migrations checked", "applied", applied_text);
     rc = 0;
 out:
     casb_db_close(db);
     return rc;
+}
+
+int casb_service_migrate(const char *database_url, char *err, size_t errlen)
+{
+    int applied;
+
+    return casb_service_migrate_count(database_url, &applied, err, errlen);
 }
 
 struct casb_service_probe {

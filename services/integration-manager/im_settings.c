@@ -9,7 +9,9 @@
     "Manages integrations (SaaS connections and their encrypted credentials) and queues " \
     "their scans.\n\n"                                                                      \
     "Subcommand: `" IM_PROG " rotate-credentials` re-seals every integration's credentials " \
-    "and every webhook's secrets under CASB_MASTER_KEY, then exits (see its --help)."
+    "and every webhook's secrets under CASB_MASTER_KEY, then exits; `" IM_PROG " migrate` "   \
+    "applies the schema migrations and `" IM_PROG " create-topics` creates the Kafka "       \
+    "topics, each then exits (see their --help)."
 #define IM_ROTATE_PROG IM_PROG " rotate-credentials"
 #define IM_ROTATE_SUMMARY                                                                    \
     "Re-seals every integration's credentials and every webhook's secrets (webhooks with "  \
@@ -24,6 +26,33 @@
     "exits 0 when every integration and webhook is under the current key, 1 when one could " \
     "not be opened (sealed with a key given in neither variable) or the database failed, "  \
     "2 on a bad configuration. Running it again is harmless."
+
+#define IM_MIGRATE_PROG IM_PROG " migrate"
+#define IM_MIGRATE_SUMMARY                                                                   \
+    "Applies the schema migrations embedded in this binary that the database lacks (every " \
+    "service also does so at start, under an advisory lock; this runs it once before "      \
+    "them, e.g. as a deployment's init job), then exits. Prints one JSON line "             \
+    "{\"applied\": n}, n the migrations this run applied (0 when the schema was up to "     \
+    "date); exits 0, 1 when the database failed, 2 on a bad configuration. Running it "     \
+    "again is harmless."
+#define IM_TOPICS_PROG IM_PROG " create-topics"
+#define IM_TOPICS_SUMMARY                                                                    \
+    "Creates the Kafka topics the services use (casb.scan.jobs and casb.scan.results with " \
+    "6 partitions, casb.integration.events with 3, and a .dlq twin of each with 1) through " \
+    "the Admin API, then exits. A topic that already exists is left as it is. Prints one " \
+    "JSON line {\"created\": [names], \"existing\": [names]}; exits 0, 1 when a topic "     \
+    "could not be created or the brokers did not answer, 2 on a bad configuration. "        \
+    "Running it again is harmless."
+
+/* Copies a subcommand's (or the service's) table into the caller's room for it. */
+static size_t table_copy(casb_cfg_var *vars, size_t cap, const casb_cfg_var *table,
+                         size_t count)
+{
+    size_t n = count < cap ? count : cap;
+
+    memcpy(vars, table, n * sizeof(table[0]));
+    return n;
+}
 
 size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
 {
@@ -62,10 +91,7 @@ size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
          "e.g. the dashboard's findings-api http://127.0.0.1:8082. Unset: no CORS.",
          &s->cors_origins},
     };
-    size_t n = IM_SETTINGS_COUNT < cap ? IM_SETTINGS_COUNT : cap;
-
-    memcpy(vars, table, n * sizeof(table[0]));
-    return n;
+    return table_copy(vars, cap, table, IM_SETTINGS_COUNT);
 }
 
 void im_settings_load_or_exit(im_settings *s, int argc, char **argv)
@@ -85,10 +111,7 @@ size_t im_rotate_settings_table(im_rotate_settings *s, casb_cfg_var *vars, size_
         casb_service_var_master_key(&s->master_key),
         casb_service_var_master_key_previous(&s->master_key_previous),
     };
-    size_t n = IM_ROTATE_SETTINGS_COUNT < cap ? IM_ROTATE_SETTINGS_COUNT : cap;
-
-    memcpy(vars, table, n * sizeof(table[0]));
-    return n;
+    return table_copy(vars, cap, table, IM_ROTATE_SETTINGS_COUNT);
 }
 
 void im_rotate_settings_load_or_exit(im_rotate_settings *s, int argc, char **argv)
@@ -97,4 +120,44 @@ void im_rotate_settings_load_or_exit(im_rotate_settings *s, int argc, char **arg
     size_t n = im_rotate_settings_table(s, vars, IM_ROTATE_SETTINGS_COUNT);
 
     casb_config_init_or_exit(argc, argv, IM_ROTATE_PROG, IM_ROTATE_SUMMARY, vars, n);
+}
+
+size_t im_migrate_settings_table(im_migrate_settings *s, casb_cfg_var *vars, size_t cap)
+{
+    memset(s, 0, sizeof(*s));
+    const casb_cfg_var table[IM_MIGRATE_SETTINGS_COUNT] = {
+        casb_service_var_database_url(&s->database_url),
+        casb_service_var_log_level(&s->log_level),
+    };
+    return table_copy(vars, cap, table, IM_MIGRATE_SETTINGS_COUNT);
+}
+
+void im_migrate_settings_load_or_exit(im_migrate_settings *s, int argc, char **argv)
+{
+    casb_cfg_var vars[IM_MIGRATE_SETTINGS_COUNT];
+    size_t n = im_migrate_settings_table(s, vars, IM_MIGRATE_SETTINGS_COUNT);
+
+    casb_config_init_or_exit(argc, argv, IM_MIGRATE_PROG, IM_MIGRATE_SUMMARY, vars, n);
+}
+
+size_t im_topics_settings_table(im_topics_settings *s, casb_cfg_var *vars, size_t cap)
+{
+    memset(s, 0, sizeof(*s));
+    const casb_cfg_var table[IM_TOPICS_SETTINGS_COUNT] = {
+        casb_service_var_kafka_brokers(&s->kafka_brokers),
+        {"CASB_KAFKA_REPLICATION_FACTOR", CASB_CFG_INT, "1", 0, 0, 1, 32,
+         "Replicas of each topic created; at most the number of brokers. 1 suits a single "
+         "broker (development, the demo); use 3 in production.",
+         &s->replication_factor},
+        casb_service_var_log_level(&s->log_level),
+    };
+    return table_copy(vars, cap, table, IM_TOPICS_SETTINGS_COUNT);
+}
+
+void im_topics_settings_load_or_exit(im_topics_settings *s, int argc, char **argv)
+{
+    casb_cfg_var vars[IM_TOPICS_SETTINGS_COUNT];
+    size_t n = im_topics_settings_table(s, vars, IM_TOPICS_SETTINGS_COUNT);
+
+    casb_config_init_or_exit(argc, argv, IM_TOPICS_PROG, IM_TOPICS_SUMMARY, vars, n);
 }

@@ -53,4 +53,27 @@ size_t im_rotate_settings_table(im_rotate_settings *s, casb_cfg_var *vars, size_
 /* Like im_settings_load_or_exit, with argv[0] the subcommand's name. */
 void im_rotate_settings_load_or_exit(im_rotate_settings *s, int argc, char **argv);
 
+/* The migrate subcommand: only the database. */
+typedef struct {
+    char *database_url;
+    int log_level;
+} im_migrate_settings;
+
+#define IM_MIGRATE_SETTINGS_COUNT 2
+
+size_t im_migrate_settings_table(im_migrate_settings *s, casb_cfg_var *vars, size_t cap);
+void im_migrate_settings_load_or_exit(im_migrate_settings *s, int argc, char **argv);
+
+/* The create-topics subcommand: the brokers and how many replicas each topic gets. */
+typedef struct {
+    char *kafka_brokers;
+    long replication_factor;
+    int log_level;
+} im_topics_settings;
+
+#define IM_TOPICS_SETTINGS_COUNT 3
+
+size_t im_topics_settings_table(im_topics_settings *s, casb_cfg_var *vars, size_t cap);
+void im_topics_settings_load_or_exit(im_topics_settings *s, int argc, char **argv);
+
 #endif

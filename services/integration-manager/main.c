@@ -8,6 +8,7 @@
 #include "casb/log.h"
 #include "casb/service.h"
 #include "im_app.h"
+#include "im_ops.h"
 #include "im_rotate.h"
 #include "im_routes.h"
 #include "im_settings.h"
@@ -20,9 +21,13 @@ int main(int argc, char **argv)
     char err[512];
     int rc;
 
-    /* The subcommand comes before the service's settings, which refuse any argument. */
+    /* The subcommands come before the service's settings, which refuse any argument. */
     if (argc > 1 && strcmp(argv[1], IM_ROTATE_COMMAND) == 0)
         return im_rotate_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], IM_MIGRATE_COMMAND) == 0)
+        return im_migrate_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], IM_TOPICS_COMMAND) == 0)
+        return im_topics_main(argc - 1, argv + 1);
     im_settings_load_or_exit(&settings, argc, argv);
     casb_log_init("integration-manager", settings.log_level);
     casb_service_signals_install();

@@ -37,8 +37,6 @@ static casb_metric *m_failed;
 static casb_metric *m_skipped;
 static casb_metric *m_invalid;
 static casb_metric *m_findings;
-static casb_metric *m_api_calls;
-static casb_metric *m_rate_limit_waits;
 static casb_metric *m_oauth_renewed;
 static casb_metric *m_oauth_refused;
 
@@ -56,24 +54,72 @@ void sw_worker_metrics_init(void)
                                      "Job messages sent to the dead-letter topic.", NULL);
     m_findings = casb_metrics_counter("casb_findings_emitted_total",
                                       "Finding instances sent to casb.scan.results.", NULL);
-    m_api_calls = casb_metrics_counter("casb_provider_api_calls_total",
-                                       "Requests sent to SaaS provider APIs, retries included.",
-                                       NULL);
     m_oauth_renewed = casb_metrics_counter("casb_oauth_renewals_total",
                                            "OAuth access tokens renewed, by result.",
                                            "result=\"ok\"");
     m_oauth_refused = casb_metrics_counter("casb_oauth_renewals_total",
                                            "OAuth access tokens renewed, by result.",
                                            "result=\"refused\"");
-    m_rate_limit_waits = casb_metrics_counter(
-        "casb_provider_rate_limit_waits_total",
-        "Waits caused by provider rate limits (429/403 with Retry-After or reset).", NULL);
 }
 
 static void metric_add(casb_metric *m, double v)
 {
     if (m)
         casb_metric_add(m, v);
+}
+
+/* Provider-labelled series are registered on first use; the label is the id of a provider
+ * this worker knows, or "unknown", so the integrations table cannot grow the label set. */
+static const char *provider_label(const char *name)
+{
+    const casb_provider *p = casb_provider_find(name);
+
+    return p ? p->id : "unknown";
+}
+
+/* Provider API calls by the status class of each attempt (retries included), and the waits
+ * rate limits imposed, from the HTTP clients' statistics at the end of a scan. */
+static void count_api_calls(const char *provider, const casb_http_stats *hs)
+{
+    static const char *const classes[] = {"error", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    char labels[160];
+
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+        if (hs->status_class[i] == 0)
+            continue;
+        snprintf(labels, sizeof(labels), "provider=\"%s\",status=\"%s\"", provider,
+                 classes[i]);
+        metric_add(casb_metrics_counter("casb_provider_api_calls_total",
+                                        "Requests sent to SaaS provider APIs, retries "
+                                        "included, by status class (error: no answer).",
+                                        labels),
+                   (double)hs->status_class[i]);
+    }
+    snprintf(labels, sizeof(labels), "provider=\"%s\"", provider);
+    metric_add(casb_metrics_counter(
+                   "casb_provider_rate_limit_waits_total",
+                   "Waits caused by provider rate limits (429/403 with Retry-After or reset).",
+                   labels),
+               (double)hs->rate_limit_waits);
+}
+
+/* A scan that ended with a completed or failed message, and how long it took. */
+static void count_scan(const char *provider, const char *outcome, int64_t duration_ms)
+{
+    char labels[160];
+
+    snprintf(labels, sizeof(labels), "provider=\"%s\",outcome=\"%s\"", provider, outcome);
+    metric_add(casb_metrics_counter("casb_scans_total",
+                                    "Scans that ended with a completed or failed message, by "
+                                    "provider and outcome.",
+                                    labels),
+               1);
+    snprintf(labels, sizeof(labels), "provider=\"%s\"", provider);
+    casb_metric_observe(casb_metrics_histogram("casb_scan_duration_seconds",
+                                               "Time from taking a scan job to its end message.",
+                                               labels, casb_metrics_scan_buckets,
+                                               casb_metrics_scan_nbuckets),
+                        (double)duration_ms / 1000.0);
 }
 
 typedef struct {
@@ -303,13 +349,15 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
 
 finish:
     if (http) {
-        const casb_http_stats *hs = casb_http_client_stats(http);
-        hstats.api_calls = hs->requests + extra.requests;
-        hstats.rate_limit_waits = hs->rate_limit_waits + extra.rate_limit_waits;
-        hstats.retries = hs->retries + extra.retries;
-        hstats.wait_ms = hs->wait_ms + extra.wait_ms;
-        metric_add(m_api_calls, (double)hstats.api_calls);
-        metric_add(m_rate_limit_waits, (double)hstats.rate_limit_waits);
+        casb_http_stats total = {0};
+
+        casb_http_stats_add(&total, casb_http_client_stats(http));
+        casb_http_stats_add(&total, &extra);
+        hstats.api_calls = total.requests;
+        hstats.rate_limit_waits = total.rate_limit_waits;
+        hstats.retries = total.retries;
+        hstats.wait_ms = total.wait_ms;
+        count_api_calls(provider_label(it.provider), &total);
     }
     metric_add(m_findings, (double)sw_sink_findings(sink));
 
@@ -353,9 +401,13 @@ flush:
     }
     if (!sw_sink_lease_lost(sink) && !jc.lease_lost) {
         char findings[32], messages[32], ms[32], ran[32], skipped[32], calls[32];
+        int64_t duration_ms = casb_monotonic_ms() - t0;
+
         snprintf(findings, sizeof(findings), "%ld", sw_sink_findings(sink));
         snprintf(messages, sizeof(messages), "%d", sw_sink_messages(sink));
-        snprintf(ms, sizeof(ms), "%lld", (long long)(casb_monotonic_ms() - t0));
+        snprintf(ms, sizeof(ms), "%lld", (long long)duration_ms);
+        count_scan(provider_label(it.provider), scan_err[0] ? "failed" : "completed",
+                   duration_ms);
         snprintf(ran, sizeof(ran), "%zu", sw_sink_checks_ran(sink));
         snprintf(skipped, sizeof(skipped), "%zu", sw_sink_checks_skipped(sink));
         snprintf(calls, sizeof(calls), "%ld", hstats.api_calls);

@@ -16,6 +16,7 @@
 #include "casb/db.h"
 #include "casb/error.h"
 #include "casb/log.h"
+#include "casb/metrics.h"
 #include "casb/timeutil.h"
 
 #define TABLE "casb_test_db_items"
@@ -468,6 +469,51 @@ static void test_pool_timeout_and_repair(void **state)
     casb_db_pool_free(pool);
 }
 
+/* The value of one series in the rendered registry; -1 when absent. */
+static double series_value(const char *series)
+{
+    char *out = NULL;
+    char needle[128];
+    const char *p;
+    double v = -1;
+
+    assert_int_equal(casb_metrics_render(&out, NULL), 0);
+    snprintf(needle, sizeof needle, "\n%s ", series);
+    p = strstr(out, needle);
+    if (p)
+        v = strtod(p + strlen(needle), NULL);
+    free(out);
+    return v;
+}
+
+static void assert_pool_gauges(double in_use, double idle)
+{
+    assert_true(series_value("casb_db_pool_connections{state=\"in_use\"}") == in_use);
+    assert_true(series_value("casb_db_pool_connections{state=\"idle\"}") == idle);
+}
+
+/* Earlier tests freed their pools, so the process-wide gauges show this pool alone. */
+static void test_pool_gauges(void **state)
+{
+    casb_db_pool *pool = NULL;
+    casb_db *a, *b;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(casb_db_pool_new(&pool, test_url(), 3, 5000, err, sizeof err), 0);
+    assert_pool_gauges(0, 3);
+    a = casb_db_pool_acquire(pool, 1000);
+    b = casb_db_pool_acquire(pool, 1000);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_pool_gauges(2, 1);
+    casb_db_pool_release(pool, a);
+    assert_pool_gauges(1, 2);
+    casb_db_pool_release(pool, b);
+    casb_db_pool_free(pool);
+    assert_pool_gauges(0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +527,7 @@ int main(void)
                                         teardown_table),
         cmocka_unit_test_setup_teardown(test_pool_across_threads, setup_table, teardown_table),
         cmocka_unit_test(test_pool_timeout_and_repair),
+        cmocka_unit_test(test_pool_gauges),
     };
 
     casb_log_init("test_db", CASB_LOG_WARN);

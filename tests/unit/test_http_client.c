@@ -273,6 +273,10 @@ static void test_retry_429_honours_retry_after(void **state)
     assert_int_equal(st->retries, 2);
     assert_int_equal(st->rate_limit_waits, 2);
     assert_true(st->wait_ms >= 1900);
+    /* Every attempt counted by its status class. */
+    assert_int_equal(st->status_class[4], 2);
+    assert_int_equal(st->status_class[2], 1);
+    assert_int_equal(st->status_class[0] + st->status_class[3] + st->status_class[5], 0);
     assert_int_equal(r->retry_waits, 2);
     /* Only the final attempt's headers are kept. */
     assert_int_equal(casb_http_response_header(r, "x-attempt", v, sizeof(v)), 1);
@@ -506,6 +510,7 @@ static void test_network_error_retries_then_fails(void **state)
     assert_int_equal(casb_http_client_stats(c)->requests, 3);
     assert_int_equal(casb_http_client_stats(c)->retries, 2);
     assert_int_equal(casb_http_client_stats(c)->rate_limit_waits, 0);
+    assert_int_equal(casb_http_client_stats(c)->status_class[0], 3); /* no answer: "error" */
     assert_true(strlen(err) > 0);
     assert_null(strstr(err, "secret=zzz")); /* the query is not repeated in messages */
     casb_http_client_free(c);
@@ -754,6 +759,27 @@ static void test_escape(void **state)
     assert_null(casb_http_escape(NULL));
 }
 
+static void test_stats_add(void **state)
+{
+    casb_http_stats a = {.requests = 2, .rate_limit_waits = 1, .retries = 1, .wait_ms = 5,
+                         .status_class = {1, 0, 1, 0, 0, 0}};
+    casb_http_stats b = {.requests = 3, .retries = 2, .wait_ms = 7,
+                         .status_class = {0, 0, 1, 0, 1, 1}};
+
+    (void)state;
+    casb_http_stats_add(&a, &b);
+    assert_int_equal(a.requests, 5);
+    assert_int_equal(a.rate_limit_waits, 1);
+    assert_int_equal(a.retries, 3);
+    assert_int_equal(a.wait_ms, 12);
+    assert_int_equal(a.status_class[0], 1);
+    assert_int_equal(a.status_class[2], 2);
+    assert_int_equal(a.status_class[4], 1);
+    assert_int_equal(a.status_class[5], 1);
+    casb_http_stats_add(&a, NULL); /* no-op */
+    assert_int_equal(a.requests, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_s),
         cmocka_unit_test(test_response_header),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_stats_add),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -653,6 +653,13 @@ static void test_health_ready_metrics(void **state)
                                    "route=\"/v1/things/{id}\",status=\"200\"}"));
     assert_non_null(strstr(r.body, "route=\"/readyz\",status=\"503\""));
     assert_non_null(strstr(r.body, "route=\"unmatched\",status=\"404\""));
+    assert_non_null(strstr(r.body, "# TYPE casb_http_request_duration_seconds histogram"));
+    assert_non_null(strstr(r.body, "casb_http_request_duration_seconds_bucket{method=\"GET\","
+                                   "route=\"/v1/things/{id}\",le=\"+Inf\"} "));
+    assert_non_null(strstr(r.body, "casb_http_request_duration_seconds_count{method=\"GET\","
+                                   "route=\"/v1/things/{id}\"} "));
+    assert_non_null(strstr(r.body, "casb_http_request_duration_seconds_sum{method=\"GET\","
+                                   "route=\"unmatched\"} "));
     /* Raw paths never become label values. */
     assert_null(strstr(r.body, "metric-probe-raw-id"));
     assert_null(strstr(r.body, "xyz"));

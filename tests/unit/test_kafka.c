@@ -15,6 +15,7 @@
 
 #include "casb/error.h"
 #include "casb/kafka.h"
+#include "casb/metrics.h"
 #include "casb/log.h"
 #include "casb/timeutil.h"
 
@@ -280,6 +281,42 @@ static void assert_header(const rd_kafka_message_t *rkm, const char *name, const
     assert_memory_equal(v, value, len);
 }
 
+static void assert_rendered(const char *series)
+{
+    char *out = NULL;
+
+    assert_int_equal(casb_metrics_render(&out, NULL), 0);
+    if (!strstr(out, series))
+        fail_msg("%s not in:\n%s", series, out);
+    free(out);
+}
+
+/* The lag gauges from a statistics document shaped like librdkafka 2.0's: assigned
+ * partitions with a known lag report it; unassigned ones and unknown lags (-1) report 0;
+ * the internal partition -1 none. */
+static void test_consumer_lag_from_stats(void **state)
+{
+    static const char stats[] =
+        "{\"name\":\"c#consumer-1\",\"type\":\"consumer\",\"topics\":{"
+        "\"casb.scan.jobs\":{\"topic\":\"casb.scan.jobs\",\"partitions\":{"
+        "\"0\":{\"partition\":0,\"assigned\":true,\"consumer_lag\":42},"
+        "\"1\":{\"partition\":1,\"assigned\":false,\"consumer_lag\":7},"
+        "\"2\":{\"partition\":2,\"assigned\":true,\"consumer_lag\":-1},"
+        "\"-1\":{\"partition\":-1,\"assigned\":false,\"consumer_lag\":-1}}}}}";
+    char *out = NULL;
+
+    (void)state;
+    assert_int_equal(casb_kafka_record_stats(stats, sizeof stats - 1), 0);
+    assert_rendered("# TYPE casb_kafka_consumer_lag gauge\n");
+    assert_rendered("casb_kafka_consumer_lag{topic=\"casb.scan.jobs\",partition=\"0\"} 42\n");
+    assert_rendered("casb_kafka_consumer_lag{topic=\"casb.scan.jobs\",partition=\"1\"} 0\n");
+    assert_rendered("casb_kafka_consumer_lag{topic=\"casb.scan.jobs\",partition=\"2\"} 0\n");
+    assert_int_equal(casb_metrics_render(&out, NULL), 0);
+    assert_null(strstr(out, "partition=\"-1\""));
+    free(out);
+    assert_int_equal(casb_kafka_record_stats("not json", 8), -1);
+}
+
 static void test_dlq_publish(void **state)
 {
     static const char bad_value[] = "{\"schema\":\0broken"; /* binary-safe: embedded NUL */
@@ -307,6 +344,7 @@ static void test_dlq_publish(void **state)
     assert_int_equal(msg->offset, 1);
     if (casb_dlq_publish(p, msg, reason, err, sizeof err) != 0)
         fail_msg("casb_dlq_publish: %s", err);
+    assert_rendered("casb_dlq_messages_total{topic=\"t.in\"} 1\n");
     assert_int_equal(casb_consumer_commit(c, msg), 0);
     casb_message_free(msg);
     casb_consumer_close(c);
@@ -354,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_flush_reports_timeout_and_failures),
         cmocka_unit_test(test_group_commit_and_redelivery),
         cmocka_unit_test(test_dlq_publish),
+        cmocka_unit_test(test_consumer_lag_from_stats),
         cmocka_unit_test(test_unreachable_brokers),
     };
 

@@ -191,6 +191,104 @@ static void test_concurrent_updates_are_exact(void **state)
     free(out);
 }
 
+static void test_histogram_rendering(void **state)
+{
+    static const double bounds[] = {0.005, 0.1, 1};
+    casb_metric *h = casb_metrics_histogram("t6_latency_seconds", "Latency.",
+                                            "route=\"GET /v1/x/{id}\"", bounds, 3);
+    casb_metric *bare = casb_metrics_histogram("t6_bare_seconds", "Bare.", NULL, bounds, 3);
+    char *out;
+
+    (void)state;
+    assert_non_null(h);
+    assert_non_null(bare);
+    /* Same name+labels: the first handle, whatever the bounds. */
+    assert_ptr_equal(casb_metrics_histogram("t6_latency_seconds", "Latency.",
+                                            "route=\"GET /v1/x/{id}\"", bounds, 2),
+                     h);
+    casb_metric_observe(h, 0.005); /* le is inclusive */
+    casb_metric_observe(h, 0.05);
+    casb_metric_observe(h, 0.5);
+    casb_metric_observe(h, 7);
+    casb_metric_observe(h, NAN); /* ignored */
+    casb_metric_add(h, 3);       /* not a counter: ignored */
+    casb_metric_set(h, 3);
+    out = render();
+    assert_non_null(strstr(out, "# HELP t6_latency_seconds Latency.\n"
+                                "# TYPE t6_latency_seconds histogram\n"
+                                "t6_latency_seconds_bucket{route=\"GET /v1/x/{id}\",le=\"0.005\"} 1\n"
+                                "t6_latency_seconds_bucket{route=\"GET /v1/x/{id}\",le=\"0.1\"} 2\n"
+                                "t6_latency_seconds_bucket{route=\"GET /v1/x/{id}\",le=\"1\"} 3\n"
+                                "t6_latency_seconds_bucket{route=\"GET /v1/x/{id}\",le=\"+Inf\"} 4\n"
+                                "t6_latency_seconds_sum{route=\"GET /v1/x/{id}\"} 7.5549999999999997\n"
+                                "t6_latency_seconds_count{route=\"GET /v1/x/{id}\"} 4\n"));
+    assert_non_null(strstr(out, "t6_bare_seconds_bucket{le=\"0.005\"} 0\n"));
+    assert_non_null(strstr(out, "t6_bare_seconds_bucket{le=\"+Inf\"} 0\n"
+                                "t6_bare_seconds_sum 0\n"
+                                "t6_bare_seconds_count 0\n"));
+    free(out);
+}
+
+static void test_histogram_registration_errors(void **state)
+{
+    static const double unordered[] = {1, 0.5};
+    static const double repeated[] = {1, 1};
+    const double infinite[] = {1, INFINITY};
+    double many[CASB_METRICS_MAX_BUCKETS + 1];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(many) / sizeof(many[0]); i++)
+        many[i] = (double)i;
+    assert_null(casb_metrics_histogram("t7_h", "h", NULL, unordered, 2));
+    assert_null(casb_metrics_histogram("t7_h", "h", NULL, repeated, 2));
+    assert_null(casb_metrics_histogram("t7_h", "h", NULL, infinite, 2));
+    assert_null(casb_metrics_histogram("t7_h", "h", NULL, many, 0));
+    assert_null(casb_metrics_histogram("t7_h", "h", NULL, NULL, 1));
+    assert_null(casb_metrics_histogram("t7_h", "h", NULL, many, CASB_METRICS_MAX_BUCKETS + 1));
+    assert_non_null(casb_metrics_histogram("t7_h", "h", NULL, many, CASB_METRICS_MAX_BUCKETS));
+    /* A name is one type. */
+    assert_null(casb_metrics_counter("t7_h", "h", NULL));
+    assert_non_null(casb_metrics_counter("t7_c_total", "c", NULL));
+    assert_null(casb_metrics_histogram("t7_c_total", "c", NULL, many, 2));
+    assert_null(casb_metrics_histogram("7bad", "h", NULL, many, 2));
+    casb_metric_observe(NULL, 1); /* no-op */
+}
+
+#define HTHREADS 8
+#define OBSERVES 5000
+
+static void *observe_many(void *arg)
+{
+    for (int i = 0; i < OBSERVES; i++)
+        casb_metric_observe(arg, (i % 2) ? 0.25 : 2);
+    return NULL;
+}
+
+static void test_histogram_concurrent_observations(void **state)
+{
+    static const double bounds[] = {1};
+    casb_metric *h = casb_metrics_histogram("t8_seconds", "h", "k=\"v\"", bounds, 1);
+    pthread_t th[HTHREADS];
+    char expect[256];
+    char *out;
+
+    (void)state;
+    for (int i = 0; i < HTHREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, observe_many, h), 0);
+    for (int i = 0; i < HTHREADS; i++)
+        pthread_join(th[i], NULL);
+    snprintf(expect, sizeof(expect),
+             "t8_seconds_bucket{k=\"v\",le=\"1\"} %d\n"
+             "t8_seconds_bucket{k=\"v\",le=\"+Inf\"} %d\n"
+             "t8_seconds_sum{k=\"v\"} %d\n"
+             "t8_seconds_count{k=\"v\"} %d\n",
+             HTHREADS * OBSERVES / 2, HTHREADS * OBSERVES,
+             HTHREADS * OBSERVES / 2 * 2 + HTHREADS * OBSERVES / 8, HTHREADS * OBSERVES);
+    out = render();
+    assert_non_null(strstr(out, expect));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +298,9 @@ int main(void)
         cmocka_unit_test(test_registration_errors),
         cmocka_unit_test(test_help_escaped_and_values),
         cmocka_unit_test(test_concurrent_updates_are_exact),
+        cmocka_unit_test(test_histogram_rendering),
+        cmocka_unit_test(test_histogram_registration_errors),
+        cmocka_unit_test(test_histogram_concurrent_observations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,14 @@ typedef struct {
     long rate_limit_waits;/* waits caused by 429/403 rate limits */
     long retries;         /* all retries */
     long long wait_ms;    /* time spent waiting */
+    /* Each attempt counted once, by its answer's status class (status_class[c] for cxx,
+     * c = 1..5) or, when no answer came (network error, timeout, cancelled, body too
+     * large), in status_class[0]. For casb_provider_api_calls_total{status}. */
+    long status_class[6];
 } casb_http_stats;
+
+/* Adds src's counts to dst (a scan totals the clients its provider used). */
+void casb_http_stats_add(casb_http_stats *dst, const casb_http_stats *src);
 
 int casb_http_client_new(casb_http_client **out, const casb_http_client_opts *opts,
                          char *err, size_t errlen);

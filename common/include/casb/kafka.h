@@ -14,6 +14,33 @@
 #define CASB_TOPIC_INTEGRATION_EVENTS "casb.integration.events"
 #define CASB_DLQ_SUFFIX ".dlq"
 
+/* Every topic the product uses, with its partition count: the one list that
+ * `casb-integration-manager create-topics` creates (deploy/local/lib.sh CASB_KAFKA_TOPICS
+ * must match it; tests/deploy checks). A dead-letter twin has one partition: it is read by
+ * people, not by consumer groups that need to scale. No topic sets configs of its own (the
+ * broker's defaults apply). */
+typedef struct {
+    const char *name;
+    int partitions;
+} casb_kafka_topic_spec;
+
+extern const casb_kafka_topic_spec casb_kafka_topics[];
+extern const size_t casb_kafka_topics_count;
+
+/* What casb_kafka_topics_create found for one topic. */
+#define CASB_KAFKA_TOPIC_CREATED 1
+#define CASB_KAFKA_TOPIC_EXISTING 2
+
+/* Creates every topic of casb_kafka_topics through the Admin API (CreateTopics), each with
+ * replication_factor replicas; a topic that already exists is left as it is (its partitions
+ * are not checked) and counts as success, so that running it again is harmless. outcome has
+ * room for casb_kafka_topics_count entries and receives CASB_KAFKA_TOPIC_CREATED or
+ * CASB_KAFKA_TOPIC_EXISTING per topic. Waits up to timeout_ms for the brokers. Returns 0,
+ * CASB_EINVALID when replication_factor or brokers is rejected, or -1 with err naming the
+ * first topic that failed (e.g. more replicas than brokers) or the timeout. */
+int casb_kafka_topics_create(const char *brokers, int replication_factor, int timeout_ms,
+                             int *outcome, char *err, size_t errlen);
+
 typedef struct casb_producer casb_producer;
 
 int casb_producer_new(casb_producer **out, const char *brokers, const char *client_id,
@@ -64,6 +91,16 @@ void casb_consumer_close(casb_consumer *c);
  * Waits for the delivery report, so the caller may commit the original afterwards. */
 int casb_dlq_publish(casb_producer *p, const casb_message *msg, const char *reason,
                      char *err, size_t errlen);
+
+/* Metrics: casb_dlq_messages_total{topic} counts messages dead-lettered by casb_dlq_publish
+ * (topic: the source topic); every consumer sets casb_kafka_consumer_lag{topic,partition}
+ * from librdkafka's statistics every CASB_KAFKA_STATS_INTERVAL_MS (0 for partitions another
+ * group member owns, so a sum over replicas is the group's lag). */
+#define CASB_KAFKA_STATS_INTERVAL_MS 15000
+
+/* Sets the lag gauges from one librdkafka statistics JSON document (exposed for tests).
+ * Returns -1 when it does not parse. */
+int casb_kafka_record_stats(const char *json, size_t len);
 
 /* 1 when the brokers answer a metadata request within timeout_ms (for /readyz). */
 int casb_kafka_reachable(casb_producer *p, int timeout_ms);

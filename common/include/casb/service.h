@@ -77,6 +77,10 @@ void casb_service_wait(casb_producer *producer);
  * CASB_SERVICE_CONNECT_TIMEOUT_MS), and logs how many migrations ran. Any service may start
  * first: casb_migrate serialises replicas. Returns 0, or -1 with err set. */
 int casb_service_migrate(const char *database_url, char *err, size_t errlen);
+/* The same, also telling how many migrations this call applied (0 when the schema was up to
+ * date), for `casb-integration-manager migrate`. */
+int casb_service_migrate_count(const char *database_url, int *applied, char *err,
+                               size_t errlen);
 
 /* The readiness probe: ready when PostgreSQL answers `SELECT 1` on the probe's own connection
  * (reconnected when it broke) and the Kafka brokers answer a metadata request through the

@@ -641,15 +641,9 @@ static casb_http_client_opts thread_opts(const collector *s)
 
 static void add_stats(collector *s, casb_http_client *http)
 {
-    const casb_http_stats *hs;
-
     if (!http || !s->ctx->extra_stats)
         return;
-    hs = casb_http_client_stats(http);
-    s->ctx->extra_stats->requests += hs->requests;
-    s->ctx->extra_stats->rate_limit_waits += hs->rate_limit_waits;
-    s->ctx->extra_stats->retries += hs->retries;
-    s->ctx->extra_stats->wait_ms += hs->wait_ms;
+    casb_http_stats_add(s->ctx->extra_stats, casb_http_client_stats(http));
 }
 
 static int concurrency(const collector *s)
