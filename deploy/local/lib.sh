@@ -726,3 +726,33 @@ casb_rotate_credentials() {
     CASB_MASTER_KEY_PREVIOUS="$(casb_secrets_get CASB_MASTER_KEY_PREVIOUS)" \
     "$bin" rotate-credentials
 }
+
+# ---- tests/deploy (Kubernetes manifests): BEGIN casb_install_deploy_test_deps ----------------
+# kubectl (its embedded kustomize renders deploy/k8s) and, in a venv under .local, the offline
+# OpenAPI validator kubernetes-validate with pytest. A kubectl already on the machine (e.g. the
+# Google Cloud SDK's) is used as it is: Debian's kubernetes-client would conflict with it, and
+# deploy/k8s keeps to the kustomize syntax that both old (1.20) and new kubectl render.
+CASB_DEPLOY_VENV="$CASB_LOCAL/venv-deploy"
+casb_install_deploy_test_deps() {
+  local missing=()
+  command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+  python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+  if [ ${#missing[@]} -gt 0 ]; then
+    casb_log "installing Debian packages: ${missing[*]}"
+    [ "$(id -u)" -eq 0 ] || casb_die "missing packages (${missing[*]}) and not root"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || casb_die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+      casb_die "apt-get install ${missing[*]} failed"
+  fi
+  if [ ! -x "$CASB_DEPLOY_VENV/bin/python" ]; then
+    casb_log "creating $CASB_DEPLOY_VENV"
+    python3 -m venv "$CASB_DEPLOY_VENV" || casb_die "python3 -m venv failed"
+  fi
+  if ! "$CASB_DEPLOY_VENV/bin/python" -c 'import kubernetes_validate, yaml, pytest' 2>/dev/null; then
+    casb_log "pip install kubernetes-validate in $CASB_DEPLOY_VENV"
+    "$CASB_DEPLOY_VENV/bin/pip" install -q kubernetes-validate==1.37.0 pyyaml pytest ||
+      casb_die "pip install kubernetes-validate failed"
+  fi
+}
+# ---- END casb_install_deploy_test_deps -------------------------------------------------------
