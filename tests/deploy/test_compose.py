@@ -184,6 +184,20 @@ def test_casb_variables_are_accepted():
                 assert var in accepted, f"{name}: {' '.join(cmd)} does not read {var}"
 
 
+def test_required_variables_are_set():
+    """What --help marks required (without a default) is given to every casb container:
+    a service missing one would exit 2 at start."""
+    for name, svc in services().items():
+        if not is_casb_command(svc):
+            continue
+        cmd = command(svc)
+        subcommand = cmd[1:2] if len(cmd) > 1 and not cmd[1].startswith("-") else []
+        required = {v for v, attrs in help_vars(cmd[0], *subcommand).items()
+                    if "required" in attrs}
+        missing = required - set(environment(svc))
+        assert not missing, f"{name}: {' '.join(cmd)} requires {sorted(missing)}"
+
+
 def test_demo_gets_the_variables_demo_py_reads():
     read = set(re.findall(r'env\("([A-Z_]+)"\)', (ROOT / "deploy/local/demo.py").read_text()))
     env = environment(services()["demo"])

@@ -7,6 +7,7 @@ Needs kubectl and the venv of deploy/local/lib.sh casb_install_deploy_test_deps:
 """
 
 import functools
+import os
 import pathlib
 import re
 import shutil
@@ -349,3 +350,37 @@ def test_configmaps_referenced_exist(overlay):
         for c in all_containers(spec):
             for ef in c.get("envFrom", []):
                 assert ef["configMapRef"]["name"] in names, owner
+
+
+HELP_VAR = re.compile(r"^  (CASB_[A-Z0-9_]+) \(([^)]*)\)", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def required_vars(*argv):
+    """The variables `<binary> [subcommand] --help` marks required (no default)."""
+    build = pathlib.Path(os.environ.get("CASB_BUILD_DIR", ROOT / "build"))
+    binary = build / argv[0]
+    assert binary.exists(), f"{binary} not built (set CASB_BUILD_DIR)"
+    out = subprocess.run([str(binary), *argv[1:], "--help"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, f"{' '.join(argv)} --help: {out.stderr}"
+    return {v for v, attrs in HELP_VAR.findall(out.stdout) if "required" in attrs}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_required_variables_reach_every_container(overlay):
+    """Each container's command gets every variable it requires, from its ConfigMaps or a
+    secret reference: a missing one would stop the pod at start (exit 2)."""
+    maps = {c["metadata"]["name"]: set(c.get("data", {})) for c in objects(overlay, "ConfigMap")}
+    for owner, spec in pod_specs(overlay):
+        for c in all_containers(spec):
+            cmd = (c.get("command") or []) + (c.get("args") or [])
+            cmd = [os.path.basename(w) if i == 0 else w
+                   for i, w in enumerate(x for x in cmd if x not in ("/usr/bin/tini", "--"))]
+            assert cmd and cmd[0].startswith("casb-"), f"{owner}: command {cmd}"
+            sub = cmd[1:2] if len(cmd) > 1 and not cmd[1].startswith("-") else []
+            given = {e["name"] for e in c.get("env", [])}
+            for ef in c.get("envFrom", []):
+                given |= maps.get(ef["configMapRef"]["name"], set())
+            missing = required_vars(cmd[0], *sub) - given
+            assert not missing, f"{overlay} {owner} {c['name']}: {' '.join(cmd)} requires {sorted(missing)}"
