@@ -12,6 +12,7 @@
 #include "casb/error.h"
 #include "casb/log.h"
 #include "casb/metrics.h"
+#include "casb/service.h"
 #include "casb/timeutil.h"
 
 #define BACKOFF_MIN_MS 250
@@ -111,7 +112,12 @@ int casb_db_open(casb_db **out, const char *url, int timeout_ms, char *err, size
             casb_log_warn("database connect failed, retrying", "error", msg, "attempt", attempt_s,
                           "retry_in_ms", wait_s);
         }
-        casb_sleep_ms(backoff_ms);
+        /* A process told to stop (SIGTERM while the database is away) stops waiting: the
+         * orchestrator's grace period is shorter than the connect timeout. */
+        casb_service_sleep_ms(backoff_ms);
+        if (casb_service_stopping())
+            return casb_fail(err, errlen, CASB_EUNAVAILABLE,
+                             "database connect abandoned: stopping (%s)", msg);
         backoff_ms *= 2;
         if (backoff_ms > BACKOFF_MAX_MS)
             backoff_ms = BACKOFF_MAX_MS;
