@@ -242,7 +242,7 @@ static json_t *load(const char *text)
 
 static int skipped(const casb_github_eval *ev, int type)
 {
-    return ev->skip_reason[type] != NULL;
+    return ev->cov.skip_reason[type] != NULL;
 }
 
 static int count_skipped(const casb_github_eval *ev)
@@ -250,7 +250,7 @@ static int count_skipped(const casb_github_eval *ev)
     int n = 0;
 
     for (int i = 0; i < GH_T_COUNT; i++)
-        n += ev->skip_reason[i] != NULL;
+        n += ev->cov.skip_reason[i] != NULL;
     return n;
 }
 
@@ -283,7 +283,7 @@ static void test_org_fixture(void **state)
     assert_string_equal(casb_json_str(f, "kind"), "organization");
     assert_string_equal(casb_json_str(f, "url"), "https://github.com/octokit-fixture-org");
     assert_true(json_is_false(casb_json_path(f, "details.two_factor_requirement_enabled")));
-    assert_int_equal(ev.findings, 2);
+    assert_int_equal(ev.cov.findings, 2);
 
     casb_github_eval_cleanup(&ev);
     json_decref(org);
@@ -339,7 +339,7 @@ static void test_org_hidden_fields_skip(void **state)
     assert_true(skipped(&ev, GH_T_ORG_DEFAULT_WRITE_PERMISSION));
     assert_true(skipped(&ev, GH_T_ORG_MEMBERS_CAN_CREATE_PUBLIC_REPOS));
     assert_int_equal(count_skipped(&ev), 3);
-    assert_non_null(strstr(ev.skip_reason[GH_T_ORG_TWO_FACTOR_REQUIREMENT_DISABLED],
+    assert_non_null(strstr(ev.cov.skip_reason[GH_T_ORG_TWO_FACTOR_REQUIREMENT_DISABLED],
                            "organization owners"));
 
     casb_github_eval_report(&ev);
@@ -555,7 +555,7 @@ static void test_repo_protection_unknown(void **state)
     assert_int_equal(count_skipped(&ev), 6);
     for (int t = GH_T_DEFAULT_BRANCH_UNPROTECTED; t <= GH_T_BP_NO_STATUS_CHECKS; t++) {
         assert_true(skipped(&ev, t));
-        assert_non_null(strstr(ev.skip_reason[t], "Resource not accessible by integration"));
+        assert_non_null(strstr(ev.cov.skip_reason[t], "Resource not accessible by integration"));
     }
     casb_github_eval_cleanup(&ev);
     json_decref(repo);
@@ -867,7 +867,7 @@ static void test_sink_refusal(void **state)
     r.refuse = 1;
     casb_github_eval_init(&ev, &r.sink, NOW_S);
     assert_int_equal(casb_github_check_org(&ev, org), -1);
-    assert_true(ev.sink_failed);
+    assert_true(ev.cov.sink_failed);
     assert_int_equal(json_array_size(r.findings), 0);
     casb_github_eval_cleanup(&ev);
     json_decref(org);

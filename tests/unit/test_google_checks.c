@@ -607,7 +607,7 @@ static void test_internal_and_sink_failure(void **state)
           "'lastLoginTime':'2026-11-27T00:00:00Z'}");
     assert_int_equal(casb_google_check_user(&f->ev, v), -1);
     json_decref(v);
-    assert_true(f->ev.sink_failed);
+    assert_true(f->ev.cov.sink_failed);
 }
 
 /* Every type is reported once, as ran or skipped, and the ids are the catalogue's. */

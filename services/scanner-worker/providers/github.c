@@ -330,7 +330,7 @@ static int github_scan(casb_scan_ctx *ctx, char *err, size_t errlen)
         rc = casb_github_collect_all(&c, &ev, err, errlen);
     if (rc == 0) {
         casb_github_eval_report(&ev);
-        snprintf(findings, sizeof(findings), "%ld", ev.findings);
+        snprintf(findings, sizeof(findings), "%ld", ev.cov.findings);
         casb_log_info("github scan collected", "organization", c.org, "findings", findings);
     }
     casb_github_client_cleanup(&c);

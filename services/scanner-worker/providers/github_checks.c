@@ -37,6 +37,7 @@ const char *const casb_github_finding_types[GH_T_COUNT + 1] = {
     [GH_T_REPO_PUSH_PROTECTION_DISABLED] = "github.repo.push_protection_disabled",
     [GH_T_COUNT] = NULL,
 };
+_Static_assert(GH_T_COUNT <= CASB_COVERAGE_MAX_TYPES, "more finding types than a coverage holds");
 
 /* Branch protection sub-checks, evaluated together from one protection resource. */
 static const int branch_types[] = {
@@ -47,7 +48,7 @@ static const int branch_types[] = {
 void casb_github_eval_init(casb_github_eval *ev, casb_scan_sink *sink, long long now_s)
 {
     memset(ev, 0, sizeof(*ev));
-    ev->sink = sink;
+    casb_coverage_init(&ev->cov, sink, casb_github_finding_types);
     ev->now_s = now_s;
 }
 
@@ -55,55 +56,28 @@ void casb_github_eval_cleanup(casb_github_eval *ev)
 {
     if (!ev)
         return;
-    for (int i = 0; i < GH_T_COUNT; i++) {
-        free(ev->skip_reason[i]);
-        ev->skip_reason[i] = NULL;
-    }
+    casb_coverage_cleanup(&ev->cov);
 }
 
 void casb_github_eval_skip(casb_github_eval *ev, int type, const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
 
-    if (type < 0 || type >= GH_T_COUNT || ev->skip_reason[type])
-        return;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    casb_coverage_vskip(&ev->cov, type, fmt, ap);
     va_end(ap);
-    ev->skip_reason[type] = strdup(buf);
-    if (!ev->skip_reason[type])
-        ev->skip_reason[type] = strdup("check incomplete"); /* still marks it skipped */
 }
 
 void casb_github_eval_report(casb_github_eval *ev)
 {
-    for (int i = 0; i < GH_T_COUNT; i++) {
-        if (ev->skip_reason[i]) {
-            if (ev->sink->check_skipped)
-                ev->sink->check_skipped(ev->sink, casb_github_finding_types[i],
-                                        ev->skip_reason[i]);
-        } else if (ev->sink->check_ran) {
-            ev->sink->check_ran(ev->sink, casb_github_finding_types[i]);
-        }
-    }
+    casb_coverage_report(&ev->cov);
 }
 
 /* Hands one finding to the sink; details is stolen whatever happens. */
 static int emit(casb_github_eval *ev, int type, const char *kind, const char *id,
                 const char *name, const char *url, json_t *details)
 {
-    if (ev->sink_failed) {
-        json_decref(details);
-        return -1;
-    }
-    if (ev->sink->finding(ev->sink, casb_github_finding_types[type], kind, id, name, url,
-                          details) != 0) {
-        ev->sink_failed = 1;
-        return -1;
-    }
-    ev->findings++;
-    return 0;
+    return casb_coverage_emit(&ev->cov, type, kind, id, name, url, details);
 }
 
 /* Copies obj[key] into details when present (used to put the evidence next to a finding). */

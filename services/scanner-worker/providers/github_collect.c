@@ -668,7 +668,7 @@ int casb_github_collect_all(casb_github_client *c, casb_github_eval *ev, char *e
     memset(&s, 0, sizeof(s));
     s.c = c;
     s.ev = ev;
-    s.sink = ev->sink;
+    s.sink = ev->cov.sink;
     s.outside = -1;
 
     rc = collect_org(&s, err, errlen);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "coverage.h"
 #include "provider.h"
 
 #define CASB_GITHUB_DEFAULT_API_URL "https://api.github.com"
@@ -56,15 +57,12 @@ extern const casb_provider casb_provider_github;
 
 /* ---- evaluation (github_checks.c) ----------------------------------------------------- */
 
-/* The state of one evaluation: where findings go, the scan's clock, and which checks could
- * not evaluate every asset they cover. A type with a skip reason is reported skipped at the
- * end (and resolves nothing); every other type is reported ran. */
+/* The state of one evaluation: where findings go and which checks could not evaluate every
+ * asset they cover (cov: a type with a skip reason is reported skipped at the end and
+ * resolves nothing; every other type is reported ran), and the scan's clock. */
 typedef struct {
-    casb_scan_sink *sink;
+    casb_coverage cov;
     long long now_s;
-    char *skip_reason[GH_T_COUNT]; /* malloc'ed; NULL while the check is complete */
-    long findings;
-    int sink_failed;               /* the sink refused a finding: the scan must fail */
 } casb_github_eval;
 
 void casb_github_eval_init(casb_github_eval *ev, casb_scan_sink *sink, long long now_s);

@@ -210,7 +210,7 @@ static int google_scan(casb_scan_ctx *ctx, char *err, size_t errlen)
         rc = casb_google_collect_all(c, ctx, &ev, err, errlen);
     if (rc == 0) {
         casb_google_eval_report(&ev);
-        snprintf(findings, sizeof(findings), "%ld", ev.findings);
+        snprintf(findings, sizeof(findings), "%ld", ev.cov.findings);
         snprintf(requests, sizeof(requests), "%ld", casb_google_client_requests(c));
         casb_log_info("google workspace scan collected", "customer", ev.customer, "findings",
                       findings, "requests", requests);

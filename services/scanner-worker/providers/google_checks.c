@@ -65,6 +65,7 @@ const char *const casb_google_finding_types[GW_T_COUNT + 1] = {
     [GW_T_APP_UNVERIFIED_HIGH_RISK] = "google_workspace.app.unverified_high_risk",
     [GW_T_COUNT] = NULL,
 };
+_Static_assert(GW_T_COUNT <= CASB_COVERAGE_MAX_TYPES, "more finding types than a coverage holds");
 
 /* Entries of a list put in a finding's details at most: a file shared with thousands must
  * not make a megabyte finding. The count says how many there were. */
@@ -90,7 +91,7 @@ void casb_google_eval_init(casb_google_eval *ev, casb_scan_sink *sink, long long
                            const char *customer)
 {
     memset(ev, 0, sizeof(*ev));
-    ev->sink = sink;
+    casb_coverage_init(&ev->cov, sink, casb_google_finding_types);
     ev->now_s = now_s;
     ev->domains = json_array();
     ev->super_admin_sample = json_array();
@@ -104,10 +105,7 @@ void casb_google_eval_cleanup(casb_google_eval *ev)
 
     if (!ev)
         return;
-    for (int i = 0; i < GW_T_COUNT; i++) {
-        free(ev->skip_reason[i]);
-        ev->skip_reason[i] = NULL;
-    }
+    casb_coverage_cleanup(&ev->cov);
     for (a = ev->apps; a; a = next) {
         next = a->next;
         free(a->client_id);
@@ -125,17 +123,11 @@ void casb_google_eval_cleanup(casb_google_eval *ev)
 
 void casb_google_eval_skip(casb_google_eval *ev, int type, const char *fmt, ...)
 {
-    char buf[512];
     va_list ap;
 
-    if (type < 0 || type >= GW_T_COUNT || ev->skip_reason[type])
-        return;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    casb_coverage_vskip(&ev->cov, type, fmt, ap);
     va_end(ap);
-    ev->skip_reason[type] = strdup(buf);
-    if (!ev->skip_reason[type])
-        ev->skip_reason[type] = strdup("check incomplete"); /* still marks it skipped */
 }
 
 static void skip_all(casb_google_eval *ev, const int *types, size_t n, const char *why,
@@ -147,15 +139,7 @@ static void skip_all(casb_google_eval *ev, const int *types, size_t n, const cha
 
 void casb_google_eval_report(casb_google_eval *ev)
 {
-    for (int i = 0; i < GW_T_COUNT; i++) {
-        if (ev->skip_reason[i]) {
-            if (ev->sink->check_skipped)
-                ev->sink->check_skipped(ev->sink, casb_google_finding_types[i],
-                                        ev->skip_reason[i]);
-        } else if (ev->sink->check_ran) {
-            ev->sink->check_ran(ev->sink, casb_google_finding_types[i]);
-        }
-    }
+    casb_coverage_report(&ev->cov);
 }
 
 int casb_google_eval_add_domain(casb_google_eval *ev, const char *domain)
@@ -203,17 +187,7 @@ int casb_google_is_internal(const casb_google_eval *ev, const char *email_or_dom
 static int emit(casb_google_eval *ev, int type, const char *kind, const char *id,
                 const char *name, const char *url, json_t *details)
 {
-    if (ev->sink_failed) {
-        json_decref(details);
-        return -1;
-    }
-    if (ev->sink->finding(ev->sink, casb_google_finding_types[type], kind, id, name, url,
-                          details) != 0) {
-        ev->sink_failed = 1;
-        return -1;
-    }
-    ev->findings++;
-    return 0;
+    return casb_coverage_emit(&ev->cov, type, kind, id, name, url, details);
 }
 
 /* Copies obj[key] into details when present (the evidence next to a finding). */

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "coverage.h"
 #include "provider.h"
 
 #define CASB_GOOGLE_PROVIDER_ID "google_workspace"
@@ -107,11 +108,8 @@ typedef struct casb_google_app {
 
 /* The state of one evaluation. Not thread-safe: the collector serializes every call. */
 typedef struct {
-    casb_scan_sink *sink;
+    casb_coverage cov;   /* the sink, the findings count, the skipped types */
     long long now_s;
-    char *skip_reason[GW_T_COUNT]; /* malloc'ed; NULL while the check is complete */
-    long findings;
-    int sink_failed;
     json_t *domains;     /* the customer's domains and aliases, lower case: who is internal */
     long super_admins;   /* counted by check_user */
     json_t *super_admin_sample; /* their first CASB_GOOGLE_APP_SAMPLE_USERS emails */
