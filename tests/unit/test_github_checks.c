@@ -18,6 +18,7 @@
 
 #include "casb/json.h"
 #include "github_internal.h"
+#include "test_sink_recorder.h"
 
 /* 2026-11-28T00:00:00Z: the octokit fixtures (2017) are long stale by then. */
 #define NOW_S 1795824000LL
@@ -111,65 +112,6 @@ static const char FIX_COLLABORATORS[] =
     "ixture-user-b\",\"html_url\":\"https://github.com/octokit-fixture-user-b\",\"type\":\"Us"
     "er\",\"site_admin\":false,\"permissions\":{\"admin\":false,\"maintain\":false,\"push\":t"
     "rue,\"triage\":true,\"pull\":true},\"role_name\":\"write\"}]";
-
-/* ---- a sink that records everything ---------------------------------------------------- */
-
-typedef struct {
-    casb_scan_sink sink;
-    json_t *findings; /* [{"type","kind","id","name","url","details"}] */
-    json_t *ran;      /* ["type", ...] */
-    json_t *skipped;  /* {"type": "reason"} */
-    int refuse;       /* make finding() fail */
-} recorder;
-
-static int rec_finding(casb_scan_sink *sink, const char *type, const char *kind, const char *id,
-                       const char *name, const char *url, json_t *details)
-{
-    recorder *r = sink->ctx;
-
-    if (r->refuse) {
-        json_decref(details);
-        return -1;
-    }
-    json_array_append_new(r->findings,
-                          json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o}", "type", type, "kind", kind,
-                                    "id", id, "name", name, "url", url, "details",
-                                    details ? details : json_null()));
-    return 0;
-}
-
-static void rec_ran(casb_scan_sink *sink, const char *type)
-{
-    recorder *r = sink->ctx;
-
-    json_array_append_new(r->ran, json_string(type));
-}
-
-static void rec_skipped(casb_scan_sink *sink, const char *type, const char *reason)
-{
-    recorder *r = sink->ctx;
-
-    json_object_set_new(r->skipped, type, json_string(reason));
-}
-
-static void rec_init(recorder *r)
-{
-    memset(r, 0, sizeof(*r));
-    r->sink.finding = rec_finding;
-    r->sink.check_ran = rec_ran;
-    r->sink.check_skipped = rec_skipped;
-    r->sink.ctx = r;
-    r->findings = json_array();
-    r->ran = json_array();
-    r->skipped = json_object();
-}
-
-static void rec_free(recorder *r)
-{
-    json_decref(r->findings);
-    json_decref(r->ran);
-    json_decref(r->skipped);
-}
 
 static int cmp_str(const void *a, const void *b)
 {

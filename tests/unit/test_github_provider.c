@@ -32,6 +32,7 @@
 #include "casb/log.h"
 #include "casb/timeutil.h"
 #include "github_internal.h"
+#include "test_sink_recorder.h"
 
 #define ORG "acme"
 #define TOKEN "ghp_testtoken0123456789"
@@ -707,47 +708,6 @@ static int test_setup(void **state)
 /* ---- the scan harness ------------------------------------------------------------------ */
 
 typedef struct {
-    casb_scan_sink sink;
-    json_t *findings;
-    json_t *ran;
-    json_t *skipped;
-    json_t *seen; /* {"kind": count} */
-    volatile int *cancel_after_first; /* set to 1 when the first finding arrives */
-} recorder;
-
-static int rec_finding(casb_scan_sink *sink, const char *type, const char *kind, const char *id,
-                       const char *name, const char *url, json_t *details)
-{
-    recorder *r = sink->ctx;
-
-    json_array_append_new(r->findings,
-                          json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o}", "type", type, "kind", kind,
-                                    "id", id, "name", name, "url", url, "details",
-                                    details ? details : json_null()));
-    if (r->cancel_after_first)
-        *r->cancel_after_first = 1;
-    return 0;
-}
-
-static void rec_ran(casb_scan_sink *sink, const char *type)
-{
-    json_array_append_new(((recorder *)sink->ctx)->ran, json_string(type));
-}
-
-static void rec_skipped(casb_scan_sink *sink, const char *type, const char *reason)
-{
-    json_object_set_new(((recorder *)sink->ctx)->skipped, type, json_string(reason));
-}
-
-static void rec_seen(casb_scan_sink *sink, const char *kind)
-{
-    recorder *r = sink->ctx;
-
-    json_object_set_new(r->seen, kind,
-                        json_integer(casb_json_int(r->seen, kind, 0) + 1));
-}
-
-typedef struct {
     recorder rec;
     casb_http_client *http;
     json_t *config;
@@ -770,15 +730,7 @@ static void run_init(run *x, json_t *credentials)
     o.max_wait_s = 1;
     o.cancel = &x->cancel;
     assert_int_equal(casb_http_client_new(&x->http, &o, err, sizeof(err)), 0);
-    x->rec.sink.finding = rec_finding;
-    x->rec.sink.check_ran = rec_ran;
-    x->rec.sink.check_skipped = rec_skipped;
-    x->rec.sink.asset_seen = rec_seen;
-    x->rec.sink.ctx = &x->rec;
-    x->rec.findings = json_array();
-    x->rec.ran = json_array();
-    x->rec.skipped = json_object();
-    x->rec.seen = json_object();
+    rec_init(&x->rec);
     x->config = json_pack("{s:s,s:s}", "organization", ORG, "api_base_url", fake.base);
     x->credentials = credentials ? credentials : json_pack("{s:s}", "token", TOKEN);
     x->ctx.config = x->config;
@@ -800,10 +752,7 @@ static void run_free(run *x)
     casb_http_client_free(x->http);
     json_decref(x->config);
     json_decref(x->credentials);
-    json_decref(x->rec.findings);
-    json_decref(x->rec.ran);
-    json_decref(x->rec.skipped);
-    json_decref(x->rec.seen);
+    rec_free(&x->rec);
 }
 
 static int cmp_str(const void *a, const void *b)

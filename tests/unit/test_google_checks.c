@@ -14,45 +14,10 @@
 
 #include "casb/json.h"
 #include "google_internal.h"
+#include "test_sink_recorder.h"
 
 /* 2026-11-28T00:00:00Z */
 #define NOW_S 1795824000LL
-
-/* ---- a sink that records everything ---------------------------------------------------- */
-
-typedef struct {
-    casb_scan_sink sink;
-    json_t *findings; /* [{"type","kind","id","name","url","details"}] */
-    json_t *ran;      /* ["type", ...] */
-    json_t *skipped;  /* {"type": "reason"} */
-    int refuse;
-} recorder;
-
-static int rec_finding(casb_scan_sink *sink, const char *type, const char *kind, const char *id,
-                       const char *name, const char *url, json_t *details)
-{
-    recorder *r = sink->ctx;
-
-    if (r->refuse) {
-        json_decref(details);
-        return -1;
-    }
-    json_array_append_new(r->findings,
-                          json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:o}", "type", type, "kind", kind,
-                                    "id", id, "name", name, "url", url, "details",
-                                    details ? details : json_null()));
-    return 0;
-}
-
-static void rec_ran(casb_scan_sink *sink, const char *type)
-{
-    json_array_append_new(((recorder *)sink->ctx)->ran, json_string(type));
-}
-
-static void rec_skipped(casb_scan_sink *sink, const char *type, const char *reason)
-{
-    json_object_set_new(((recorder *)sink->ctx)->skipped, type, json_string(reason));
-}
 
 typedef struct {
     recorder rec;
@@ -63,13 +28,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
 
-    f->rec.sink.finding = rec_finding;
-    f->rec.sink.check_ran = rec_ran;
-    f->rec.sink.check_skipped = rec_skipped;
-    f->rec.sink.ctx = &f->rec;
-    f->rec.findings = json_array();
-    f->rec.ran = json_array();
-    f->rec.skipped = json_object();
+    rec_init(&f->rec);
     casb_google_eval_init(&f->ev, &f->rec.sink, NOW_S, "C0123abc");
     assert_int_equal(casb_google_eval_add_domain(&f->ev, "Example.com"), 0);
     assert_int_equal(casb_google_eval_add_domain(&f->ev, "example-alias.net"), 0);
@@ -82,9 +41,7 @@ static int teardown(void **state)
     fixture *f = *state;
 
     casb_google_eval_cleanup(&f->ev);
-    json_decref(f->rec.findings);
-    json_decref(f->rec.ran);
-    json_decref(f->rec.skipped);
+    rec_free(&f->rec);
     free(f);
     return 0;
 }
