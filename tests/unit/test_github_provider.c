@@ -32,6 +32,7 @@
 #include "casb/log.h"
 #include "casb/timeutil.h"
 #include "github_internal.h"
+#include "test_keys.h"
 #include "test_sink_recorder.h"
 
 #define ORG "acme"
@@ -583,22 +584,6 @@ static void fake_load_tenant(void)
 
 /* ---- the App's key --------------------------------------------------------------------- */
 
-static char *pem_of(EVP_PKEY *key, int selection, const char *structure)
-{
-    OSSL_ENCODER_CTX *ectx;
-    unsigned char *data = NULL;
-    size_t len = 0;
-    char *out = NULL;
-
-    ectx = OSSL_ENCODER_CTX_new_for_pkey(key, selection, "PEM", structure, NULL);
-    if (ectx && OSSL_ENCODER_to_data(ectx, &data, &len) == 1) {
-        out = strndup((const char *)data, len);
-        OPENSSL_free(data);
-    }
-    OSSL_ENCODER_CTX_free(ectx);
-    return out;
-}
-
 static char *app_private_pkcs1; /* -----BEGIN RSA PRIVATE KEY----- as GitHub hands it out */
 static char *app_private_pkcs8;
 static char *other_private_pkcs1; /* a key the App does not have */
@@ -613,8 +598,8 @@ static int setup_keys(void)
     if (!k1 || !k2 || !ec)
         return -1;
     app_private_pkcs1 = pem_of(k1, OSSL_KEYMGMT_SELECT_KEYPAIR, "type-specific");
-    app_private_pkcs8 = pem_of(k1, OSSL_KEYMGMT_SELECT_KEYPAIR, "PrivateKeyInfo");
-    fake.public_key_pem = pem_of(k1, OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "SubjectPublicKeyInfo");
+    app_private_pkcs8 = private_pem_of(k1);
+    fake.public_key_pem = public_pem_of(k1);
     other_private_pkcs1 = pem_of(k2, OSSL_KEYMGMT_SELECT_KEYPAIR, "type-specific");
     ec_private = pem_of(ec, OSSL_KEYMGMT_SELECT_KEYPAIR, "PrivateKeyInfo");
     EVP_PKEY_free(k1);

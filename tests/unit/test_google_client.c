@@ -29,6 +29,7 @@
 #include "casb/log.h"
 #include "casb/timeutil.h"
 #include "google_client.h"
+#include "test_keys.h"
 
 #define SA_EMAIL "scanner@proj.iam.gserviceaccount.com"
 #define ADMIN "admin@example.com"
@@ -168,22 +169,6 @@ static int h_users(casb_http_req *r)
 
 /* ---- keys ------------------------------------------------------------------------------ */
 
-static char *pem_of(EVP_PKEY *key, int selection, const char *structure)
-{
-    OSSL_ENCODER_CTX *ectx;
-    unsigned char *data = NULL;
-    size_t len = 0;
-    char *out = NULL;
-
-    ectx = OSSL_ENCODER_CTX_new_for_pkey(key, selection, "PEM", structure, NULL);
-    if (ectx && OSSL_ENCODER_to_data(ectx, &data, &len) == 1) {
-        out = strndup((const char *)data, len);
-        OPENSSL_free(data);
-    }
-    OSSL_ENCODER_CTX_free(ectx);
-    return out;
-}
-
 static json_t *key_json(const char *token_uri)
 {
     json_t *k = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", "service_account", "project_id",
@@ -218,8 +203,8 @@ static int group_setup(void **state)
     pthread_mutex_init(&fake.mu, NULL);
     if (!k)
         return -1;
-    fake.private_pem = pem_of(k, OSSL_KEYMGMT_SELECT_KEYPAIR, "PrivateKeyInfo");
-    fake.public_pem = pem_of(k, OSSL_KEYMGMT_SELECT_PUBLIC_KEY, "SubjectPublicKeyInfo");
+    fake.private_pem = private_pem_of(k);
+    fake.public_pem = public_pem_of(k);
     EVP_PKEY_free(k);
     if (!fake.private_pem || !fake.public_pem)
         return -1;

@@ -32,6 +32,7 @@
 
 #include "sim.h"
 #include "test_http_util.h"
+#include "test_keys.h"
 
 #define ORG "t-org"
 #define TOKEN "ghp_testStaticToken000000000000000000001"
@@ -80,23 +81,6 @@ static int link_rel_url(const char *link, const char *rel, char *buf, size_t len
     assert_non_null(close);
     snprintf(buf, len, "%.*s", (int)(close - open - 1), open + 1);
     return 1;
-}
-
-static char *pem_of(EVP_PKEY *key, int private_part)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *out;
-    long n;
-
-    assert_non_null(bio);
-    if (private_part)
-        assert_int_equal(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
-    else
-        assert_int_equal(PEM_write_bio_PUBKEY(bio, key), 1);
-    n = BIO_get_mem_data(bio, &data);
-    out = strndup(data, (size_t)n);
-    BIO_free(bio);
-    return out;
 }
 
 static char *sign_jwt(const char *pem, long long iss, long long iat_offset, long long exp_offset)
@@ -160,9 +144,9 @@ static int setup(void **state)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (!key || !stranger || port < 0)
         return -1;
-    private_pem = pem_of(key, 1);
-    public_pem = pem_of(key, 0);
-    stranger_private_pem = pem_of(stranger, 1);
+    private_pem = private_pem_of(key);
+    public_pem = public_pem_of(key);
+    stranger_private_pem = private_pem_of(stranger);
     EVP_PKEY_free(key);
     EVP_PKEY_free(stranger);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);

@@ -30,6 +30,7 @@
 #include "sim.h"
 #include "sim_google.h"
 #include "test_http_util.h"
+#include "test_keys.h"
 
 #define CUSTOMER "Ctest"
 #define SA_EMAIL "scanner@test-proj.iam.gserviceaccount.com"
@@ -47,23 +48,6 @@ static sim *S;
 static char base[64];
 static int dns_port;
 static char *private_pem, *public_pem, *stranger_pem;
-
-static char *pem_of(EVP_PKEY *key, int private_part)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *out;
-    long n;
-
-    assert_non_null(bio);
-    if (private_part)
-        assert_int_equal(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
-    else
-        assert_int_equal(PEM_write_bio_PUBKEY(bio, key), 1);
-    n = BIO_get_mem_data(bio, &data);
-    out = strndup(data, (size_t)n);
-    BIO_free(bio);
-    return out;
-}
 
 static response http(const char *method, const char *path, const char *bearer, const char *body,
                      const char *content_type)
@@ -191,9 +175,9 @@ static int setup(void **state)
     dns_port = free_port();
     if (!key || !stranger || port < 0 || dns_port < 0)
         return -1;
-    private_pem = pem_of(key, 1);
-    public_pem = pem_of(key, 0);
-    stranger_pem = pem_of(stranger, 1);
+    private_pem = private_pem_of(key);
+    public_pem = public_pem_of(key);
+    stranger_pem = private_pem_of(stranger);
     EVP_PKEY_free(key);
     EVP_PKEY_free(stranger);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
