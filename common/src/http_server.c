@@ -15,6 +15,7 @@
 #include "casb/json.h"
 #include "casb/log.h"
 #include "casb/metrics.h"
+#include "casb/rate_limit.h"
 #include "casb/timeutil.h"
 
 /* One civetweb handler is registered for "/" and this file does the routing: civetweb's own
@@ -26,6 +27,7 @@
 
 #define DEFAULT_MAX_BODY_BYTES ((size_t)1024 * 1024)
 #define DEFAULT_NUM_THREADS 16
+#define DEFAULT_MAX_HEADER_BYTES ((size_t)16 * 1024)
 #define MAX_SEGMENTS 16
 #define MAX_PARAMS 8
 #define MAX_EXTRA_HEADERS 16
@@ -53,7 +55,9 @@ struct casb_http_server {
     char *cors_origins; /* comma-separated allowed Origin values, or NULL: no CORS */
     size_t max_body_bytes;
     int num_threads;
+    size_t max_header_bytes;
     const casb_auth *auth;
+    casb_rate_limiter *limiter; /* NULL: no per-token limit */
     casb_http_ready_fn ready;
     void *app;
     route *routes;
@@ -856,6 +860,52 @@ static int handle_cors(casb_http_req *req, int path_known, const char *allow)
     return 1;
 }
 
+static casb_role required_role(int flags)
+{
+    if (flags & CASB_ROUTE_ADMIN)
+        return CASB_ROLE_ADMIN;
+    return (flags & CASB_ROUTE_ANALYST) ? CASB_ROLE_ANALYST : CASB_ROLE_READ_ONLY;
+}
+
+/* Who calls, whether they may call this route now, and their share of the server: 401 for
+ * no valid token, 503 when tokens cannot be checked, 429 over the token's rate, 403 for a
+ * role below the route's. Returns 0 to go on, or -1 after answering. */
+static int authorize(casb_http_req *req, const route *r)
+{
+    casb_http_server *s = req->server;
+    const char *authz = mg_get_header(req->conn, "Authorization");
+    int rc = s->auth ? casb_auth_check(s->auth, authz, &req->principal) : CASB_EAUTH;
+    int retry_after = 0;
+    casb_role need = required_role(r->flags);
+    char detail[128];
+    char seconds[16];
+
+    if (rc == CASB_EUNAVAILABLE) {
+        casb_http_add_header(req, "Retry-After", "1");
+        casb_http_reply_problem(req, 503, "tokens cannot be checked right now", NULL);
+        return -1;
+    }
+    if (rc != 0) {
+        casb_http_reply_problem(req, 401, "a valid bearer token is required", NULL);
+        return -1;
+    }
+    req->authenticated = 1;
+    if (s->limiter && !casb_rate_limiter_take(s->limiter, req->principal.token_id,
+                                              casb_monotonic_ms(), &retry_after)) {
+        snprintf(seconds, sizeof(seconds), "%d", retry_after);
+        casb_http_add_header(req, "Retry-After", seconds);
+        casb_http_reply_problem(req, 429, "this token's request rate is exceeded", NULL);
+        return -1;
+    }
+    if (req->principal.role < need) {
+        snprintf(detail, sizeof(detail), "this needs the %s role; the token's role is %s",
+                 casb_role_name(need), casb_role_name(req->principal.role));
+        casb_http_reply_problem(req, 403, detail, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static void dispatch(casb_http_req *req)
 {
     casb_http_server *s = req->server;
@@ -922,15 +972,8 @@ static void dispatch(casb_http_req *req)
     req->route = best;
     req->route_label = best->pattern;
     bind_params(req);
-    if (!(best->flags & CASB_ROUTE_PUBLIC)) {
-        const char *authz = mg_get_header(req->conn, "Authorization");
-
-        if (!s->auth || !authz || casb_auth_check(s->auth, authz, &req->principal) != 0) {
-            casb_http_reply_problem(req, 401, "a valid bearer token is required", NULL);
-            return;
-        }
-        req->authenticated = 1;
-    }
+    if (!(best->flags & CASB_ROUTE_PUBLIC) && authorize(req, best) != 0)
+        return;
     if (read_body(req) != 0)
         return;
     best->handler(req);
@@ -1050,7 +1093,13 @@ int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *op
     }
     s->max_body_bytes = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
     s->num_threads = opts->num_threads > 0 ? opts->num_threads : DEFAULT_NUM_THREADS;
+    s->max_header_bytes =
+        opts->max_header_bytes ? opts->max_header_bytes : DEFAULT_MAX_HEADER_BYTES;
     s->auth = opts->auth;
+    if (opts->rate_per_second > 0 &&
+        !(s->limiter = casb_rate_limiter_new(opts->rate_per_second,
+                                             opts->rate_burst > 0 ? opts->rate_burst : 1)))
+        goto oom;
     s->ready = opts->ready;
     s->app = opts->app;
     if (add_route(s, "GET", "/healthz", handle_healthz, CASB_ROUTE_PUBLIC) != 0 ||
@@ -1074,11 +1123,24 @@ int casb_http_route(casb_http_server *s, const char *method, const char *pattern
     return rc;
 }
 
+int casb_http_routes(casb_http_server *s, const casb_http_route_def *defs, size_t n, char *err,
+                     size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (casb_http_route(s, defs[i].method, defs[i].pattern, defs[i].handler,
+                            defs[i].flags) != 0)
+            return casb_fail(err, errlen, CASB_ERROR, "cannot register %s %s", defs[i].method,
+                             defs[i].pattern);
+    }
+    return 0;
+}
+
 int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
 {
     char threads[16];
     char request_timeout[16];
-    const char *options[24];
+    char header_bytes[24];
+    const char *options[26];
     int n = 0;
     struct mg_callbacks callbacks;
     struct mg_init_data init;
@@ -1099,12 +1161,16 @@ int casb_http_server_start(casb_http_server *s, char *err, size_t errlen)
     pthread_once(&mg_once, mg_init_once);
     snprintf(threads, sizeof(threads), "%d", s->num_threads);
     snprintf(request_timeout, sizeof(request_timeout), "%d", REQUEST_TIMEOUT_MS);
+    snprintf(header_bytes, sizeof(header_bytes), "%zu", s->max_header_bytes);
     options[n++] = "listening_ports";
     options[n++] = s->addr;
     options[n++] = "num_threads";
     options[n++] = threads;
     options[n++] = "request_timeout_ms";
     options[n++] = request_timeout;
+    /* Request line and headers together: a bigger request is refused before routing. */
+    options[n++] = "max_request_size";
+    options[n++] = header_bytes;
     options[n++] = "enable_keep_alive";
     options[n++] = "yes";
     options[n++] = "decode_url";
@@ -1181,6 +1247,7 @@ void casb_http_server_free(casb_http_server *s)
     free(s->addr);
     free(s->static_dir);
     free(s->cors_origins);
+    casb_rate_limiter_free(s->limiter);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
     free(s);

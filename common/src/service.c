@@ -30,6 +30,8 @@ enum {
     VAR_ADMIN_TOKEN,
     VAR_ALLOWED_ENDPOINTS,
     VAR_DB_POOL_SIZE,
+    VAR_API_RATE_PER_SECOND,
+    VAR_API_RATE_BURST,
     VAR_GITHUB_OAUTH_CLIENT_ID,
     VAR_GITHUB_OAUTH_CLIENT_SECRET,
     VAR_GITHUB_WEB_URL,
@@ -60,14 +62,25 @@ static const casb_cfg_var standard_vars[] = {
                                  "The master key before the last rotation; credentials sealed "
                                  "with it stay readable.",
                                  NULL},
-    [VAR_ADMIN_TOKEN] = {"CASB_ADMIN_TOKEN", CASB_CFG_STRING, NULL, 1, 1, 0, 0,
-                         "Bearer token of the default account's bootstrap administrator.", NULL},
+    [VAR_ADMIN_TOKEN] = {"CASB_ADMIN_TOKEN", CASB_CFG_STRING, NULL, 0, 1, 0, 0,
+                         "Bootstrap admin token of the default account, stored at the first "
+                         "start only (then revocable; later values are ignored): issue the "
+                         "others with POST /v1/tokens.",
+                         NULL},
     [VAR_ALLOWED_ENDPOINTS] = {"CASB_ALLOWED_ENDPOINTS", CASB_CFG_STRING, NULL, 0, 0, 0, 0,
                                "Comma-separated base URLs providers may use besides their "
                                "public endpoints (e.g. http://127.0.0.1:8090).",
                                NULL},
     [VAR_DB_POOL_SIZE] = {"CASB_DB_POOL_SIZE", CASB_CFG_INT, "8", 0, 0, 1, 256,
                           "PostgreSQL connections shared by the HTTP request handlers.", NULL},
+    [VAR_API_RATE_PER_SECOND] = {"CASB_API_RATE_PER_SECOND", CASB_CFG_INT, "50", 0, 0, 0, 1000000,
+                                 "Requests per second one API token may sustain on this "
+                                 "replica (429 with Retry-After beyond); 0: unlimited.",
+                                 NULL},
+    [VAR_API_RATE_BURST] = {"CASB_API_RATE_BURST", CASB_CFG_INT, "500", 0, 0, 1, 1000000,
+                            "Requests one API token may send at once before "
+                            "CASB_API_RATE_PER_SECOND paces it.",
+                            NULL},
     [VAR_GITHUB_OAUTH_CLIENT_ID] = {"CASB_GITHUB_OAUTH_CLIENT_ID", CASB_CFG_STRING, NULL, 0, 0, 0,
                                     0,
                                     "Client ID of the GitHub App whose user authorization "
@@ -134,6 +147,16 @@ casb_cfg_var casb_service_var_master_key_previous(char **target)
 casb_cfg_var casb_service_var_admin_token(char **target)
 {
     return standard_var(VAR_ADMIN_TOKEN, target);
+}
+
+casb_cfg_var casb_service_var_api_rate_per_second(long *target)
+{
+    return standard_var(VAR_API_RATE_PER_SECOND, target);
+}
+
+casb_cfg_var casb_service_var_api_rate_burst(long *target)
+{
+    return standard_var(VAR_API_RATE_BURST, target);
 }
 
 casb_cfg_var casb_service_var_allowed_endpoints(char **target)

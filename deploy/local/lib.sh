@@ -536,7 +536,10 @@ casb_proc_start_service() {
   local envs=(CASB_DATABASE_URL="$CASB_DATABASE_URL" CASB_KAFKA_BROKERS="$CASB_KAFKA_BROKERS"
     CASB_HTTP_ADDR="$addr" CASB_LOG_LEVEL="${CASB_LOG_LEVEL:-info}"
     CASB_ALLOWED_ENDPOINTS="${CASB_ALLOWED_ENDPOINTS:-$CASB_SIM_URL}"
-    CASB_SHUTDOWN_GRACE_S="${CASB_SHUTDOWN_GRACE_S:-10}")
+    CASB_SHUTDOWN_GRACE_S="${CASB_SHUTDOWN_GRACE_S:-10}"
+    # The test suites and the API fuzzer send thousands of requests a minute with one token.
+    CASB_API_RATE_PER_SECOND="${CASB_API_RATE_PER_SECOND:-2000}"
+    CASB_API_RATE_BURST="${CASB_API_RATE_BURST:-20000}")
   # The services that seal or open secrets under the master key: integrations' credentials
   # (integration-manager, scanner-worker) and webhooks' secrets (findings-api). A rotation
   # left half-done keeps its previous key in secrets.env: they must keep it across any
@@ -756,3 +759,59 @@ casb_install_deploy_test_deps() {
   fi
 }
 # ---- END casb_install_deploy_test_deps -------------------------------------------------------
+
+# ---- tests/apifuzz (Schemathesis): BEGIN casb_install_apifuzz_deps ---------------------------
+# Schemathesis in a venv under .local, pinned: its CLI and checks change between majors, and
+# tests/apifuzz/run.py is written against 4.x.
+CASB_APIFUZZ_VENV="$CASB_LOCAL/venv-apifuzz"
+CASB_SCHEMATHESIS_VERSION=4.32.5
+casb_install_apifuzz_deps() {
+  if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    [ "$(id -u)" -eq 0 ] || casb_die "missing package python3-venv and not root"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || casb_die "apt-get update failed"
+    apt-get install -y -q --no-install-recommends python3-venv || casb_die "apt-get install python3-venv failed"
+  fi
+  if [ ! -x "$CASB_APIFUZZ_VENV/bin/python" ]; then
+    casb_log "creating $CASB_APIFUZZ_VENV"
+    python3 -m venv "$CASB_APIFUZZ_VENV" || casb_die "python3 -m venv failed"
+  fi
+  if [ "$("$CASB_APIFUZZ_VENV/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$CASB_SCHEMATHESIS_VERSION" ]; then
+    casb_log "pip install schemathesis==$CASB_SCHEMATHESIS_VERSION in $CASB_APIFUZZ_VENV"
+    "$CASB_APIFUZZ_VENV/bin/pip" install -q "schemathesis==$CASB_SCHEMATHESIS_VERSION" ||
+      casb_die "pip install schemathesis failed"
+  fi
+}
+# ---- END casb_install_apifuzz_deps -----------------------------------------------------------
+
+# The leak checks of the services (tests/valgrind): Debian's valgrind.
+casb_install_valgrind() {
+  command -v valgrind >/dev/null 2>&1 && return 0
+  casb_log "installing Debian packages: valgrind"
+  [ "$(id -u)" -eq 0 ] || casb_die "missing package valgrind and not root"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q || casb_die "apt-get update failed"
+  apt-get install -y -q --no-install-recommends valgrind || casb_die "apt-get install valgrind failed"
+}
+# ---- END casb_install_valgrind ----------------------------------------------------------------
+
+# ---- tests/fuzz (libFuzzer): BEGIN casb_install_fuzz_deps ------------------------------------
+# Debian's clang 14 and the runtimes -fsanitize=fuzzer,address,undefined links: libFuzzer,
+# ASan and UBSan live in libclang-rt-14-dev, which clang only recommends (so
+# --no-install-recommends would leave it out). llvm brings llvm-symbolizer, which turns the
+# addresses of a crash report into file:line.
+casb_install_fuzz_deps() {
+  local missing=() p status
+  for p in clang libclang-rt-14-dev llvm; do
+    status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+    [ "$status" = "install ok installed" ] || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  casb_log "installing Debian packages: ${missing[*]}"
+  [ "$(id -u)" -eq 0 ] || casb_die "missing packages (${missing[*]}) and not root"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q || casb_die "apt-get update failed"
+  apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    casb_die "apt-get install ${missing[*]} failed"
+}
+# ---- END casb_install_fuzz_deps --------------------------------------------------------------

@@ -20,6 +20,8 @@ size_t fa_settings_table(fa_settings *s, casb_cfg_var *vars, size_t cap)
         casb_service_var_shutdown_grace_s(&s->shutdown_grace_s),
         casb_service_var_admin_token(&s->admin_token),
         casb_service_var_db_pool_size(&s->db_pool_size),
+        casb_service_var_api_rate_per_second(&s->api_rate_per_second),
+        casb_service_var_api_rate_burst(&s->api_rate_burst),
         {"CASB_CATALOGUE_DIR", CASB_CFG_STRING, FA_DEFAULT_CATALOGUE_DIR, 0, 0, 0, 0,
          "Directory of the finding catalogues (<provider>.json), loaded at start.",
          &s->catalogue_dir},

@@ -15,15 +15,12 @@
 #include "fa_triage_store.h"
 #include "fa_views.h"
 
-/* Who acts: the token's name, for the timeline. NULL after answering 403 (read-only). */
-static const char *actor_of(casb_http_req *r, int *status)
+/* Who acts: the token's name, for the timeline (the routes that triage need the analyst
+ * role). */
+static const char *actor_of(casb_http_req *r)
 {
     const casb_principal *who = casb_http_principal(r);
 
-    if (who->role < CASB_ROLE_ANALYST) {
-        *status = casb_http_reply_problem(r, 403, "triage needs the analyst role", NULL);
-        return NULL;
-    }
     return who->token_name[0] ? who->token_name : "unknown";
 }
 
@@ -107,9 +104,7 @@ static int single(casb_http_req *r, target on, int on_flag)
                                : instance_request(r, &id);
     if (status != 0)
         return status;
-    actor = actor_of(r, &status);
-    if (!actor)
-        return status;
+    actor = actor_of(r);
     db = fa_acquire(r, &status);
     if (!db)
         return status;
@@ -139,9 +134,7 @@ static int bulk(casb_http_req *r, target on, int on_flag)
     status = casb_query_read(r, (const casb_query_param[]){{NULL, NULL}}, NULL);
     if (status != 0)
         return status;
-    actor = actor_of(r, &status);
-    if (!actor)
-        return status;
+    actor = actor_of(r);
     body = casb_http_body_json(r);
     if (!body)
         return casb_http_status(r);
@@ -206,9 +199,7 @@ static int severity(casb_http_req *r, int tune)
     status = fa_finding_request(r, (const casb_query_param[]){{NULL, NULL}}, NULL, &id);
     if (status != 0)
         return status;
-    actor = actor_of(r, &status);
-    if (!actor)
-        return status;
+    actor = actor_of(r);
     if (tune) {
         body = casb_http_body_json(r);
         if (!body)
@@ -319,28 +310,21 @@ static int h_trend(casb_http_req *r)
 
 int fa_triage_register(casb_http_server *s)
 {
-    static const struct {
-        const char *method;
-        const char *pattern;
-        casb_http_handler handler;
-    } routes[] = {
-        {"POST", "/v1/findings/{id}/ignore", h_ignore},
-        {"POST", "/v1/findings/{id}/unignore", h_unignore},
-        {"POST", "/v1/findings/ignore", h_ignore_bulk},
-        {"POST", "/v1/findings/unignore", h_unignore_bulk},
-        {"PUT", "/v1/findings/{id}/severity", h_tune_severity},
-        {"DELETE", "/v1/findings/{id}/severity", h_reset_severity},
-        {"GET", "/v1/findings/{id}/history", h_history},
-        {"GET", "/v1/instances/{id}", h_get_instance},
-        {"POST", "/v1/instances/{id}/hide", h_hide},
-        {"POST", "/v1/instances/{id}/unhide", h_unhide},
-        {"POST", "/v1/instances/hide", h_hide_bulk},
-        {"POST", "/v1/instances/unhide", h_unhide_bulk},
-        {"GET", "/v1/trend", h_trend},
+    static const casb_http_route_def routes[] = {
+        {"POST", "/v1/findings/{id}/ignore", h_ignore, CASB_ROUTE_ANALYST},
+        {"POST", "/v1/findings/{id}/unignore", h_unignore, CASB_ROUTE_ANALYST},
+        {"POST", "/v1/findings/ignore", h_ignore_bulk, CASB_ROUTE_ANALYST},
+        {"POST", "/v1/findings/unignore", h_unignore_bulk, CASB_ROUTE_ANALYST},
+        {"PUT", "/v1/findings/{id}/severity", h_tune_severity, CASB_ROUTE_ANALYST},
+        {"DELETE", "/v1/findings/{id}/severity", h_reset_severity, CASB_ROUTE_ANALYST},
+        {"GET", "/v1/findings/{id}/history", h_history, 0},
+        {"GET", "/v1/instances/{id}", h_get_instance, 0},
+        {"POST", "/v1/instances/{id}/hide", h_hide, CASB_ROUTE_ANALYST},
+        {"POST", "/v1/instances/{id}/unhide", h_unhide, CASB_ROUTE_ANALYST},
+        {"POST", "/v1/instances/hide", h_hide_bulk, CASB_ROUTE_ANALYST},
+        {"POST", "/v1/instances/unhide", h_unhide_bulk, CASB_ROUTE_ANALYST},
+        {"GET", "/v1/trend", h_trend, 0},
     };
 
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (casb_http_route(s, routes[i].method, routes[i].pattern, routes[i].handler, 0) != 0)
-            return -1;
-    return 0;
+    return casb_http_routes(s, routes, sizeof(routes) / sizeof(routes[0]), NULL, 0);
 }

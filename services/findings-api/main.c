@@ -97,6 +97,10 @@ int main(int argc, char **argv)
         casb_log_error("cannot connect to PostgreSQL", "error", err);
         goto out;
     }
+    if (casb_auth_connect(auth, pool, err, sizeof(err)) != 0) {
+        casb_log_error("cannot read the API tokens", "error", err);
+        goto out;
+    }
     if (casb_producer_new(&producer, st.kafka_brokers, PROG, err, sizeof(err)) != 0) {
         casb_log_error("cannot create the Kafka producer", "error", err);
         goto out;
@@ -148,6 +152,8 @@ int main(int argc, char **argv)
         .ready = ready,
         .app = &app,
         .static_dir = dashboard_dir(st.dashboard_dir),
+        .rate_per_second = (double)st.api_rate_per_second,
+        .rate_burst = (int)st.api_rate_burst,
     };
     if (casb_http_server_new(&http, &ho, err, sizeof(err)) != 0 ||
         fa_routes_register(http) != 0 || fa_webhook_routes_register(http) != 0 ||

@@ -8,8 +8,10 @@
 #include "casb/json.h"
 #include "im_views.h"
 
-static const char *const actions[] = {"create", "update",      "pause",    "resume",
-                                      "delete", "reauthorize", "scan_now", "oauth_start", NULL};
+static const char *const actions[] = {"create",       "update",       "pause",
+                                      "resume",       "delete",       "reauthorize",
+                                      "scan_now",     "oauth_start",  "token_create",
+                                      "token_revoke", NULL};
 
 int im_audit_action_valid(const char *action)
 {

@@ -23,7 +23,7 @@ typedef struct {
 } im_audit_note;
 
 /* 1 when action is one of create, update, pause, resume, delete, reauthorize, scan_now,
- * oauth_start. */
+ * oauth_start, token_create, token_revoke. */
 int im_audit_action_valid(const char *action);
 
 /* Writes one entry: outcome 'success' for a status below 400, else 'failure'.

@@ -8,9 +8,8 @@
 #include "im_audit.h"
 #include "im_views.h"
 
-/* Times leave PostgreSQL already in RFC 3339 UTC; the microsecond form is the cursor key. */
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define TS_US(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define TS(col) IM_SQL_TS(col)
+#define TS_US(col) IM_SQL_TS_US(col)
 
 /* The most recent finished scan of the row in hand, as a JSON text (im_view_integration's
  * last_scan). Cancelled scans never ran to an outcome, so they are not "the last scan". */
@@ -45,13 +44,11 @@ static int single_object(PGresult *res, json_t *(*view)(const PGresult *, int), 
     return 0;
 }
 
-/* Runs a keyset list statement whose last parameter is the row count, then turns up to
- * page->limit rows into items. It asks for one row more than the page: when that row
- * comes, another page exists, whose cursor is the last returned row's key. params[n - 1]
- * is filled here. */
-static int query_page(casb_db *db, const char *sql, int n, const char **params,
-                      const im_page *page, json_t *(*view)(const PGresult *, int),
-                      json_t **items, char **next_cursor, char *err, size_t errlen)
+/* It asks for one row more than the page: when that row comes, another page exists, whose
+ * cursor is the last returned row's key. */
+int im_query_page(casb_db *db, const char *sql, int n, const char **params, const im_page *page,
+                  json_t *(*view)(const PGresult *, int), json_t **items, char **next_cursor,
+                  char *err, size_t errlen)
 {
     char fetch[32];
     PGresult *res = NULL;
@@ -276,7 +273,7 @@ int im_integrations_list(casb_db *db, const char *account_id, const im_page *pag
     params[2] = page->has_cursor ? page->cursor.id : NULL;
     params[3] = filter ? filter->health : NULL;
     params[4] = filter ? filter->provider : NULL;
-    return query_page(db,
+    return im_query_page(db,
                       "SELECT " INTEGRATION_COLUMNS " FROM integrations "
                       "WHERE account_id = $1::uuid AND ($2::timestamptz IS NULL "
                       "OR (created_at, id) > ($2::timestamptz, $3::uuid)) "
@@ -464,7 +461,7 @@ int im_integrations_scans(casb_db *db, const char *account_id, const char *id,
     params[1] = account_id;
     params[2] = page->has_cursor ? page->cursor.at : NULL;
     params[3] = page->has_cursor ? page->cursor.id : NULL;
-    return query_page(db,
+    return im_query_page(db,
                       "SELECT " SCAN_COLUMNS " FROM scans "
                       "WHERE integration_id = $1::uuid AND account_id = $2::uuid "
                       "AND ($3::timestamptz IS NULL "

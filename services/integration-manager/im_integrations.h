@@ -17,6 +17,18 @@
  * im_audit_note, may be NULL) in its own transaction, so an audited change and its entry
  * commit or fail together. */
 
+/* Times leave PostgreSQL already in RFC 3339 UTC; the microsecond form is a cursor key. */
+#define IM_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define IM_SQL_TS_US(col)                                                                    \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Runs a keyset list statement (ordered by a timestamp and id, selecting them as cursor_at
+ * and id) whose last parameter, filled here, is the row count; turns up to page->limit rows
+ * into items with view, and *next_cursor (malloc'ed) names the next page, or is NULL. */
+int im_query_page(casb_db *db, const char *sql, int n, const char **params, const im_page *page,
+                  json_t *(*view)(const PGresult *, int), json_t **items, char **next_cursor,
+                  char *err, size_t errlen);
+
 typedef struct {
     const char *id;         /* fresh UUID */
     const char *account_id;

@@ -18,6 +18,7 @@
 #include "im_request.h"
 #include "im_integrations.h"
 #include "im_oauth_routes.h"
+#include "im_token_routes.h"
 #include "im_validate.h"
 #include "im_views.h"
 #include "provider.h"
@@ -426,7 +427,8 @@ static int get_integration(casb_http_req *req)
 }
 
 /* Idempotent: deleting what is not there (never was, already deleted, another account's)
- * answers 204 as well, and says nothing about which it was. */
+ * answers 204 as well, and says nothing about which it was. An id that is not a UUID is no
+ * id at all: 404 like GET, so that a malformed path is not mistaken for a done deletion. */
 static int delete_integration_audited(casb_http_req *req, im_audit_ctx *a)
 {
     const char *id = NULL;
@@ -441,10 +443,8 @@ static int delete_integration_audited(casb_http_req *req, im_audit_ctx *a)
     if (status != 0)
         return status;
     id = casb_http_param(req, "id");
-    if (!id || !casb_uuid_valid(id)) {
-        /* Names no integration at all: nothing to delete, nothing to record. */
-        return casb_http_reply_json(req, 204, NULL);
-    }
+    if (!id || !casb_uuid_valid(id))
+        return im_reply_not_found(req);
     a->id = id;
     db = im_req_acquire(req);
     if (!db)
@@ -602,7 +602,8 @@ static int list_audit_log(casb_http_req *req)
     if (action && !im_audit_action_valid(action))
         return casb_query_reply_invalid(req, "action",
                                         "action: expected one of create, update, pause, "
-                                        "resume, delete, reauthorize, scan_now, oauth_start");
+                                        "resume, delete, reauthorize, scan_now, oauth_start, "
+                                        "token_create, token_revoke");
     db = im_req_acquire(req);
     if (!db)
         return 503;
@@ -630,24 +631,20 @@ static void register_metrics(void)
 
 int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errlen)
 {
-    static const struct {
-        const char *method;
-        const char *pattern;
-        casb_http_handler handler;
-    } routes[] = {
-        {"GET", "/v1/providers", list_providers},
-        {"POST", "/v1/integrations", create_integration},
-        {"GET", "/v1/integrations", list_integrations},
-        {"GET", "/v1/integrations/{id}", get_integration},
-        {"PATCH", "/v1/integrations/{id}", update_integration},
-        {"DELETE", "/v1/integrations/{id}", delete_integration},
-        {"POST", "/v1/integrations/{id}/reauthorize", reauthorize_integration},
-        {"POST", "/v1/integrations/{id}/pause", pause_integration},
-        {"POST", "/v1/integrations/{id}/resume", resume_integration},
-        {"POST", "/v1/integrations/{id}/scans", request_scan},
-        {"GET", "/v1/integrations/{id}/scans", list_scans},
-        {"GET", "/v1/audit-log", list_audit_log},
-        {"POST", "/v1/integrations/oauth/{provider}/start", im_oauth_start},
+    static const casb_http_route_def routes[] = {
+        {"GET", "/v1/providers", list_providers, 0},
+        {"POST", "/v1/integrations", create_integration, CASB_ROUTE_ADMIN},
+        {"GET", "/v1/integrations", list_integrations, 0},
+        {"GET", "/v1/integrations/{id}", get_integration, 0},
+        {"PATCH", "/v1/integrations/{id}", update_integration, CASB_ROUTE_ADMIN},
+        {"DELETE", "/v1/integrations/{id}", delete_integration, CASB_ROUTE_ADMIN},
+        {"POST", "/v1/integrations/{id}/reauthorize", reauthorize_integration, CASB_ROUTE_ADMIN},
+        {"POST", "/v1/integrations/{id}/pause", pause_integration, CASB_ROUTE_ADMIN},
+        {"POST", "/v1/integrations/{id}/resume", resume_integration, CASB_ROUTE_ADMIN},
+        {"POST", "/v1/integrations/{id}/scans", request_scan, CASB_ROUTE_ADMIN},
+        {"GET", "/v1/integrations/{id}/scans", list_scans, 0},
+        {"GET", "/v1/audit-log", list_audit_log, 0},
+        {"POST", "/v1/integrations/oauth/{provider}/start", im_oauth_start, CASB_ROUTE_ADMIN},
     };
     casb_http_server_opts opts;
     casb_http_server *s = NULL;
@@ -660,14 +657,15 @@ int im_server_start(casb_http_server **out, im_app *app, char *err, size_t errle
     opts.ready = im_app_ready;
     opts.app = app;
     opts.cors_origins = app->settings->cors_origins;
+    opts.rate_per_second = (double)app->settings->api_rate_per_second;
+    opts.rate_burst = (int)app->settings->api_rate_burst;
     if (casb_http_server_new(&s, &opts, err, errlen) != 0)
         return -1;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (casb_http_route(s, routes[i].method, routes[i].pattern, routes[i].handler, 0) != 0) {
-            casb_fail(err, errlen, CASB_ERROR, "cannot register %s %s", routes[i].method,
-                      routes[i].pattern);
-            goto fail;
-        }
+    if (casb_http_routes(s, routes, sizeof(routes) / sizeof(routes[0]), err, errlen) != 0)
+        goto fail;
+    if (im_token_routes_register(s) != 0) {
+        casb_fail(err, errlen, CASB_ERROR, "cannot register the token routes");
+        goto fail;
     }
     /* The browser comes back from the provider without our token: the state authenticates. */
     if (casb_http_route(s, "GET", "/v1/integrations/oauth/{provider}/callback",

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "casb/auth.h"
 #include "casb/service.h"
 
 #define IM_PROG "casb-integration-manager"
@@ -11,7 +12,8 @@
     "Subcommand: `" IM_PROG " rotate-credentials` re-seals every integration's credentials " \
     "and every webhook's secrets under CASB_MASTER_KEY, then exits; `" IM_PROG " migrate` "   \
     "applies the schema migrations and `" IM_PROG " create-topics` creates the Kafka "       \
-    "topics, each then exits (see their --help)."
+    "topics, each then exits; `" IM_PROG " create-account` and `" IM_PROG " create-token` "  \
+    "issue an account and API tokens (see their --help)."
 #define IM_ROTATE_PROG IM_PROG " rotate-credentials"
 #define IM_ROTATE_SUMMARY                                                                    \
     "Re-seals every integration's credentials and every webhook's secrets (webhooks with "  \
@@ -26,6 +28,19 @@
     "exits 0 when every integration and webhook is under the current key, 1 when one could " \
     "not be opened (sealed with a key given in neither variable) or the database failed, "  \
     "2 on a bad configuration. Running it again is harmless."
+
+#define IM_ACCOUNT_PROG IM_PROG " create-account"
+#define IM_ACCOUNT_SUMMARY                                                                   \
+    "Creates an account (a tenant of this CASB: its integrations, findings, webhooks and "  \
+    "tokens are seen by nobody else) with a first admin token, then exits. Prints one JSON " \
+    "line {\"account_id\", \"token_id\", \"token\"}: the token is shown this once and is " \
+    "stored only as a digest. Exits 0 done, 1 the database failed, 2 a bad configuration."
+#define IM_TOKEN_PROG IM_PROG " create-token"
+#define IM_TOKEN_SUMMARY                                                                     \
+    "Issues an API token of an account, e.g. a new admin token when every admin token was " \
+    "lost or revoked (the bootstrap CASB_ADMIN_TOKEN seeds the first start only), then "     \
+    "exits. Prints one JSON line {\"account_id\", \"token_id\", \"token\"}. Exits 0 done, " \
+    "1 the database failed or the account does not exist, 2 a bad configuration."
 
 #define IM_MIGRATE_PROG IM_PROG " migrate"
 #define IM_MIGRATE_SUMMARY                                                                   \
@@ -68,6 +83,8 @@ size_t im_settings_table(im_settings *s, casb_cfg_var *vars, size_t cap)
         casb_service_var_admin_token(&s->admin_token),
         casb_service_var_allowed_endpoints(&s->allowed_endpoints),
         casb_service_var_db_pool_size(&s->db_pool_size),
+        casb_service_var_api_rate_per_second(&s->api_rate_per_second),
+        casb_service_var_api_rate_burst(&s->api_rate_burst),
         {"CASB_HTTP_TIMEOUT_MS", CASB_CFG_INT, "10000", 0, 0, 100, 120000,
          "Timeout of one request to a provider when checking a new integration's connection.",
          &s->http_timeout_ms},
@@ -160,4 +177,44 @@ void im_topics_settings_load_or_exit(im_topics_settings *s, int argc, char **arg
     size_t n = im_topics_settings_table(s, vars, IM_TOPICS_SETTINGS_COUNT);
 
     casb_config_init_or_exit(argc, argv, IM_TOPICS_PROG, IM_TOPICS_SUMMARY, vars, n);
+}
+
+size_t im_account_settings_table(im_account_settings *s, int with_token, casb_cfg_var *vars,
+                                 size_t cap)
+{
+    memset(s, 0, sizeof(*s));
+    const casb_cfg_var account[] = {
+        casb_service_var_database_url(&s->database_url),
+        casb_service_var_log_level(&s->log_level),
+        {"CASB_ACCOUNT_NAME", CASB_CFG_STRING, NULL, 1, 0, 0, 0,
+         "The new account's name (1 to 200 characters).", &s->account_name},
+    };
+    const casb_cfg_var token[] = {
+        casb_service_var_database_url(&s->database_url),
+        casb_service_var_log_level(&s->log_level),
+        {"CASB_ACCOUNT_ID", CASB_CFG_STRING, CASB_DEFAULT_ACCOUNT_ID, 0, 0, 0, 0,
+         "The account of the token (default: the default account).", &s->account_id},
+        {"CASB_TOKEN_NAME", CASB_CFG_STRING, NULL, 1, 0, 0, 0,
+         "The token's name, shown in the audit log (1 to 100 characters).", &s->token_name},
+        {"CASB_TOKEN_ROLE", CASB_CFG_STRING, "admin", 0, 0, 0, 0,
+         "admin, analyst or read_only.", &s->token_role},
+        {"CASB_TOKEN_EXPIRES_AT", CASB_CFG_STRING, NULL, 0, 0, 0, 0,
+         "RFC 3339 date-time after which the token is refused; unset: never.",
+         &s->token_expires_at},
+    };
+    if (with_token)
+        return table_copy(vars, cap, token, sizeof(token) / sizeof(token[0]));
+    return table_copy(vars, cap, account, sizeof(account) / sizeof(account[0]));
+}
+
+void im_account_settings_load_or_exit(im_account_settings *s, int with_token, int argc,
+                                      char **argv)
+{
+    casb_cfg_var vars[IM_ACCOUNT_SETTINGS_MAX];
+    size_t n = im_account_settings_table(s, with_token, vars, IM_ACCOUNT_SETTINGS_MAX);
+
+    if (with_token)
+        casb_config_init_or_exit(argc, argv, IM_TOKEN_PROG, IM_TOKEN_SUMMARY, vars, n);
+    else
+        casb_config_init_or_exit(argc, argv, IM_ACCOUNT_PROG, IM_ACCOUNT_SUMMARY, vars, n);
 }

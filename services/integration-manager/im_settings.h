@@ -17,6 +17,8 @@ typedef struct {
     char *allowed_endpoints;   /* NULL when not set: only providers' own endpoints */
     int log_level;
     long db_pool_size;
+    long api_rate_per_second; /* 0: unlimited */
+    long api_rate_burst;
     long http_timeout_ms;      /* connection checks against the provider */
     long shutdown_grace_s;
     char *public_url;          /* where browsers reach this API: OAuth redirect URIs */
@@ -28,7 +30,7 @@ typedef struct {
     char *cors_origins;        /* NULL: no CORS; else origins whose pages may call the API */
 } im_settings;
 
-#define IM_SETTINGS_COUNT 18
+#define IM_SETTINGS_COUNT 20
 
 /* Fills vars (room for IM_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */
@@ -63,6 +65,25 @@ typedef struct {
 
 size_t im_migrate_settings_table(im_migrate_settings *s, casb_cfg_var *vars, size_t cap);
 void im_migrate_settings_load_or_exit(im_migrate_settings *s, int argc, char **argv);
+
+/* The create-account and create-token subcommands (im_accounts.h). */
+typedef struct {
+    char *database_url;
+    int log_level;
+    char *account_name;     /* create-account */
+    char *account_id;       /* create-token */
+    char *token_name;
+    char *token_role;
+    char *token_expires_at; /* NULL: never */
+} im_account_settings;
+
+#define IM_ACCOUNT_SETTINGS_MAX 6
+
+/* with_token: create-token's table, else create-account's. */
+size_t im_account_settings_table(im_account_settings *s, int with_token, casb_cfg_var *vars,
+                                 size_t cap);
+void im_account_settings_load_or_exit(im_account_settings *s, int with_token, int argc,
+                                      char **argv);
 
 /* The create-topics subcommand: the brokers and how many replicas each topic gets. */
 typedef struct {

@@ -178,16 +178,14 @@ int im_validate_create(im_create_request *out, const json_t *body,
                                 allowed_endpoints, field, fieldlen, err, errlen);
 }
 
-/* The members of a change body, each checked when present. allowed is a NULL-terminated
- * list of the members this body may carry. */
-static int read_change(im_update_request *out, const json_t *body, const char *const *allowed,
-                       char *field, size_t fieldlen, char *err, size_t errlen)
+/* body is an object whose members are all in allowed (NULL-terminated). */
+static int only_members(const json_t *body, const char *const *allowed, char *field,
+                        size_t fieldlen, char *err, size_t errlen)
 {
     const char *key = NULL;
     json_t *v = NULL;
     char name[128];
 
-    memset(out, 0, sizeof(*out));
     if (fieldlen)
         field[0] = '\0';
     if (!json_is_object(body))
@@ -204,6 +202,20 @@ static int read_change(im_update_request *out, const json_t *body, const char *c
             return invalid(field, fieldlen, name, err, errlen, "unknown field");
         }
     }
+    return 0;
+}
+
+/* The members of a change body, each checked when present. allowed is a NULL-terminated
+ * list of the members this body may carry. */
+static int read_change(im_update_request *out, const json_t *body, const char *const *allowed,
+                       char *field, size_t fieldlen, char *err, size_t errlen)
+{
+    const char *key = NULL;
+    json_t *v = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (only_members(body, allowed, field, fieldlen, err, errlen) != 0)
+        return CASB_EINVALID;
     json_object_foreach((json_t *)body, key, v) {
         int rc = 0;
 
@@ -281,5 +293,31 @@ int im_validate_oauth_start(im_create_request *out, int *install, const json_t *
     out->scan_interval_s = change.scan_interval_s;
     if (!out->scan_interval_s)
         out->scan_interval_s = provider->default_scan_interval_s;
+    return 0;
+}
+
+int im_validate_token(casb_token_spec *out, const json_t *body, char *field, size_t fieldlen,
+                      char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"name", "role", "expires_at", NULL};
+    const json_t *expires;
+
+    memset(out, 0, sizeof(*out));
+    if (only_members(body, allowed, field, fieldlen, err, errlen) != 0)
+        return CASB_EINVALID;
+    out->name = casb_json_str(body, "name");
+    if (!out->name)
+        return invalid(field, fieldlen, "name", err, errlen, "required, a string");
+    if (!casb_json_str(body, "role") ||
+        casb_role_parse(casb_json_str(body, "role"), &out->role) != 0)
+        return invalid(field, fieldlen, "role", err, errlen,
+                       "required, one of admin, analyst, read_only");
+    expires = json_object_get(body, "expires_at");
+    if (expires && !json_is_null(expires)) {
+        out->expires_at = json_string_value(expires);
+        if (!out->expires_at)
+            return invalid(field, fieldlen, "expires_at", err, errlen,
+                           "an RFC 3339 date-time or null");
+    }
     return 0;
 }

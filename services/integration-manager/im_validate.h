@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "casb/auth.h"
 #include "provider.h"
 
 /* Validation of request bodies, without network or database: everything a 422 can be
@@ -70,5 +71,11 @@ int im_validate_oauth_start(im_create_request *out, int *install, const json_t *
 int im_validate_settings(const casb_provider *provider, const json_t *config,
                          const json_t *credentials, const char *allowed_endpoints, char *field,
                          size_t fieldlen, char *err, size_t errlen);
+
+/* The body of POST /v1/tokens: name and role (required), expires_at (optional, a string or
+ * null), nothing else. Fills *out's name, role and expires_at, borrowed from body; their
+ * values are checked by casb_auth_issue. Same returns. */
+int im_validate_token(casb_token_spec *out, const json_t *body, char *field, size_t fieldlen,
+                      char *err, size_t errlen);
 
 #endif

@@ -186,3 +186,15 @@ json_t *im_view_audit_entry(const PGresult *res, int row)
     json_object_set_new(o, "details", jsonb_column(res, row, "details"));
     return o;
 }
+
+json_t *im_view_token(const PGresult *res, int row)
+{
+    static const char *const columns[] = {"id",         "name",         "role",
+                                          "status",     "created_by",   "created_at",
+                                          "expires_at", "last_used_at", "revoked_at"};
+    json_t *o = json_object();
+
+    for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++)
+        json_object_set_new(o, columns[i], string_or_null(casb_db_get(res, row, columns[i])));
+    return o;
+}

@@ -32,4 +32,7 @@ json_t *im_view_providers(const casb_provider *const *all);
  * status_code, details. */
 json_t *im_view_audit_entry(const PGresult *res, int row);
 
+/* An API token as GET /v1/tokens shows it (schema ApiToken): never its secret. */
+json_t *im_view_token(const PGresult *res, int row);
+
 #endif

@@ -7,6 +7,7 @@
 #include "casb/http_server.h"
 #include "casb/log.h"
 #include "casb/service.h"
+#include "im_accounts.h"
 #include "im_app.h"
 #include "im_ops.h"
 #include "im_rotate.h"
@@ -28,6 +29,10 @@ int main(int argc, char **argv)
         return im_migrate_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], IM_TOPICS_COMMAND) == 0)
         return im_topics_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], IM_ACCOUNT_COMMAND) == 0)
+        return im_account_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], IM_TOKEN_COMMAND) == 0)
+        return im_token_main(argc - 1, argv + 1);
     im_settings_load_or_exit(&settings, argc, argv);
     casb_log_init("integration-manager", settings.log_level);
     casb_service_signals_install();

@@ -41,3 +41,12 @@ def test_delete_removes_integration_credentials_and_findings(org):
     msg = wait_until("the deleted event on casb.integration.events", deleted_event, 20, 1)
     assert msg["schema"] == "casb.integration.event/v1"
     org.integration_id = None
+
+
+def test_delete_of_a_path_that_is_no_uuid_answers_404_like_get():
+    # Found by tests/apifuzz: DELETE answered 204 ("deleted") for ids such as "null,null".
+    # Path ids are UUIDs only; anything else names nothing, for DELETE as for GET.
+    for bad in ("null%2Cnull", "not-a-uuid", "0e266814-eff5-45ed-a7e6-6438b1d658b", "%00"):
+        r = im("DELETE", f"/v1/integrations/{bad}")
+        assert r.status == 404, (bad, r)
+        assert im("GET", f"/v1/integrations/{bad}").status == 404, bad

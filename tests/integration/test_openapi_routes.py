@@ -42,7 +42,8 @@ def registered(service):
     """(METHOD, pattern) of every route the service registers: the entries of its route
     tables and any direct casb_http_route(...) call."""
     routes = set()
-    table = re.compile(r'\{\s*"(GET|POST|PUT|PATCH|DELETE)"\s*,\s*"(/[^"]*)"\s*,\s*\w+\s*\}')
+    table = re.compile(r'\{\s*"(GET|POST|PUT|PATCH|DELETE)"\s*,\s*"(/[^"]*)"\s*,\s*\w+\s*'
+                       r'(?:,\s*\w+\s*)?\}')
     direct = re.compile(r'casb_http_route\s*\(\s*\w+\s*,\s*"(GET|POST|PUT|PATCH|DELETE)"\s*,'
                         r'\s*"(/[^"]*)"')
     sources = os.path.join(ROOT, "services", service)

@@ -25,7 +25,7 @@ typedef struct {
     size_t headers_len;
 } response;
 
-static size_t collect(char *data, size_t size, size_t n, void *userp)
+static inline size_t collect(char *data, size_t size, size_t n, void *userp)
 {
     char **buf = userp;
     size_t *len = (size_t *)(buf + 1);
@@ -41,7 +41,7 @@ static size_t collect(char *data, size_t size, size_t n, void *userp)
     return add;
 }
 
-static void response_free(response *r)
+static inline void response_free(response *r)
 {
     free(r->body);
     free(r->headers);
@@ -50,8 +50,9 @@ static void response_free(response *r)
 
 /* One request to url. hdrs: whole header lines, NULL-terminated (may be NULL). Redirects are
  * not followed. Fails the test when no answer comes. */
-static response http_request(const char *method, const char *url, const char *const *hdrs,
-                             const char *body)
+static inline response http_request(const char *method, const char *url,
+                                    const char *const *hdrs,
+                                    const char *body)
 {
     response r = {0};
     struct {
@@ -86,7 +87,7 @@ static response http_request(const char *method, const char *url, const char *co
 }
 
 /* The value of a response header (case-insensitive name) into buf; 0 when absent. */
-static int header(const response *r, const char *name, char *buf, size_t len)
+static inline int header(const response *r, const char *name, char *buf, size_t len)
 {
     size_t n = strlen(name);
 
@@ -106,7 +107,7 @@ static int header(const response *r, const char *name, char *buf, size_t len)
 }
 
 /* The body as JSON (new reference); fails the test when it is not JSON. */
-static json_t *body_of(const response *r)
+static inline json_t *body_of(const response *r)
 {
     json_t *v = casb_json_parse(r->body, r->body_len, 0, NULL, 0);
 
@@ -115,7 +116,7 @@ static json_t *body_of(const response *r)
 }
 
 /* A loopback port free right now (the kernel's pick), or -1. */
-static int free_port(void)
+static inline int free_port(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;

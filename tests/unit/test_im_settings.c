@@ -62,7 +62,7 @@ static void test_defaults(void **state)
 static void test_required(void **state)
 {
     static const char *const required[] = {"CASB_DATABASE_URL", "CASB_KAFKA_BROKERS",
-                                           "CASB_MASTER_KEY", "CASB_ADMIN_TOKEN"};
+                                           "CASB_MASTER_KEY"};
     im_settings s;
     char err[256];
 

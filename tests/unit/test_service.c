@@ -118,7 +118,7 @@ static void test_defaults(void **state)
 static void test_required_without_default(void **state)
 {
     static const char *const required[] = {"CASB_DATABASE_URL", "CASB_KAFKA_BROKERS",
-                                            "CASB_MASTER_KEY", "CASB_ADMIN_TOKEN"};
+                                            "CASB_MASTER_KEY"};
     standard_settings s;
     casb_cfg_var vars[NVARS];
     char err[256];

@@ -9,7 +9,8 @@
 /* An HTTP/1.1 JSON API server on civetweb (plain HTTP: TLS is terminated in front, see
  * DESIGN). Routes are "METHOD /v1/things/{id}/action" patterns; a {name} segment matches one
  * path segment and is available through casb_http_param. Every route requires a bearer token
- * unless registered with CASB_ROUTE_PUBLIC. The server itself answers /healthz, /readyz (via
+ * unless registered with CASB_ROUTE_PUBLIC, and the role its flags name (401 without a valid
+ * token, 403 below the role, 429 over the token's rate, 503 when tokens cannot be checked). The server itself answers /healthz, /readyz (via
  * the ready callback) and /metrics, 404/405 as problem+json, and refuses bodies larger than
  * max_body_bytes with 413. */
 
@@ -21,11 +22,20 @@ typedef int (*casb_http_handler)(casb_http_req *req);
 /* Readiness: return 1 when every dependency is reachable; may fill reason. */
 typedef int (*casb_http_ready_fn)(void *app, char *reason, size_t reasonlen);
 
+/* Route flags. A route needs a valid token of the account's read_only role or above unless
+ * it is PUBLIC; ANALYST and ADMIN raise the role it needs (403 below it). */
 #define CASB_ROUTE_PUBLIC 1
+#define CASB_ROUTE_ANALYST 2
+#define CASB_ROUTE_ADMIN 4
 
 typedef struct {
     const char *addr;        /* "127.0.0.1:8081" */
     size_t max_body_bytes;   /* 0: 1 MiB */
+    size_t max_header_bytes; /* request line and headers; 0: 16 KiB */
+    /* Per-token request rate: each token may send rate_burst requests at once and
+     * rate_per_second more every second (429 with Retry-After beyond). 0: unlimited. */
+    double rate_per_second;
+    int rate_burst;
     int num_threads;         /* 0: 16 */
     const casb_auth *auth;   /* borrowed; required unless every route is public */
     casb_http_ready_fn ready;
@@ -47,6 +57,16 @@ int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *op
 /* Routes must be added before casb_http_server_start. */
 int casb_http_route(casb_http_server *s, const char *method, const char *pattern,
                     casb_http_handler handler, int flags);
+/* A service's route table: casb_http_routes registers each entry (0, or -1 naming the first
+ * that failed in err). */
+typedef struct {
+    const char *method;
+    const char *pattern;
+    casb_http_handler handler;
+    int flags;
+} casb_http_route_def;
+int casb_http_routes(casb_http_server *s, const casb_http_route_def *defs, size_t n, char *err,
+                     size_t errlen);
 int casb_http_server_start(casb_http_server *s, char *err, size_t errlen);
 /* Stops accepting, waits for in-flight requests, frees. NULL-safe. */
 void casb_http_server_free(casb_http_server *s);

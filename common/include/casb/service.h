@@ -45,8 +45,12 @@ casb_cfg_var casb_service_var_shutdown_grace_s(long *target);
 casb_cfg_var casb_service_var_master_key(char **target);
 /* CASB_MASTER_KEY_PREVIOUS: optional, secret. */
 casb_cfg_var casb_service_var_master_key_previous(char **target);
-/* CASB_ADMIN_TOKEN: required, secret. */
+/* CASB_ADMIN_TOKEN: optional, secret; seeds the default account's first admin token. */
 casb_cfg_var casb_service_var_admin_token(char **target);
+/* CASB_API_RATE_PER_SECOND (default 50, 0: unlimited) and CASB_API_RATE_BURST (default 500):
+ * the per-token request rate of an HTTP API (casb_http_server_opts). */
+casb_cfg_var casb_service_var_api_rate_per_second(long *target);
+casb_cfg_var casb_service_var_api_rate_burst(long *target);
 /* CASB_ALLOWED_ENDPOINTS: optional comma-separated base URLs for the SSRF guard. */
 casb_cfg_var casb_service_var_allowed_endpoints(char **target);
 /* CASB_DB_POOL_SIZE: 1..256, default 8; connections shared by HTTP handlers. */

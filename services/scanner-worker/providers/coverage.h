@@ -27,7 +27,8 @@ void casb_coverage_init(casb_coverage *c, casb_scan_sink *sink, const char *cons
 void casb_coverage_cleanup(casb_coverage *c);
 /* Marks a type incomplete for this scan. The first reason is kept (the most specific:
  * collectors give theirs before the checks meet the missing input). */
-void casb_coverage_vskip(casb_coverage *c, int type, const char *fmt, va_list ap);
+void casb_coverage_vskip(casb_coverage *c, int type, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* Reports check_ran / check_skipped for every type to the sink. */
 void casb_coverage_report(const casb_coverage *c);
 /* Hands one finding of type to the sink; details is stolen whatever happens. 0, or -1 when
