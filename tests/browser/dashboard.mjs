@@ -49,8 +49,10 @@ const env = loadEnv();
 
 // Direct API calls: to find the demo integration before the page does, and to check and
 // restore state independently of the page.
-async function api(base, method, path) {
-  const res = await fetch(base + path, { method, headers: { Authorization: `Bearer ${env.CASB_TOKEN}` } });
+async function api(base, method, path, body) {
+  const headers = { Authorization: `Bearer ${env.CASB_TOKEN}` };
+  if (body) headers['Content-Type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return text ? JSON.parse(text) : null;
@@ -280,9 +282,10 @@ async function main() {
       check(health === demo.health, `health ${health} after the scan, was ${demo.health}`);
     });
 
-    await step('add a GitHub integration by token, see its first scan, delete it', async () => {
+    await step('add a GitHub integration by token (markup in its name stays text), see its first scan, delete it', async () => {
       const tenant = JSON.parse(readFileSync(join(ROOT, 'tests/fakes/saas-sim/tenants/demo.json'), 'utf8'));
-      const name = `browser test ${Date.now()}`;
+      // Markup in a name is shown as text, never run (the dashboard writes no HTML).
+      const name = `<img src=x onerror=window.__casbPwned=1>browser test ${Date.now()}`;
       await page.locator('[data-testid="add-integration"] summary').click();
       await page.getByTestId('add-name').fill(name);
       await page.getByTestId('add-organization').fill(DEMO);
@@ -299,12 +302,32 @@ async function main() {
         throw new Error('the first scan of the new integration never showed as succeeded');
       });
       await row.locator('[data-testid="integration-health"]:text-is("healthy")').waitFor();
+      check((await row.textContent()).includes('<img src=x onerror='), 'the name is not shown as text');
+      check(await page.evaluate(() => window.__casbPwned === undefined), 'markup in a name ran');
+      check(await row.locator('img').count() === 0, 'markup in a name became an element');
       page.once('dialog', (d) => d.accept());
       await row.getByTestId('integration-delete').click();
       await row.waitFor({ state: 'detached' });
       const gone = await im('GET', `/v1/integrations/${touched.added}`).then(() => false, (e) => e.message.includes(' 404 '));
       check(gone, 'the integration is still there after delete');
       touched.added = null;
+    });
+
+    await step('a read_only token sees the findings but is offered no change', async () => {
+      const ro = await api(env.CASB_INTEGRATIONS_URL, 'POST', '/v1/tokens',
+        { name: `browser read_only ${Date.now()}`, role: 'read_only' });
+      touched.token = ro.id;
+      await page.getByTestId('sign-out').click();
+      await page.getByTestId('token-input').fill(ro.token);
+      await page.getByTestId('token-submit').click();
+      await demoRow().waitFor({ state: 'visible' });
+      await page.getByTestId('finding-row').first().waitFor({ state: 'visible' });
+      check(await page.evaluate(() => document.body.dataset.role) === 'read_only', 'the role was not read');
+      check(!(await page.getByTestId('finding-ignore').first().isVisible()), 'Ignore is offered');
+      check(!(await page.getByTestId('finding-severity-select').first().isVisible()), 'severity tuning is offered');
+      check(!(await page.getByTestId('add-integration').isVisible()), 'Add integration is offered');
+      check(!(await demoRow().getByTestId('integration-delete').isVisible()), 'Delete is offered');
+      check(await demoRow().getByTestId('integration-scans').isVisible(), 'the scan history is not offered');
     });
 
     await step('no script errors on the page', async () => {
@@ -319,6 +342,7 @@ async function main() {
     if (touched.tuned) restore.push(fa('DELETE', `/v1/findings/${touched.tuned}/severity`));
     if (touched.hidden) restore.push(fa('POST', `/v1/instances/${touched.hidden}/unhide`));
     if (touched.added) restore.push(im('DELETE', `/v1/integrations/${touched.added}`));
+    if (touched.token) restore.push(im('DELETE', `/v1/tokens/${touched.token}`));
     if (demo.id && demo.paused) restore.push(im('POST', `/v1/integrations/${demo.id}/resume`));
     for (const r of await Promise.allSettled(restore)) {
       if (r.status === 'rejected') console.log(`restore failed: ${r.reason.message}`);

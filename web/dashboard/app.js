@@ -110,13 +110,21 @@ function signOut(message) {
   if (message) status(message, true);
 }
 
+// The token's role (GET /v1/me) hides what it may not do; the APIs refuse it anyway (403).
+async function loadRole() {
+  const me = await guarded('Reading the token', () => im('GET', '/v1/me'));
+  document.body.dataset.role = me ? me.token.role : 'read_only';
+}
+
 async function start() {
   $('login').hidden = true;
   $('app').hidden = false;
   $('sign-out').hidden = false;
   status('Loading…');
-  await loadIntegrations();
+  await loadRole();
   if (!token()) return; // the token was refused
+  await loadIntegrations();
+  if (!token()) return;
   await Promise.all([loadSummary(), loadFindings(false)]);
   if (token()) status('');
 }
@@ -172,17 +180,17 @@ function renderIntegrations() {
   for (const it of state.integrations) {
     const actions = el('td', {});
     if (it.paused) {
-      actions.append(el('button', { type: 'button', 'data-testid': 'integration-resume',
+      actions.append(el('button', { type: 'button', class: 'needs-admin', 'data-testid': 'integration-resume',
         onclick: () => integrationAction(it, 'resume') }, 'Resume'));
     } else {
-      actions.append(el('button', { type: 'button', 'data-testid': 'integration-pause',
+      actions.append(el('button', { type: 'button', class: 'needs-admin', 'data-testid': 'integration-pause',
         onclick: () => integrationAction(it, 'pause') }, 'Pause'));
-      actions.append(el('button', { type: 'button', 'data-testid': 'integration-scan',
+      actions.append(el('button', { type: 'button', class: 'needs-admin', 'data-testid': 'integration-scan',
         onclick: () => scanNow(it) }, 'Scan now'));
     }
     actions.append(el('button', { type: 'button', 'data-testid': 'integration-scans',
       onclick: () => showScans(it.id) }, 'Scans'));
-    actions.append(el('button', { type: 'button', 'data-testid': 'integration-delete',
+    actions.append(el('button', { type: 'button', class: 'needs-admin', 'data-testid': 'integration-delete',
       onclick: () => deleteIntegration(it) }, 'Delete'));
     const last = it.last_scan;
     const lastCell = el('td', { 'data-testid': 'integration-last-scan' },
@@ -352,7 +360,7 @@ async function loadFindings(more) {
 }
 
 function findingRow(f) {
-  const sevSelect = el('select', { 'data-testid': 'finding-severity-select', 'aria-label': 'Tune severity',
+  const sevSelect = el('select', { class: 'needs-analyst', 'data-testid': 'finding-severity-select', 'aria-label': 'Tune severity',
     onchange: (ev) => tuneSeverity(f, ev.target.value) });
   for (const sev of SEVERITIES) {
     const o = el('option', { value: sev }, sev);
@@ -361,14 +369,14 @@ function findingRow(f) {
   }
   const actions = el('td', {}, sevSelect);
   if (f.severity_tuned) {
-    actions.append(el('button', { type: 'button', 'data-testid': 'finding-severity-reset',
+    actions.append(el('button', { type: 'button', class: 'needs-analyst', 'data-testid': 'finding-severity-reset',
       title: `back to ${f.default_severity}`, onclick: () => resetSeverity(f) }, 'Reset'));
   }
   if (f.status === 'ignored') {
-    actions.append(el('button', { type: 'button', 'data-testid': 'finding-unignore',
+    actions.append(el('button', { type: 'button', class: 'needs-analyst', 'data-testid': 'finding-unignore',
       onclick: () => setIgnored(f, false) }, 'Unignore'));
   } else {
-    actions.append(el('button', { type: 'button', 'data-testid': 'finding-ignore',
+    actions.append(el('button', { type: 'button', class: 'needs-analyst', 'data-testid': 'finding-ignore',
       onclick: () => setIgnored(f, true) }, 'Ignore'));
   }
   // Clicks on the controls act on the finding; anywhere else on the row opens it.
@@ -456,8 +464,8 @@ function renderInstances(list) {
       ? el('a', { href: asset.url, target: '_blank', rel: 'noopener noreferrer' }, asset.name || asset.id)
       : (asset.name || asset.id);
     const action = i.state === 'hidden'
-      ? el('button', { type: 'button', 'data-testid': 'instance-unhide', onclick: () => setHidden(i, false) }, 'Unhide')
-      : el('button', { type: 'button', 'data-testid': 'instance-hide', onclick: () => setHidden(i, true) }, 'Hide');
+      ? el('button', { type: 'button', class: 'needs-analyst', 'data-testid': 'instance-unhide', onclick: () => setHidden(i, false) }, 'Unhide')
+      : el('button', { type: 'button', class: 'needs-analyst', 'data-testid': 'instance-hide', onclick: () => setHidden(i, true) }, 'Hide');
     body.append(el('tr', { 'data-testid': 'instance-row', 'data-instance-id': i.id, 'data-asset-id': asset.id,
       'data-state': i.state },
       el('td', { 'data-testid': 'instance-asset' }, name),
