@@ -77,7 +77,7 @@ static int parse_answer(const unsigned char *ans, int len, const char *name, jso
     ns_msg msg;
     int count;
 
-    if (ns_initparse(ans, len, &msg) != 0)
+    if (len < 0 || ns_initparse(ans, len, &msg) != 0)
         return casb_fail(err, errlen, CASB_EUNAVAILABLE, "unparsable DNS answer for %s", name);
     count = ns_msg_count(msg, ns_s_an);
     for (int i = 0; i < count && json_array_size(out) < TXT_MAX; i++) {
@@ -96,6 +96,25 @@ static int parse_answer(const unsigned char *ans, int len, const char *name, jso
                              name);
         json_array_append_new(out, s);
     }
+    return 0;
+}
+
+int casb_dns_txt_parse(const unsigned char *answer, size_t len, const char *name,
+                       json_t **out, char *err, size_t errlen)
+{
+    json_t *list = json_array();
+    int rc;
+
+    *out = NULL;
+    if (!list)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    rc = parse_answer(answer, len > ANSWER_MAX ? ANSWER_MAX : (int)len, name, list, err,
+                      errlen);
+    if (rc != 0) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
     return 0;
 }
 
@@ -153,11 +172,7 @@ int casb_dns_txt(const char *resolver, const char *name, int timeout_ms, json_t 
         }
         goto out;
     }
-    rc = parse_answer(ans, len > ANSWER_MAX ? ANSWER_MAX : len, name, list, err, errlen);
-    if (rc == 0) {
-        *out = list;
-        list = NULL;
-    }
+    rc = casb_dns_txt_parse(ans, (size_t)len, name, out, err, errlen);
 out:
     json_decref(list);
     free(ans);

@@ -231,9 +231,45 @@ static void test_bad_arguments(void **state)
     assert_null(out);
 }
 
+/* The reading half alone, on answers made here: what a hostile or broken resolver could
+ * send must be refused, not read past. */
+static void test_parse_answer(void **state)
+{
+    /* A query for txt.example.test: header, question (name, QTYPE TXT, QCLASS IN). */
+    static const unsigned char query[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+                                          3, 't', 'x', 't', 7, 'e', 'x', 'a', 'm', 'p', 'l',
+                                          'e', 4, 't', 'e', 's', 't', 0, 0, 16, 0, 1};
+    unsigned char ans[1024];
+    char err[256];
+    json_t *out = NULL;
+    size_t n = answer(query, sizeof(query), ans);
+
+    (void)state;
+    assert_true(n > sizeof(query));
+    assert_int_equal(casb_dns_txt_parse(ans, n, "txt.example.test", &out, err, sizeof(err)), 0);
+    assert_int_equal(json_array_size(out), 2);
+    assert_string_equal(json_string_value(json_array_get(out, 0)),
+                        "v=spf1 include:_spf.example.com -all");
+    json_decref(out);
+
+    /* Cut short inside the last record. */
+    assert_int_equal(casb_dns_txt_parse(ans, n - 3, "txt.example.test", &out, err, sizeof(err)),
+                     CASB_EUNAVAILABLE);
+    assert_null(out);
+
+    /* A character-string longer than its record: the first string's length byte (after the
+     * question and the record's 12 bytes of name, type, class, TTL and RDLENGTH). */
+    ans[sizeof(query) + 12] = 0xff;
+    assert_int_equal(casb_dns_txt_parse(ans, n, "txt.example.test", &out, err, sizeof(err)),
+                     CASB_EUNAVAILABLE);
+    assert_non_null(strstr(err, "malformed TXT record"));
+    assert_null(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_answer),
         cmocka_unit_test(test_txt_records),
         cmocka_unit_test(test_nodata_and_nxdomain),
         cmocka_unit_test(test_servfail_refused),

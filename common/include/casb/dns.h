@@ -19,4 +19,11 @@
 int casb_dns_txt(const char *resolver, const char *name, int timeout_ms, json_t **out,
                  char *err, size_t errlen);
 
+/* The reading half of casb_dns_txt: the TXT strings of one DNS answer message (as
+ * res_nquery returns it; bytes beyond the answer buffer casb_dns_txt uses are ignored)
+ * for name, which only appears in messages. Returns 0 with *out a new array as above, or
+ * CASB_EUNAVAILABLE with err for an unparsable answer or a malformed TXT record. */
+int casb_dns_txt_parse(const unsigned char *answer, size_t len, const char *name,
+                       json_t **out, char *err, size_t errlen);
+
 #endif
