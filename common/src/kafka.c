@@ -617,6 +617,20 @@ int casb_consumer_commit_sync(casb_consumer *c)
     return 0;
 }
 
+int casb_consumer_end_offset(casb_consumer *c, const char *topic, int32_t partition,
+                             int64_t *end, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(c->rk, topic, partition, &low, &high, timeout_ms);
+
+    if (e)
+        return casb_fail(err, errlen, CASB_ERROR, "kafka: end offset of %s/%d: %s", topic,
+                         (int)partition, rd_kafka_err2str(e));
+    *end = high;
+    return 0;
+}
+
 void casb_message_free(casb_message *msg)
 {
     if (!msg)

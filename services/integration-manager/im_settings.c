@@ -13,7 +13,8 @@
     "and every webhook's secrets under CASB_MASTER_KEY, then exits; `" IM_PROG " migrate` "   \
     "applies the schema migrations and `" IM_PROG " create-topics` creates the Kafka "       \
     "topics, each then exits; `" IM_PROG " create-account` and `" IM_PROG " create-token` "  \
-    "issue an account and API tokens (see their --help)."
+    "issue an account and API tokens, and `" IM_PROG " replay-dlq` sends a dead-letter "       \
+    "topic's messages back (see their --help)."
 #define IM_ROTATE_PROG IM_PROG " rotate-credentials"
 #define IM_ROTATE_SUMMARY                                                                    \
     "Re-seals every integration's credentials and every webhook's secrets (webhooks with "  \
@@ -41,6 +42,17 @@
     "lost or revoked (the bootstrap CASB_ADMIN_TOKEN seeds the first start only), then "     \
     "exits. Prints one JSON line {\"account_id\", \"token_id\", \"token\"}. Exits 0 done, " \
     "1 the database failed or the account does not exist, 2 a bad configuration."
+
+#define IM_REPLAY_PROG IM_PROG " replay-dlq"
+#define IM_REPLAY_SUMMARY                                                                    \
+    "Sends the messages of a dead-letter topic (casb.scan.jobs.dlq, casb.scan.results.dlq, " \
+    "casb.integration.events.dlq) back to their topic after the fault that sent them there " \
+    "is fixed, with their keys, then exits; safe because every consumer is idempotent. "   \
+    "Only what the DLQ held when it started is replayed: a message that fails again lands " \
+    "after that and waits for the next run, so a replay never loops. Progress is kept in "  \
+    "the consumer group casb-dlq-replay: running it again replays only what came since. "   \
+    "Prints one JSON line {\"topic\", \"replayed\", \"left\"}; exits 0, 1 when Kafka "      \
+    "failed, 2 on a bad configuration."
 
 #define IM_MIGRATE_PROG IM_PROG " migrate"
 #define IM_MIGRATE_SUMMARY                                                                   \
@@ -217,4 +229,30 @@ void im_account_settings_load_or_exit(im_account_settings *s, int with_token, in
         casb_config_init_or_exit(argc, argv, IM_TOKEN_PROG, IM_TOKEN_SUMMARY, vars, n);
     else
         casb_config_init_or_exit(argc, argv, IM_ACCOUNT_PROG, IM_ACCOUNT_SUMMARY, vars, n);
+}
+
+size_t im_replay_settings_table(im_replay_settings *s, casb_cfg_var *vars, size_t cap)
+{
+    memset(s, 0, sizeof(*s));
+    const casb_cfg_var table[IM_REPLAY_SETTINGS_COUNT] = {
+        casb_service_var_kafka_brokers(&s->kafka_brokers),
+        casb_service_var_log_level(&s->log_level),
+        {"CASB_DLQ_TOPIC", CASB_CFG_STRING, NULL, 1, 0, 0, 0,
+         "The dead-letter topic to replay, e.g. casb.scan.results.dlq.", &s->dlq_topic},
+        {"CASB_REPLAY_MAX", CASB_CFG_INT, "0", 0, 0, 0, 100000000,
+         "Replay at most this many messages (0: all the topic held at the start).",
+         &s->max_messages},
+        {"CASB_REPLAY_IDLE_MS", CASB_CFG_INT, "10000", 0, 0, 1000, 600000,
+         "Stop after this long without a message (joining the group takes a few seconds).",
+         &s->idle_ms},
+    };
+    return table_copy(vars, cap, table, IM_REPLAY_SETTINGS_COUNT);
+}
+
+void im_replay_settings_load_or_exit(im_replay_settings *s, int argc, char **argv)
+{
+    casb_cfg_var vars[IM_REPLAY_SETTINGS_COUNT];
+    size_t n = im_replay_settings_table(s, vars, IM_REPLAY_SETTINGS_COUNT);
+
+    casb_config_init_or_exit(argc, argv, IM_REPLAY_PROG, IM_REPLAY_SUMMARY, vars, n);
 }

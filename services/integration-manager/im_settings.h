@@ -85,6 +85,20 @@ size_t im_account_settings_table(im_account_settings *s, int with_token, casb_cf
 void im_account_settings_load_or_exit(im_account_settings *s, int with_token, int argc,
                                       char **argv);
 
+/* The replay-dlq subcommand (im_replay.h). */
+typedef struct {
+    char *kafka_brokers;
+    int log_level;
+    char *dlq_topic;
+    long max_messages; /* 0: all */
+    long idle_ms;
+} im_replay_settings;
+
+#define IM_REPLAY_SETTINGS_COUNT 5
+
+size_t im_replay_settings_table(im_replay_settings *s, casb_cfg_var *vars, size_t cap);
+void im_replay_settings_load_or_exit(im_replay_settings *s, int argc, char **argv);
+
 /* The create-topics subcommand: the brokers and how many replicas each topic gets. */
 typedef struct {
     char *kafka_brokers;

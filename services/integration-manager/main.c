@@ -10,6 +10,7 @@
 #include "im_accounts.h"
 #include "im_app.h"
 #include "im_ops.h"
+#include "im_replay.h"
 #include "im_rotate.h"
 #include "im_routes.h"
 #include "im_settings.h"
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
         return im_account_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], IM_TOKEN_COMMAND) == 0)
         return im_token_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], IM_REPLAY_COMMAND) == 0)
+        return im_replay_main(argc - 1, argv + 1);
     im_settings_load_or_exit(&settings, argc, argv);
     casb_log_init("integration-manager", settings.log_level);
     casb_service_signals_install();

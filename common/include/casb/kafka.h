@@ -83,6 +83,10 @@ int casb_consumer_commit(casb_consumer *c, const casb_message *msg);
 /* Synchronously commits stored offsets (used before shutdown and in tests). */
 int casb_consumer_commit_sync(casb_consumer *c);
 void casb_message_free(casb_message *msg);
+/* The offset the next message produced to topic/partition will get (its high watermark), as
+ * the broker says now. 0, or -1 with err set. */
+int casb_consumer_end_offset(casb_consumer *c, const char *topic, int32_t partition,
+                             int64_t *end, int timeout_ms, char *err, size_t errlen);
 /* Leaves the group (committing stored offsets) and destroys. NULL-safe. */
 void casb_consumer_close(casb_consumer *c);
 
