@@ -205,6 +205,8 @@ static int insert_token(casb_db *db, const char *id, const casb_token_spec *spec
                         const char *digest_hex, int bootstrap, long *inserted, char *err,
                         size_t errlen)
 {
+    char expires_utc[32] = "";
+    time_t expires;
     const char *params[8] = {id,
                              spec->account_id,
                              spec->name,
@@ -213,6 +215,13 @@ static int insert_token(casb_db *db, const char *id, const casb_token_spec *spec
                              bootstrap ? "true" : "false",
                              spec->created_by,
                              spec->expires_at};
+
+    /* In UTC: RFC 3339 allows offsets up to +-23:59, PostgreSQL refuses beyond +-15:59 (a
+     * 500 for "+19:50", found by tests/apifuzz). check_spec parsed it already. */
+    if (spec->expires_at && casb_time_parse(spec->expires_at, &expires) == 0) {
+        casb_time_rfc3339(expires_utc, sizeof(expires_utc), expires);
+        params[7] = expires_utc;
+    }
 
     /* ON CONFLICT: a second bootstrap token for the account is not an error, it is ignored. */
     return casb_db_exec(db,
@@ -223,17 +232,18 @@ static int insert_token(casb_db *db, const char *id, const casb_token_spec *spec
                         8, params, inserted, err, errlen);
 }
 
+/* 1 to CASB_TOKEN_NAME_MAX characters (not bytes: the API documents characters). */
 static int valid_name(const char *name)
 {
-    size_t n = name ? strlen(name) : 0;
+    size_t n = name ? strlen(name) : 0, chars = 0;
 
-    if (n == 0 || n > CASB_TOKEN_NAME_MAX)
-        return 0;
     for (size_t i = 0; i < n; i++) {
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
             return 0; /* it is shown in the audit log and the dashboard */
+        if (((unsigned char)name[i] & 0xC0) != 0x80)
+            chars++;
     }
-    return 1;
+    return chars >= 1 && chars <= CASB_TOKEN_NAME_MAX;
 }
 
 static int check_spec(const casb_token_spec *spec, char *err, size_t errlen)

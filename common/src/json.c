@@ -164,6 +164,21 @@ long casb_json_display_length(const json_t *s)
     return chars;
 }
 
+int casb_utf8_prefix_len(const char *s, int max_bytes)
+{
+    int n = 0;
+
+    if (!s)
+        return 0;
+    while (n < max_bytes && s[n])
+        n++;
+    /* s[n] is the first byte left out: a continuation byte there means the cut splits a
+     * sequence, whose start is then left out too. */
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
 void casb_json_wipe(json_t *v)
 {
     const char *key;

@@ -762,9 +762,11 @@ casb_install_deploy_test_deps() {
 
 # ---- tests/apifuzz (Schemathesis): BEGIN casb_install_apifuzz_deps ---------------------------
 # Schemathesis in a venv under .local, pinned: its CLI and checks change between majors, and
-# tests/apifuzz/run.py is written against 4.x.
+# tests/apifuzz/run.py is written against 4.x. Hypothesis too: the short run's seed gives the
+# same cases only with the same generator.
 CASB_APIFUZZ_VENV="$CASB_LOCAL/venv-apifuzz"
 CASB_SCHEMATHESIS_VERSION=4.32.5
+CASB_HYPOTHESIS_VERSION=6.170.17
 casb_install_apifuzz_deps() {
   if ! python3 -c 'import ensurepip' 2>/dev/null; then
     [ "$(id -u)" -eq 0 ] || casb_die "missing package python3-venv and not root"
@@ -778,7 +780,8 @@ casb_install_apifuzz_deps() {
   fi
   if [ "$("$CASB_APIFUZZ_VENV/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$CASB_SCHEMATHESIS_VERSION" ]; then
     casb_log "pip install schemathesis==$CASB_SCHEMATHESIS_VERSION in $CASB_APIFUZZ_VENV"
-    "$CASB_APIFUZZ_VENV/bin/pip" install -q "schemathesis==$CASB_SCHEMATHESIS_VERSION" ||
+    "$CASB_APIFUZZ_VENV/bin/pip" install -q "schemathesis==$CASB_SCHEMATHESIS_VERSION" \
+      "hypothesis==$CASB_HYPOTHESIS_VERSION" ||
       casb_die "pip install schemathesis failed"
   fi
 }

@@ -7,6 +7,7 @@
 
 #include "casb/crypto.h"
 #include "casb/error.h"
+#include "casb/json.h"
 #include "casb/query.h"
 #include "fa_views.h"
 
@@ -240,7 +241,8 @@ char *fa_query_ids(const json_t *body, long *distinct, char *err, size_t errlen)
     *distinct = 0;
     json_object_foreach((json_t *)body, key, v) {
         if (strcmp(key, "ids") != 0) {
-            casb_fail(err, errlen, CASB_EINVALID, "%.64s: unknown field", key);
+            casb_fail(err, errlen, CASB_EINVALID, "%.*s: unknown field",
+                      casb_utf8_prefix_len(key, 64), key);
             return NULL;
         }
     }

@@ -101,7 +101,7 @@ static int auth_members_only(const json_t *auth, const char *const *allowed, cha
         if (!known) {
             char name[64];
 
-            snprintf(name, sizeof(name), "auth.%.50s", key);
+            snprintf(name, sizeof(name), "auth.%.*s", casb_utf8_prefix_len(key, 50), key);
             return invalid(field, fieldlen, name, err, errlen, "is not a member of this auth type");
         }
     }
@@ -134,7 +134,7 @@ static int check_header(const char *name, const json_t *value, char *field, size
 {
     char member[96];
 
-    snprintf(member, sizeof(member), "auth.headers.%.64s", name);
+    snprintf(member, sizeof(member), "auth.headers.%.*s", casb_utf8_prefix_len(name, 64), name);
     if (*name == '\0' || strlen(name) > 64)
         return invalid(field, fieldlen, "auth.headers", err, errlen,
                        "names must have 1 to 64 characters");

@@ -109,7 +109,7 @@ int im_validate_settings(const casb_provider *provider, const json_t *config,
      * wrong object, a typo) may slip into it. */
     json_object_foreach((json_t *)config, key, member) {
         if (!config_field_declared(provider, key)) {
-            snprintf(name, sizeof(name), "config.%.100s", key);
+            snprintf(name, sizeof(name), "config.%.*s", casb_utf8_prefix_len(key, 100), key);
             return invalid(field, fieldlen, name, err, errlen, "unknown configuration field");
         }
     }
@@ -198,7 +198,7 @@ static int only_members(const json_t *body, const char *const *allowed, char *fi
                 known = 1;
         }
         if (!known) {
-            snprintf(name, sizeof(name), "%.100s", key);
+            snprintf(name, sizeof(name), "%.*s", casb_utf8_prefix_len(key, 100), key);
             return invalid(field, fieldlen, name, err, errlen, "unknown field");
         }
     }

@@ -227,3 +227,14 @@ def test_filters_refuse_bad_values():
         r = im("GET", "/v1/integrations?" + query)
         assert r.status == 400, (query, r)
         assert r.body.get("parameter") == param, (query, r.body)
+
+
+def test_refusal_of_a_long_non_ascii_member_name_says_which():
+    # Found by tests/apifuzz: the name was cut at 100 bytes inside a UTF-8 sequence, jansson
+    # refused the string, and the 422 came without detail and field.
+    key = "a" + "\U0001d47b" * 30
+    r = im("POST", "/v1/integrations",
+           {"provider": "github", "name": "x", "credentials": {}, "config": {key: 1}})
+    assert r.status == 422, r
+    assert r.body["field"].startswith("config.a\U0001d47b"), r
+    assert "unknown configuration field" in r.body["detail"], r

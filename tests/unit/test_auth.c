@@ -177,6 +177,27 @@ static void test_bad_specs_are_refused(void **state)
     casb_db_pool_release(pool, db);
 }
 
+/* Found by tests/apifuzz: an RFC 3339 offset beyond PostgreSQL's +-15:59 was a database error
+ * (500), and a name of 100 characters was refused when they took more than 100 bytes. */
+static void test_any_rfc3339_offset_and_100_characters_are_issued(void **state)
+{
+    casb_db *db = db_or_skip();
+    char name[4 * CASB_TOKEN_NAME_MAX + 1] = "";
+    casb_token_spec spec = {CASB_DEFAULT_ACCOUNT_ID, name, CASB_ROLE_READ_ONLY,
+                            "6490-06-02T00:54:43+19:50", "test_auth"};
+    char token[CASB_TOKEN_SIZE], id[37], err[256];
+
+    (void)state;
+    for (int i = 0; i < CASB_TOKEN_NAME_MAX; i++)
+        strcat(name, "\xc3\xa9"); /* U+00E9, two bytes */
+    assert_int_equal(casb_auth_issue(db, &spec, token, id, err, sizeof(err)), 0);
+    assert_int_equal(sql(db, "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND "
+                             "expires_at = '6490-06-01T05:04:43Z' AND length(name) = 100", id), 1);
+    strcat(name, "\xc3\xa9");
+    assert_int_equal(casb_auth_issue(db, &spec, token, id, err, sizeof(err)), CASB_EINVALID);
+    casb_db_pool_release(pool, db);
+}
+
 static void test_the_bootstrap_token_is_seeded_once(void **state)
 {
     casb_db *db = db_or_skip();
@@ -218,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_two_instances_are_independent),
         cmocka_unit_test(test_issued_tokens_carry_account_and_role),
         cmocka_unit_test(test_bad_specs_are_refused),
+        cmocka_unit_test(test_any_rfc3339_offset_and_100_characters_are_issued),
         cmocka_unit_test(test_the_bootstrap_token_is_seeded_once),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

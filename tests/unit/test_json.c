@@ -180,6 +180,26 @@ static void test_set_and_dump(void **state)
     json_decref(arr);
 }
 
+/* Found by tests/apifuzz: a member name cut inside a UTF-8 sequence made a 422 without its
+ * detail (jansson refused the string). */
+static void test_utf8_prefix_ends_on_a_character(void **state)
+{
+    const char *s = "a\xf0\x9d\x91\xbb\xc3\xa9z"; /* a, U+1D47B (4 bytes), U+00E9, z */
+
+    (void)state;
+    assert_int_equal(casb_utf8_prefix_len(s, 100), 8);
+    assert_int_equal(casb_utf8_prefix_len(s, 8), 8);
+    assert_int_equal(casb_utf8_prefix_len(s, 7), 7);
+    assert_int_equal(casb_utf8_prefix_len(s, 6), 5);
+    assert_int_equal(casb_utf8_prefix_len(s, 5), 5);
+    assert_int_equal(casb_utf8_prefix_len(s, 4), 1);
+    assert_int_equal(casb_utf8_prefix_len(s, 2), 1);
+    assert_int_equal(casb_utf8_prefix_len(s, 1), 1);
+    assert_int_equal(casb_utf8_prefix_len(s, 0), 0);
+    assert_int_equal(casb_utf8_prefix_len("\xc3\xa9", 1), 0);
+    assert_int_equal(casb_utf8_prefix_len(NULL, 5), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_brackets_in_strings_do_not_count),
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_set_and_dump),
+        cmocka_unit_test(test_utf8_prefix_ends_on_a_character),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,14 +18,14 @@
  * secret scanners recognise a leaked one. */
 #define CASB_TOKEN_PREFIX "casb_"
 #define CASB_TOKEN_SIZE 49 /* with the NUL */
-#define CASB_TOKEN_NAME_MAX 100
+#define CASB_TOKEN_NAME_MAX 100 /* characters; up to 4 bytes each in UTF-8 */
 
 typedef enum { CASB_ROLE_READ_ONLY = 0, CASB_ROLE_ANALYST = 1, CASB_ROLE_ADMIN = 2 } casb_role;
 
 typedef struct {
     char account_id[37];
     char token_id[37]; /* "bootstrap" when checked without a database */
-    char token_name[CASB_TOKEN_NAME_MAX + 1];
+    char token_name[4 * CASB_TOKEN_NAME_MAX + 1];
     casb_role role;
 } casb_principal;
 

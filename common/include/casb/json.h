@@ -31,6 +31,11 @@ int casb_json_set_str(json_t *obj, const char *key, const char *value);
  * and PostgreSQL text cannot hold. */
 long casb_json_display_length(const json_t *s);
 
+/* How many bytes of s, at most max_bytes, end on a character boundary: for "%.*s" of a name
+ * from the request quoted back in an answer. A cut inside a UTF-8 sequence leaves a string
+ * that is no JSON string (jansson refuses it, and the answer lost its detail). */
+int casb_utf8_prefix_len(const char *s, int max_bytes);
+
 /* Overwrites every string inside v with zeros (the object stays, its strings emptied of
  * content but not of length): for documents that held secrets, before they are freed.
  * jansson owns the buffers; writing through them is the only way to wipe them. */
