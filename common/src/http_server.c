@@ -912,7 +912,6 @@ static void dispatch(casb_http_req *req)
     const char *method = req->ri->request_method;
     const char *match_method = req->head ? "GET" : method;
     const route *best = NULL;
-    long best_score = -1;
     char allow[128] = "";
     size_t plen;
     int path_known = 0;
@@ -939,17 +938,24 @@ static void dispatch(casb_http_req *req)
         }
     }
     if (nseg >= 0) {
+        long top = -1;
+
+        /* The path is the resource: only the most literal patterns it matches name it, so
+         * that GET /v1/findings/ignore (a POST-only resource) is 405, not GET
+         * /v1/findings/{id} with the id "ignore". */
         for (const route *r = s->routes; r; r = r->next) {
             long score = route_score(r, req);
 
-            if (score < 0)
+            if (score > top)
+                top = score;
+        }
+        for (const route *r = s->routes; top >= 0 && r; r = r->next) {
+            if (route_score(r, req) != top)
                 continue;
             path_known = 1;
             allow_add(allow, sizeof(allow), r->method);
-            if (strcmp(r->method, match_method) == 0 && score > best_score) {
+            if (!best && strcmp(r->method, match_method) == 0)
                 best = r;
-                best_score = score;
-            }
         }
     }
     if (handle_cors(req, path_known, allow))

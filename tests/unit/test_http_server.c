@@ -498,6 +498,13 @@ static void test_not_found_and_method_not_allowed(void **state)
     assert_string_equal(hdr(&r, "Allow"), "GET, DELETE");
     result_free(&r);
 
+    /* A literal resource shadows the {id} pattern of other methods: DELETE of "summary" is
+     * no deletion of a thing named so. */
+    call("DELETE", "/v1/things/summary", auth_headers, NULL, 0, &r);
+    json_decref(expect_problem(&r, 405, "Method Not Allowed"));
+    assert_string_equal(hdr(&r, "Allow"), "GET");
+    result_free(&r);
+
     call("POST", "/healthz", NULL, NULL, 0, &r);
     json_decref(expect_problem(&r, 405, "Method Not Allowed"));
     assert_string_equal(hdr(&r, "Allow"), "GET");
