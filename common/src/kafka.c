@@ -29,8 +29,14 @@ struct casb_producer {
     atomic_int fatal;    /* set once the idempotent producer hit a fatal error */
 };
 
+#define KAFKA_SEEK_TIMEOUT_MS 5000
+
 struct casb_consumer {
     rd_kafka_t *rk;
+    /* Set while the application holds a message for long (casb_consumer_pause): partitions
+     * a rebalance assigns meanwhile are paused as they arrive. Only the polling thread
+     * touches it (rebalances are served inside poll). */
+    int paused;
 };
 
 /* The delivery outcome of one message whose sender waits for it (casb_dlq_publish). Shared
@@ -370,7 +376,6 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    (void)opaque;
     switch (err) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
         log_partitions("kafka partitions assigned", parts);
@@ -378,6 +383,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             e = rd_kafka_assign(rk, parts);
+        if (!error && !e && ((casb_consumer *)opaque)->paused)
+            rd_kafka_pause_partitions(rk, parts);
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         log_partitions("kafka partitions revoked", parts);
@@ -502,6 +509,7 @@ int casb_consumer_new(casb_consumer **out, const char *brokers, const char *grou
         goto out;
     rd_kafka_conf_set_stats_cb(conf, stats_cb);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, msg, sizeof msg);
     if (!c->rk) {
         casb_fail(err, errlen, CASB_ERROR, "kafka consumer: %s", msg);
@@ -615,6 +623,54 @@ int casb_consumer_commit_sync(casb_consumer *c)
         return CASB_ERROR;
     }
     return 0;
+}
+
+/* Pauses or resumes every partition assigned now; rebalance_cb covers later ones. */
+static int set_paused(casb_consumer *c, int paused)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(c->rk, &parts);
+
+    c->paused = paused;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+        e = paused ? rd_kafka_pause_partitions(c->rk, parts)
+                   : rd_kafka_resume_partitions(c->rk, parts);
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    if (e) {
+        casb_log_warn(paused ? "kafka pause failed" : "kafka resume failed", "error",
+                      rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
+int casb_consumer_pause(casb_consumer *c)
+{
+    return set_paused(c, 1);
+}
+
+int casb_consumer_resume(casb_consumer *c)
+{
+    return set_paused(c, 0);
+}
+
+int casb_consumer_seek_back(casb_consumer *c, const casb_message *msg)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+    int rc = 0;
+
+    rd_kafka_topic_partition_list_add(list, msg->topic, msg->partition)->offset = msg->offset;
+    error = rd_kafka_seek_partitions(c->rk, list, KAFKA_SEEK_TIMEOUT_MS);
+    if (error) {
+        casb_log_warn("kafka seek failed; the message comes back after a rebalance", "error",
+                      rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        rc = -1;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
 }
 
 int casb_consumer_end_offset(casb_consumer *c, const char *topic, int32_t partition,

@@ -385,12 +385,82 @@ static void test_unreachable_brokers(void **state)
     assert_null(c);
 }
 
+/* Holds msg for hold_ms, polling the paused consumer meanwhile (polling) or not at all, then
+ * reports whether the member still owns the partition: storing msg's offset succeeds. */
+static int still_owned_after_hold(casb_consumer *c, const casb_message *msg, int hold_ms,
+                                  int polling)
+{
+    int64_t until = casb_monotonic_ms() + hold_ms;
+
+    assert_int_equal(casb_consumer_pause(c), 0);
+    while (casb_monotonic_ms() < until) {
+        casb_message *stray = NULL;
+
+        if (polling) {
+            assert_int_not_equal(casb_consumer_poll(c, &stray, 200), -1);
+            assert_null(stray); /* paused: nothing is delivered */
+        } else {
+            casb_sleep_ms(200);
+        }
+    }
+    assert_int_equal(casb_consumer_resume(c), 0);
+    /* An eviction (max.poll.interval.ms is the client's own check) shows in the polls
+     * after it: an error, then the lost assignment's revocation. */
+    for (int i = 0; i < 10; i++) {
+        casb_message *next = NULL;
+
+        if (casb_consumer_poll(c, &next, 300) == 1) {
+            casb_consumer_seek_back(c, next);
+            casb_message_free(next);
+            break;
+        }
+    }
+    return casb_consumer_commit(c, msg) == 0;
+}
+
+/* A message held longer than max.poll.interval.ms (a long scan): polling with fetching
+ * paused keeps the member in the group and the position where it was; not polling loses
+ * the partition. seek_back delivers a message again. */
+static void test_pause_keeps_the_member_through_a_long_hold(void **state)
+{
+    const char *topics[2] = {"t.pause", NULL};
+    casb_producer *p = new_producer();
+    casb_consumer *c = NULL;
+    casb_message *held, *next, *again;
+    char err[256] = "";
+
+    (void)state;
+    create_topic("t.pause", 1);
+    send_ok(p, "t.pause", "k", "m0");
+    send_ok(p, "t.pause", "k", "m1");
+    assert_int_equal(casb_producer_flush(p, 10000, err, sizeof err), 0);
+    assert_int_equal(casb_consumer_new(&c, bootstraps, "g-pause", topics, 10000, err, sizeof err),
+                     0);
+    held = poll_one(c, 15000);
+    assert_value(held, "m0");
+    assert_true(still_owned_after_hold(c, held, 12000, 1));
+    next = poll_one(c, 5000);
+    assert_value(next, "m1"); /* neither m0 again nor anything skipped */
+    assert_int_equal(casb_consumer_seek_back(c, next), 0);
+    again = poll_one(c, 5000);
+    assert_value(again, "m1");
+    assert_int_equal(again->offset, next->offset);
+    /* Without polling, the same hold costs the partition. */
+    assert_false(still_owned_after_hold(c, again, 12000, 0));
+    casb_message_free(held);
+    casb_message_free(next);
+    casb_message_free(again);
+    casb_consumer_close(c);
+    casb_producer_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_produce_flush),
         cmocka_unit_test(test_flush_reports_timeout_and_failures),
         cmocka_unit_test(test_group_commit_and_redelivery),
+        cmocka_unit_test(test_pause_keeps_the_member_through_a_long_hold),
         cmocka_unit_test(test_dlq_publish),
         cmocka_unit_test(test_consumer_lag_from_stats),
         cmocka_unit_test(test_unreachable_brokers),

@@ -78,6 +78,16 @@ int casb_consumer_new(casb_consumer **out, const char *brokers, const char *grou
 /* Returns 1 and *out (free with casb_message_free), 0 when nothing arrived in timeout_ms,
  * -1 on a fatal consumer error. Transient broker errors are logged and reported as 0. */
 int casb_consumer_poll(casb_consumer *c, casb_message **out, int timeout_ms);
+/* For a message whose processing takes longer than max_poll_interval_ms allows: pause
+ * fetching (every partition assigned now or later), keep calling casb_consumer_poll while
+ * it is processed (it then delivers no message, but keeps the member in the group and
+ * serves rebalances), then resume. The position stays at the held message's successor:
+ * nothing is skipped or fetched twice. 0, or -1 (logged). */
+int casb_consumer_pause(casb_consumer *c);
+int casb_consumer_resume(casb_consumer *c);
+/* Rewinds msg's partition to msg, so that it is delivered again (a message polled while
+ * the application was not ready to take it). 0, or -1 (logged). */
+int casb_consumer_seek_back(casb_consumer *c, const casb_message *msg);
 /* Marks msg processed: stores offset+1 for the background committer. */
 int casb_consumer_commit(casb_consumer *c, const casb_message *msg);
 /* Synchronously commits stored offsets (used before shutdown and in tests). */
