@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "casb/db.h"
 #include "casb/error.h"
@@ -15,6 +17,9 @@
 /* The slice in which waiting loops look at the stop flag: short enough that SIGTERM is seen
  * at once by a human, long enough to cost nothing. */
 #define STOP_CHECK_MS 100
+/* After the grace period, the time a service may still take to close its connections before
+ * the watchdog ends it. */
+#define WATCHDOG_CLOSE_MARGIN_MS 5000
 /* Health-only servers answer a probe now and then: a few threads are plenty. */
 #define HEALTH_SERVER_THREADS 4
 
@@ -174,12 +179,99 @@ casb_cfg_var casb_service_var_db_pool_size(long *target)
  * sig_atomic_t is an int, so the handler's store is just as atomic. */
 static volatile sig_atomic_t stop_requested;
 static volatile int cancel_requested;
+/* When the first stop signal came (CLOCK_MONOTONIC, as casb_monotonic_ms): the grace period
+ * counts from there. Written before stop_requested and read only once that is set; an
+ * aligned 64-bit store is one instruction on the platforms the services run on. */
+static volatile int64_t stop_at_ms;
 
 static void on_stop_signal(int sig)
 {
+    struct timespec ts;
+
     (void)sig;
+    /* clock_gettime is async-signal-safe. */
+    if (!stop_requested && clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+        stop_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     stop_requested = 1;
     cancel_requested = 1;
+}
+
+long casb_service_grace_left_ms(long grace_s)
+{
+    int64_t left;
+
+    if (!stop_requested || stop_at_ms == 0)
+        return grace_s * 1000;
+    left = stop_at_ms + (int64_t)grace_s * 1000 - casb_monotonic_ms();
+    return left > 0 ? (long)left : 0;
+}
+
+/* The shutdown watchdog: one thread per process, started and stopped by main. */
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int running;
+    int done; /* main has finished its shutdown */
+    long grace_s;
+} watchdog = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+/* Wakes every STOP_CHECK_MS (a signal handler cannot signal a condition variable) until a
+ * stop is requested, then once the grace period and the close margin are over. */
+static void *watchdog_main(void *arg)
+{
+    char grace[24];
+    int done;
+
+    (void)arg;
+    pthread_mutex_lock(&watchdog.mu);
+    while (!watchdog.done &&
+           (!stop_requested || stop_at_ms == 0 ||
+            casb_monotonic_ms() <
+                stop_at_ms + (int64_t)watchdog.grace_s * 1000 + WATCHDOG_CLOSE_MARGIN_MS)) {
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += STOP_CHECK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&watchdog.cond, &watchdog.mu, &until);
+    }
+    done = watchdog.done;
+    pthread_mutex_unlock(&watchdog.mu);
+    if (done)
+        return NULL;
+    /* What the service still holds is uncommitted, so it is redelivered elsewhere: exiting
+     * loses nothing that at-least-once delivery does not bring back. */
+    snprintf(grace, sizeof(grace), "%ld", watchdog.grace_s);
+    casb_log_error("shutdown took longer than the grace period; exiting now", "grace_s", grace);
+    _exit(1);
+}
+
+int casb_service_watchdog_start(long grace_s)
+{
+    watchdog.grace_s = grace_s;
+    watchdog.done = 0;
+    if (pthread_create(&watchdog.thread, NULL, watchdog_main, NULL) != 0) {
+        casb_log_warn("cannot start the shutdown watchdog");
+        return -1;
+    }
+    watchdog.running = 1;
+    return 0;
+}
+
+void casb_service_watchdog_stop(void)
+{
+    if (!watchdog.running)
+        return;
+    pthread_mutex_lock(&watchdog.mu);
+    watchdog.done = 1;
+    pthread_cond_signal(&watchdog.cond);
+    pthread_mutex_unlock(&watchdog.mu);
+    pthread_join(watchdog.thread, NULL);
+    watchdog.running = 0;
 }
 
 void casb_service_signals_install(void)
@@ -335,7 +427,9 @@ void casb_service_flush(casb_producer *producer, long grace_s)
 
     if (!producer || grace_s <= 0)
         return;
-    if (casb_producer_flush(producer, (int)(grace_s * 1000), err, sizeof(err)) != 0)
+    /* What the grace period has left after the work stopped, not a second grace period. */
+    if (casb_producer_flush(producer, (int)casb_service_grace_left_ms(grace_s), err,
+                            sizeof(err)) != 0)
         casb_log_warn("kafka flush at shutdown incomplete", "error", err);
 }
 

@@ -75,6 +75,18 @@ casb_install_browser_deps() {
   fi
 }
 
+# Closes every descriptor above 2 of the current shell. Long-lived processes (broker,
+# services, simulator) call it before exec: one started under `flock /tmp/casb-stack.lock
+# deploy/local/up` would otherwise inherit the lock's descriptor and hold the lock for as
+# long as it runs, so that every later `flock` on it waits forever.
+casb_close_fds() {
+  local self="$BASHPID" fd
+  for fd in $(ls "/proc/$self/fd"); do
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 # True when the pid in FILE is alive and its command line contains PATTERN.
 casb_pid_alive() {
   local file="$1" pattern="$2" pid
@@ -358,11 +370,11 @@ casb_kafka_start() {
   if ! casb_kafka_running; then
     casb_log "starting Kafka $CASB_KAFKA_VERSION on $CASB_KAFKA_BROKERS"
     # setsid: the broker must not receive the terminal's signals nor keep the caller's job alive.
-    setsid java -Xmx512m -Xms512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    (casb_close_fds && exec setsid java -Xmx512m -Xms512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       -Dlog4j.configuration="file:$CASB_KAFKA_DIR/config/log4j.properties" \
       -Dkafka.logs.dir="$CASB_KAFKA_DIR/logs" \
       -cp "$CASB_KAFKA_DIR/lib/*" kafka.Kafka "$CASB_KAFKA_DIR/config/server.properties" \
-      </dev/null >"$CASB_KAFKA_DIR/logs/stdout.log" 2>&1 &
+      </dev/null >"$CASB_KAFKA_DIR/logs/stdout.log" 2>&1) &
     echo $! >"$CASB_KAFKA_DIR/kafka.pid"
   fi
   casb_wait_for 120 "Kafka at $CASB_KAFKA_BROKERS" casb_kafka_answers || {
@@ -435,15 +447,39 @@ CASB_SIM_GOOGLE_KEY="$CASB_ROOT/tests/fakes/saas-sim/tenants/google-demo-sa-key.
 CASB_SIM_DNS_ADDR=127.0.0.1:8053
 CASB_SERVICES="integration-manager scheduler scanner-worker findings-api"
 
+# Replicas: replica 1 of a service is the service's own name; replica k>1 is <svc>-<k>, with
+# its own pid file and log, on the service's port + 100*(k-1) (scanner-worker-2: 8184).
+CASB_REPLICA_MAX=9
+
+# The service a process name belongs to: scanner-worker-2 -> scanner-worker.
+casb_svc_base() {
+  local base="${1%-[2-9]}"
+  case " $CASB_SERVICES " in *" $base "*) echo "$base" && return 0 ;; esac
+  echo "$1"
+}
+
+# The replica number of a process name: scanner-worker-2 -> 2, scanner-worker -> 1.
+casb_svc_replica() {
+  if [ "$(casb_svc_base "$1")" = "$1" ]; then echo 1; else echo "${1##*-}"; fi
+}
+
+# The name of replica K of SVC (K=1: SVC itself).
+casb_svc_replica_name() {
+  if [ "$2" -le 1 ]; then echo "$1"; else echo "$1-$2"; fi
+}
+
 casb_svc_addr() {
-  case "$1" in
-    integration-manager) echo 127.0.0.1:8081 ;;
-    findings-api) echo 127.0.0.1:8082 ;;
-    scheduler) echo 127.0.0.1:8083 ;;
-    scanner-worker) echo 127.0.0.1:8084 ;;
-    saas-sim) echo "$CASB_SIM_ADDR" ;;
+  local port k
+  case "$(casb_svc_base "$1")" in
+    integration-manager) port=8081 ;;
+    findings-api) port=8082 ;;
+    scheduler) port=8083 ;;
+    scanner-worker) port=8084 ;;
+    saas-sim) echo "$CASB_SIM_ADDR" && return 0 ;;
     *) return 1 ;;
   esac
+  k="$(casb_svc_replica "$1")"
+  echo "127.0.0.1:$((port + 100 * (k - 1)))"
 }
 
 casb_build() {
@@ -494,8 +530,10 @@ casb_http_ok() { curl -fs -m 3 -o /dev/null "$1"; }
 
 # The pid file of a service (or the simulator, name saas-sim).
 casb_svc_pidfile() { echo "$CASB_RUN_DIR/$1.pid"; }
-casb_svc_binary() { echo "$CASB_BUILD_DIR/casb-$1"; }
-casb_svc_running() { casb_pid_alive "$(casb_svc_pidfile "$1")" "casb-$1"; }
+casb_svc_binary() { echo "$CASB_BUILD_DIR/casb-$(casb_svc_base "$1")"; }
+# The command-line pattern of a process: its binary's name (shared by the replicas).
+casb_svc_pattern() { echo "casb-$(casb_svc_base "$1")"; }
+casb_svc_running() { casb_pid_alive "$(casb_svc_pidfile "$1")" "$(casb_svc_pattern "$1")"; }
 
 # Starts one process (service or simulator) unless it already runs the current binary:
 #   casb_proc_start NAME ADDR [VAR=value ...] [-- ARG ...]
@@ -517,7 +555,7 @@ casb_proc_start() {
   if casb_svc_running "$name"; then
     if [ "$bin" -nt "$pidf" ]; then
       casb_log "restarting $name (binary rebuilt)"
-      casb_pid_stop "$pidf" "casb-$name" 40
+      casb_pid_stop "$pidf" "$(casb_svc_pattern "$name")" 40
     else
       return 0
     fi
@@ -526,15 +564,18 @@ casb_proc_start() {
     casb_die "$addr is taken by another process (not started by deploy/local): stop it first"
   fi
   casb_log "starting $name on $addr"
-  (cd "$CASB_ROOT" && exec setsid env "${envs[@]}" "$bin" "$@" </dev/null >>"$CASB_LOG_DIR/$name.log" 2>&1) &
+  (cd "$CASB_ROOT" && casb_close_fds && exec setsid env "${envs[@]}" "$bin" "$@" </dev/null >>"$CASB_LOG_DIR/$name.log" 2>&1) &
   echo $! >"$pidf"
 }
 
+# casb_proc_start_service NAME: a service or one of its replicas (<svc>-<k>); a replica gets
+# the environment of replica 1 but for CASB_HTTP_ADDR.
 casb_proc_start_service() {
-  local svc="$1" addr
+  local name="$1" svc addr
+  svc="$(casb_svc_base "$name")"
   addr="$(casb_svc_addr "$svc")"
   local envs=(CASB_DATABASE_URL="$CASB_DATABASE_URL" CASB_KAFKA_BROKERS="$CASB_KAFKA_BROKERS"
-    CASB_HTTP_ADDR="$addr" CASB_LOG_LEVEL="${CASB_LOG_LEVEL:-info}"
+    CASB_HTTP_ADDR="$(casb_svc_addr "$name")" CASB_LOG_LEVEL="${CASB_LOG_LEVEL:-info}"
     CASB_ALLOWED_ENDPOINTS="${CASB_ALLOWED_ENDPOINTS:-$CASB_SIM_URL}"
     CASB_SHUTDOWN_GRACE_S="${CASB_SHUTDOWN_GRACE_S:-10}"
     # The test suites and the API fuzzer send thousands of requests a minute with one token.
@@ -581,7 +622,7 @@ casb_proc_start_service() {
         CASB_WEBHOOK_TIMEOUT_MS="${CASB_WEBHOOK_TIMEOUT_MS:-3000}")
       ;;
   esac
-  casb_proc_start "$svc" "$addr" "${envs[@]}"
+  casb_proc_start "$name" "$(casb_svc_addr "$name")" "${envs[@]}"
 }
 
 casb_wait_ready() {
@@ -606,29 +647,94 @@ casb_sim_start() {
   casb_wait_ready saas-sim "$CASB_SIM_URL/_sim/health" 30
 }
 
+# The replicas of SVC that have a pid file, replica 1 first (one name a line).
+casb_svc_instances() {
+  local k name
+  for ((k = 1; k <= CASB_REPLICA_MAX; k++)); do
+    name="$(casb_svc_replica_name "$1" "$k")"
+    [ -f "$(casb_svc_pidfile "$name")" ] && echo "$name"
+  done
+  return 0
+}
+
+# How many replicas of SVC to run: CASB_WORKERS for scanner-worker, else CASB_REPLICAS.
+casb_svc_wanted() {
+  if [ "$1" = scanner-worker ]; then
+    echo "${CASB_WORKERS:-${CASB_REPLICAS:-1}}"
+  else
+    echo "${CASB_REPLICAS:-1}"
+  fi
+}
+
+casb_replica_stop() {
+  if casb_svc_running "$1"; then
+    casb_log "stopping $1"
+    casb_pid_stop "$(casb_svc_pidfile "$1")" "$(casb_svc_pattern "$1")" 40
+  fi
+  rm -f "$(casb_svc_pidfile "$1")"
+}
+
+# Starts replica NAME (<svc> or <svc>-<k>) and waits until it is ready: for scripts and tests
+# that add replicas to a running stack. Reads the stack's secrets itself.
+casb_replica_start() {
+  local i
+  casb_ensure_secrets
+  casb_proc_start_service "$1"
+  # The pid file names the forked shell until it has exec'ed the service.
+  for ((i = 0; i < 50; i++)); do
+    casb_svc_running "$1" && break
+    sleep 0.1
+  done
+  casb_wait_ready "$1" "http://$(casb_svc_addr "$1")/readyz" 90
+}
+
 # integration-manager first: it applies the migrations (under an advisory lock) before the
-# others need the schema.
+# others need the schema. CASB_REPLICAS (default 1) replicas of integration-manager,
+# scheduler and findings-api, CASB_WORKERS (default CASB_REPLICAS) of scanner-worker; the
+# replicas beyond those counts that still run (an earlier `up --replicas 3`) are stopped.
 casb_services_start() {
-  local svc
+  local svc name k n started=()
+  for svc in $CASB_SERVICES; do
+    n="$(casb_svc_wanted "$svc")"
+    [[ "$n" =~ ^[1-9]$ ]] || casb_die "replicas of $svc: $n (1..$CASB_REPLICA_MAX)"
+    for name in $(casb_svc_instances "$svc"); do
+      if [ "$(casb_svc_replica "$name")" -gt "$n" ]; then casb_replica_stop "$name"; fi
+    done
+  done
   casb_proc_start_service integration-manager
   casb_wait_ready integration-manager "http://$(casb_svc_addr integration-manager)/readyz" 90
-  for svc in scheduler scanner-worker findings-api; do
-    casb_proc_start_service "$svc"
+  for svc in $CASB_SERVICES; do
+    n="$(casb_svc_wanted "$svc")"
+    for ((k = 1; k <= n; k++)); do
+      name="$(casb_svc_replica_name "$svc" "$k")"
+      [ "$name" = integration-manager ] && continue
+      casb_proc_start_service "$name"
+      started+=("$name")
+    done
   done
-  for svc in scheduler scanner-worker findings-api; do
-    casb_wait_ready "$svc" "http://$(casb_svc_addr "$svc")/readyz" 90
+  for name in "${started[@]}"; do
+    casb_wait_ready "$name" "http://$(casb_svc_addr "$name")/readyz" 90
   done
 }
 
 casb_services_stop() {
-  local svc
-  # Reverse order: producers of work stop before its consumers.
+  local svc name
+  # Reverse order: producers of work stop before its consumers. Every replica of each.
   for svc in integration-manager scheduler scanner-worker findings-api; do
-    if casb_svc_running "$svc"; then
-      casb_log "stopping $svc"
-      casb_pid_stop "$(casb_svc_pidfile "$svc")" "casb-$svc" 40
-    fi
+    for name in $(casb_svc_instances "$svc"); do
+      casb_replica_stop "$name"
+    done
   done
+}
+
+# The URLs of the running replicas of SVC, comma-separated, replica 1 first.
+casb_svc_urls() {
+  local name urls=()
+  for name in $(casb_svc_instances "$1"); do
+    urls+=("http://$(casb_svc_addr "$name")")
+  done
+  [ ${#urls[@]} -gt 0 ] || urls=("http://$(casb_svc_addr "$1")")
+  (IFS=,; echo "${urls[*]}")
 }
 
 casb_sim_stop() {
@@ -652,6 +758,12 @@ CASB_KAFKA_BROKERS=$CASB_KAFKA_BROKERS
 CASB_LOG_DIR=$CASB_LOG_DIR
 CASB_GITHUB_APP_KEY=$CASB_LOCAL/sim/github-app-key.pem
 CASB_SIM_DNS_ADDR=$CASB_SIM_DNS_ADDR
+CASB_REPLICAS=${CASB_REPLICAS:-1}
+CASB_WORKERS=$(casb_svc_wanted scanner-worker)
+CASB_INTEGRATIONS_URLS=$(casb_svc_urls integration-manager)
+CASB_FINDINGS_URLS=$(casb_svc_urls findings-api)
+CASB_SCHEDULER_URLS=$(casb_svc_urls scheduler)
+CASB_SCANNER_URLS=$(casb_svc_urls scanner-worker)
 EOF
   )
 }
@@ -700,13 +812,14 @@ casb_key_services_restart() {
     unset CASB_MASTER_KEY_PREVIOUS
     keys="the master key only"
   fi
-  for svc in integration-manager scanner-worker findings-api; do
+  for svc in $(casb_svc_instances integration-manager) $(casb_svc_instances scanner-worker) \
+    $(casb_svc_instances findings-api); do
     if ! casb_svc_running "$svc"; then
       casb_log "$svc is not running: it will read the keys when it starts"
       continue
     fi
     casb_log "restarting $svc with $keys"
-    casb_pid_stop "$(casb_svc_pidfile "$svc")" "casb-$svc" 40
+    casb_pid_stop "$(casb_svc_pidfile "$svc")" "$(casb_svc_pattern "$svc")" 40
     casb_proc_start_service "$svc"
     # The pid file names the forked shell until it has exec'ed the service: casb_wait_ready
     # would take that instant for an exit.

@@ -85,6 +85,7 @@ int main(int argc, char **argv)
         goto config_error;
     }
     casb_service_signals_install();
+    casb_service_watchdog_start(st.shutdown_grace_s);
     fa_ingest_metrics_init();
     fa_webhook_metrics_init();
 
@@ -186,6 +187,7 @@ out:
     fa_catalogue_free(cat);
     if (exit_code == 0)
         casb_log_info("stopped");
+    casb_service_watchdog_stop();
     return exit_code;
 
 config_error:

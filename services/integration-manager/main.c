@@ -55,6 +55,7 @@ int main(int argc, char **argv)
         return 1;
     }
     casb_log_info("integration-manager started", "addr", settings.http_addr);
+    casb_service_watchdog_start(settings.shutdown_grace_s);
 
     casb_service_wait(app.producer);
 
@@ -63,5 +64,6 @@ int main(int argc, char **argv)
     casb_http_server_free(server);
     im_app_close(&app);
     casb_log_info("stopped");
+    casb_service_watchdog_stop();
     return 0;
 }

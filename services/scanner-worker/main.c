@@ -32,6 +32,7 @@ int main(int argc, char **argv)
         return CASB_SERVICE_EXIT_CONFIG;
     }
     casb_service_signals_install();
+    casb_service_watchdog_start(st.shutdown_grace_s);
     sw_worker_metrics_init();
 
     if (casb_service_migrate(st.database_url, err, sizeof(err)) != 0) {
@@ -75,5 +76,6 @@ out:
     casb_keyring_free(keys);
     if (exit_code == 0)
         casb_log_info("stopped");
+    casb_service_watchdog_stop();
     return exit_code;
 }

@@ -30,6 +30,7 @@ int main(int argc, char **argv)
         return 1;
     }
     casb_log_info("scheduler started", "addr", settings.http_addr);
+    casb_service_watchdog_start(settings.shutdown_grace_s);
 
     sched_loop_run(&app);
 
@@ -37,5 +38,6 @@ int main(int argc, char **argv)
     casb_http_server_free(server);
     sched_app_close(&app);
     casb_log_info("stopped");
+    casb_service_watchdog_stop();
     return 0;
 }

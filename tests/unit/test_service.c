@@ -384,11 +384,22 @@ static void test_stop_signals(void **state)
     raise(SIGPIPE);
     assert_int_equal(casb_service_stopping(), 0);
 
+    /* No stop yet: the whole grace period is left. */
+    assert_int_equal(casb_service_grace_left_ms(3), 3000);
+    assert_int_equal(casb_service_watchdog_start(3600), 0);
+
     /* The cancel flag belongs to its user between signals (reset per scan). */
     *cancel = 0;
     raise(SIGTERM);
     assert_int_equal(casb_service_stopping(), 1);
     assert_int_equal(*cancel, 1);
+
+    /* The grace period counts from the signal; a spent one leaves 0, never less. */
+    assert_true(casb_service_grace_left_ms(3) <= 3000);
+    assert_true(casb_service_grace_left_ms(3) > 2000);
+    assert_int_equal(casb_service_grace_left_ms(0), 0);
+    /* A shutdown done within the grace period ends the watchdog without exiting. */
+    casb_service_watchdog_stop();
 
     /* Waits end at once when a stop was requested. */
     t0 = casb_monotonic_ms();

@@ -38,8 +38,9 @@ casb_cfg_var casb_service_var_kafka_brokers(char **target);
 casb_cfg_var casb_service_var_http_addr(char **target, const char *default_addr);
 /* CASB_LOG_LEVEL: debug|info|warn|error, default info. */
 casb_cfg_var casb_service_var_log_level(int *target);
-/* CASB_SHUTDOWN_GRACE_S: 0..3600, default 30; how long queued Kafka deliveries may take on
- * SIGTERM (0: do not wait). */
+/* CASB_SHUTDOWN_GRACE_S: 0..3600, default 30; how long the whole shutdown may take from
+ * SIGTERM: stopping the work, handing back or finishing what is held, the flush of queued
+ * Kafka deliveries (0: do not wait for them). casb_service_watchdog_start enforces it. */
 casb_cfg_var casb_service_var_shutdown_grace_s(long *target);
 /* CASB_MASTER_KEY: required, secret. */
 casb_cfg_var casb_service_var_master_key(char **target);
@@ -109,8 +110,22 @@ void casb_service_probe_free(casb_service_probe *probe);
 int casb_service_health_start(casb_http_server **out, const char *addr,
                               casb_service_probe *probe, char *err, size_t errlen);
 
-/* Waits up to grace_s for the producer's queued messages to be delivered (a warning is
- * logged when some are not). The step between stopping the work and closing. NULL-safe. */
+/* What is left of a grace period of grace_s since the first stop signal, in ms (0 when it is
+ * over; all of it when no stop was requested, e.g. a fatal error). */
+long casb_service_grace_left_ms(long grace_s);
+
+/* The shutdown watchdog, started by main once the signals are installed: after a stop
+ * request, a process still running grace_s plus a few seconds (to close connections) later
+ * logs an error and exits 1 at once, so that no in-flight request, scan or broker wait can
+ * hold a SIGTERM'd service up longer than its grace period. Whatever it held is uncommitted
+ * and is redelivered. casb_service_watchdog_stop (at the end of main) ends the thread.
+ * start: 0, or -1 (logged; the service runs without). */
+int casb_service_watchdog_start(long grace_s);
+void casb_service_watchdog_stop(void);
+
+/* Waits for the producer's queued messages to be delivered for what is left of the grace
+ * period (casb_service_grace_left_ms; a warning is logged when some are not). The step
+ * between stopping the work and closing. NULL-safe. */
 void casb_service_flush(casb_producer *producer, long grace_s);
 
 #endif
