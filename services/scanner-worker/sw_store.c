@@ -60,6 +60,28 @@ int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id
     return affected > 0 ? 1 : 0;
 }
 
+int sw_store_lease_held(casb_db *db, const char *scan_id, long *left_ms, char *err,
+                        size_t errlen)
+{
+    const char *params[] = {scan_id};
+    PGresult *res;
+    int rc;
+
+    *left_ms = 0;
+    res = casb_db_query(db,
+                        "SELECT ceil(extract(epoch FROM lease_until - now()) * 1000)::bigint"
+                        "       AS left_ms FROM scans"
+                        " WHERE id = $1 AND status = 'running' AND lease_until >= now()",
+                        1, params, err, errlen);
+    if (!res)
+        return -1;
+    rc = PQntuples(res) > 0 ? 1 : 0;
+    if (rc)
+        *left_ms = casb_db_get_int(res, 0, "left_ms", 0);
+    PQclear(res);
+    return rc;
+}
+
 int sw_store_scan_exists(casb_db *db, const char *scan_id, char *err, size_t errlen)
 {
     const char *params[] = {scan_id};

@@ -26,6 +26,12 @@ int sw_store_take_lease(casb_db *db, const char *scan_id, const char *integratio
 int sw_store_renew_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
                          long lease_s, char *err, size_t errlen);
 
+/* Whether the scan is running under a lease that has not expired yet (its worker may be
+ * alive, or dead and its lease not yet lapsed): 1 with *left_ms the lease's remaining time,
+ * 0 when it is not (queued, finished, gone, or its lease lapsed), -1 on a database error. */
+int sw_store_lease_held(casb_db *db, const char *scan_id, long *left_ms, char *err,
+                        size_t errlen);
+
 /* Whether the scan row still exists (after a lost lease, to tell a deleted integration
  * from a takeover in the logs). 1 yes, 0 gone, -1 error. */
 int sw_store_scan_exists(casb_db *db, const char *scan_id, char *err, size_t errlen);

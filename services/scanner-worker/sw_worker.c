@@ -238,6 +238,7 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
     const char *error_kind = NULL;
     sw_job_outcome outcome = SW_JOB_REDELIVER;
     int64_t t0 = casb_monotonic_ms();
+    long flush_ms;
     int scan_rc = -1;
     int rc;
 
@@ -392,7 +393,12 @@ finish:
     outcome = SW_JOB_COMMIT;
 
 flush:
-    if (casb_producer_flush(w->producer, SW_FLUSH_TIMEOUT_MS, err, sizeof(err)) != 0) {
+    /* A stop requested meanwhile leaves the flush what the grace period has left, so that a
+     * flush that fails still releases the lease below before the watchdog ends the process. */
+    flush_ms = casb_service_grace_left_ms(st->shutdown_grace_s);
+    if (!casb_service_stopping() || flush_ms > SW_FLUSH_TIMEOUT_MS)
+        flush_ms = SW_FLUSH_TIMEOUT_MS;
+    if (casb_producer_flush(w->producer, (int)flush_ms, err, sizeof(err)) != 0) {
         /* Not durable: committing now could lose the scan's results. */
         casb_log_error("result messages not acknowledged; the job will be redelivered",
                        "scan_id", job->scan_id, "error", err);
@@ -442,6 +448,43 @@ out:
     return outcome;
 }
 
+#define SW_LEASE_WAIT_ERROR (-1)
+#define SW_LEASE_WAIT_STOP (-2)
+/* Longest single sleep while waiting for another worker's lease: short enough to notice a
+ * shutdown or the scan finishing soon, long enough not to poll the row needlessly. */
+#define SW_LEASE_POLL_MS 2000
+
+/* The job's scan is running under a lease that has not lapsed. Its worker may be alive (a
+ * duplicate job: the scan finishes and this job is then skipped) or dead (kill -9, a lost
+ * host: nobody renews the lease). Skipping the job in the second case would leave the scan
+ * running until the scheduler's sweep fails it minutes later, so the job waits for the lease
+ * instead, then takes the scan over. Returns 1 when the lease was held (waited a while: try
+ * to take it again), 0 when it is not held (the scan finished or is gone: skip the job),
+ * SW_LEASE_WAIT_ERROR on a database error, SW_LEASE_WAIT_STOP on shutdown. *waited: whether
+ * the wait was already logged. */
+static int lease_wait(sw_worker *w, const sw_job *job, int *waited)
+{
+    char err[256];
+    long left_ms = 0;
+    int rc;
+
+    rc = sw_store_lease_held(w->db, job->scan_id, &left_ms, err, sizeof(err));
+    if (rc < 0) {
+        casb_log_warn("cannot read the scan lease", "scan_id", job->scan_id, "error", err);
+        return SW_LEASE_WAIT_ERROR;
+    }
+    if (rc == 0)
+        return 0;
+    if (!*waited)
+        casb_log_info("scan leased by another worker: waiting for it to finish or lapse",
+                      "scan_id", job->scan_id, "integration_id", job->integration_id);
+    *waited = 1;
+    casb_service_sleep_ms(left_ms < SW_LEASE_POLL_MS ? left_ms + 50 : SW_LEASE_POLL_MS);
+    if (casb_service_stopping())
+        return SW_LEASE_WAIT_STOP;
+    return 1;
+}
+
 sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
 {
     char reason[256];
@@ -449,6 +492,7 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
     char started_at[48];
     sw_job job;
     int attempt = 0;
+    int waited = 0;
     int rc;
 
     if (sw_job_parse(&job, msg->value, msg->value_len, reason, sizeof(reason)) != 0) {
@@ -472,10 +516,20 @@ sw_job_outcome sw_worker_handle(sw_worker *w, const casb_message *msg)
         rc = sw_store_take_lease(w->db, job.scan_id, job.integration_id, w->settings->worker_id,
                                  w->settings->lease_s, &attempt, started_at, sizeof(started_at),
                                  err, sizeof(err));
-        if (rc >= 0)
+        if (rc > 0)
             break;
-        casb_log_error("cannot take the scan lease; retrying", "scan_id", job.scan_id, "error",
-                       err);
+        if (rc == 0) {
+            rc = lease_wait(w, &job, &waited);
+            if (rc == 0)
+                break;
+            if (rc > 0)
+                continue;
+            if (rc == SW_LEASE_WAIT_STOP)
+                return SW_JOB_SHUTDOWN;
+        } else {
+            casb_log_error("cannot take the scan lease; retrying", "scan_id", job.scan_id,
+                           "error", err);
+        }
         casb_service_sleep_ms(2000);
         if (casb_service_stopping())
             return SW_JOB_SHUTDOWN;

@@ -160,6 +160,30 @@ static void test_expired_lease_is_taken_over(void **state)
                      0);
 }
 
+/* What a redelivered job of a scan leased elsewhere waits for: held while the lease runs
+ * (with its remaining time), not held once it lapsed or the scan finished. */
+static void test_lease_held_until_it_lapses_or_the_scan_ends(void **state)
+{
+    char scan[37], started[48], err[256] = "";
+    int attempt = -1;
+    long left_ms = -1;
+
+    new_scan(scan);
+    assert_int_equal(sw_store_lease_held(db, scan, &left_ms, err, sizeof(err)), 0);
+    assert_int_equal(sw_store_take_lease(db, scan, integration_id, "worker-a", 120, &attempt,
+                                         started, sizeof(started), err, sizeof(err)),
+                     1);
+    assert_int_equal(sw_store_lease_held(db, scan, &left_ms, err, sizeof(err)), 1);
+    assert_true(left_ms > 110000 && left_ms <= 120000);
+    const char *params[] = {scan};
+    exec_ok("UPDATE scans SET lease_until = now() - interval '1 second' WHERE id = $1", 1, params);
+    assert_int_equal(sw_store_lease_held(db, scan, &left_ms, err, sizeof(err)), 0);
+    exec_ok("UPDATE scans SET lease_until = now() + interval '1 minute', status = 'succeeded'"
+            " WHERE id = $1", 1, params);
+    assert_int_equal(sw_store_lease_held(db, scan, &left_ms, err, sizeof(err)), 0);
+    (void)state;
+}
+
 /* A worker restarted under the same worker id that took its own dead lease back: the old
  * process (still running, its lease lost) must not renew or release the new attempt's
  * lease. Only the attempt tells the two apart. */
@@ -275,6 +299,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lease_lifecycle),
         cmocka_unit_test(test_expired_lease_is_taken_over),
+        cmocka_unit_test(test_lease_held_until_it_lapses_or_the_scan_ends),
         cmocka_unit_test(test_stale_attempt_cannot_renew_or_release),
         cmocka_unit_test(test_finished_or_foreign_scans_are_not_taken),
         cmocka_unit_test(test_renewal_after_delete_loses_the_lease),
