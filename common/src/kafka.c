@@ -383,8 +383,15 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, parts);
         else
             e = rd_kafka_assign(rk, parts);
-        if (!error && !e && ((casb_consumer *)opaque)->paused)
-            rd_kafka_pause_partitions(rk, parts);
+        /* Either way explicitly: a partition paused when it was revoked (the broker went
+         * away during a long job) keeps its pause in librdkafka when it is assigned again,
+         * and casb_consumer_resume, which came in between, could not reach it. */
+        if (!error && !e) {
+            if (((casb_consumer *)opaque)->paused)
+                rd_kafka_pause_partitions(rk, parts);
+            else
+                rd_kafka_resume_partitions(rk, parts);
+        }
         break;
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
         log_partitions("kafka partitions revoked", parts);
