@@ -153,32 +153,52 @@ static void test_over_the_rate_a_token_gets_429_with_retry_after(void **state)
     assert_int_equal(status_of("GET", "/v1/read", TOKEN, NULL), 200);
 }
 
+/* The status of a GET with an n-byte header, or 0 when the server closed the connection
+ * without an answer (it may reset it while a large request is still being sent). */
 static long status_with_filler(size_t n)
 {
     char *line = malloc(n + 16);
-    const char *hdrs[] = {line, NULL};
-    response r;
-    long status;
+    struct curl_slist *hdrs = NULL;
+    CURL *c = curl_easy_init();
+    struct {
+        char *buf;
+        size_t len;
+    } body = {0};
+    long status = 0;
 
     assert_non_null(line);
+    assert_non_null(c);
     memcpy(line, "X-Filler: ", 10);
     memset(line + 10, 'x', n);
     line[10 + n] = '\0';
-    r = http_request("GET", BASE "/v1/public", hdrs, NULL);
-    status = r.status;
-    response_free(&r);
+    hdrs = curl_slist_append(hdrs, line);
+    curl_easy_setopt(c, CURLOPT_URL, BASE "/v1/public");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    free(body.buf);
     free(line);
     return status;
 }
 
 /* civetweb refuses a request whose line and headers outgrow max_header_bytes (here 4 KiB)
- * with 400 and closes the connection, before any route runs. */
+ * with 400, or by closing the connection, before any route runs. */
 static void test_request_headers_beyond_the_limit_are_refused(void **state)
 {
+    long big;
+
     (void)state;
     assert_int_equal(status_with_filler(3000), 200);
-    assert_int_equal(status_with_filler(6000), 400);
-    assert_int_equal(status_with_filler(64 * 1024), 400);
+    big = status_with_filler(6000);
+    assert_true(big == 400 || big == 0);
+    big = status_with_filler(64 * 1024);
+    assert_true(big == 400 || big == 0);
     /* The server is still there for ordinary requests. */
     assert_int_equal(status_of("GET", "/v1/public", NULL, NULL), 200);
 }
