@@ -30,26 +30,46 @@ openjdk-17-jre-headless maven kcat python3 python3-pytest python3-yaml curl open
 casb_log() { printf '[casb %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 casb_die() { casb_log "ERROR: $*"; exit 1; }
 
+# The Debian packages among "$@" that are not installed, one a line.
+casb_apt_missing() {
+  local p status
+  for p in "$@"; do
+    status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+    [ "$status" = "install ok installed" ] || echo "$p"
+  done
+}
+
+# Installs the given Debian packages (none: nothing to do), as root only.
+casb_apt_install() {
+  [ $# -eq 0 ] && return 0
+  casb_log "installing Debian packages: $*"
+  [ "$(id -u)" -eq 0 ] || casb_die "missing packages ($*) and not root"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q || casb_die "apt-get update failed"
+  apt-get install -y -q --no-install-recommends "$@" || casb_die "apt-get install $* failed"
+}
+
+# A Python venv at $1, made once.
+casb_venv_ensure() {
+  [ -x "$1/bin/python" ] && return 0
+  casb_log "creating $1"
+  python3 -m venv "$1" || casb_die "python3 -m venv failed"
+}
+
 # Installs only what is missing, so that a prepared machine does not touch the network.
 casb_install_packages() {
-  local missing=() p status
-  for p in $CASB_DEBIAN_PACKAGES; do
-    status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
-    [ "$status" = "install ok installed" ] || missing+=("$p")
-  done
+  local missing
+  # shellcheck disable=SC2046,SC2086 # package names have no spaces
+  missing=($(casb_apt_missing $CASB_DEBIAN_PACKAGES))
   [ ${#missing[@]} -eq 0 ] && return 0
-  casb_log "installing Debian packages: ${missing[*]}"
-  [ "$(id -u)" -eq 0 ] || casb_die "missing packages (${missing[*]}) and not root"
   # The postgresql-15 package would otherwise create and start a system cluster on 5432: we
   # run our own under .local/.
-  if [[ " ${missing[*]} " == *" postgresql-15 "* ]] &&
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ "$(id -u)" -eq 0 ] &&
     [ ! -e /etc/postgresql-common/createcluster.d/casb.conf ]; then
     mkdir -p /etc/postgresql-common/createcluster.d
     echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/casb.conf
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q || casb_die "apt-get update failed"
-  apt-get install -y -q --no-install-recommends "${missing[@]}" || casb_die "apt-get install failed"
+  casb_apt_install "${missing[@]}"
 }
 
 # The browser test (tests/browser): Debian's Chromium and playwright-core from the lock file.
@@ -853,18 +873,8 @@ casb_install_deploy_test_deps() {
   local missing=()
   command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
   python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-  if [ ${#missing[@]} -gt 0 ]; then
-    casb_log "installing Debian packages: ${missing[*]}"
-    [ "$(id -u)" -eq 0 ] || casb_die "missing packages (${missing[*]}) and not root"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q || casb_die "apt-get update failed"
-    apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-      casb_die "apt-get install ${missing[*]} failed"
-  fi
-  if [ ! -x "$CASB_DEPLOY_VENV/bin/python" ]; then
-    casb_log "creating $CASB_DEPLOY_VENV"
-    python3 -m venv "$CASB_DEPLOY_VENV" || casb_die "python3 -m venv failed"
-  fi
+  casb_apt_install "${missing[@]}"
+  casb_venv_ensure "$CASB_DEPLOY_VENV"
   if ! "$CASB_DEPLOY_VENV/bin/python" -c 'import kubernetes_validate, yaml, pytest' 2>/dev/null; then
     casb_log "pip install kubernetes-validate in $CASB_DEPLOY_VENV"
     "$CASB_DEPLOY_VENV/bin/pip" install -q kubernetes-validate==1.37.0 pyyaml pytest ||
@@ -881,16 +891,8 @@ CASB_APIFUZZ_VENV="$CASB_LOCAL/venv-apifuzz"
 CASB_SCHEMATHESIS_VERSION=4.32.5
 CASB_HYPOTHESIS_VERSION=6.170.17
 casb_install_apifuzz_deps() {
-  if ! python3 -c 'import ensurepip' 2>/dev/null; then
-    [ "$(id -u)" -eq 0 ] || casb_die "missing package python3-venv and not root"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q || casb_die "apt-get update failed"
-    apt-get install -y -q --no-install-recommends python3-venv || casb_die "apt-get install python3-venv failed"
-  fi
-  if [ ! -x "$CASB_APIFUZZ_VENV/bin/python" ]; then
-    casb_log "creating $CASB_APIFUZZ_VENV"
-    python3 -m venv "$CASB_APIFUZZ_VENV" || casb_die "python3 -m venv failed"
-  fi
+  python3 -c 'import ensurepip' 2>/dev/null || casb_apt_install python3-venv
+  casb_venv_ensure "$CASB_APIFUZZ_VENV"
   if [ "$("$CASB_APIFUZZ_VENV/bin/st" --version 2>/dev/null | awk '{print $NF}')" != "$CASB_SCHEMATHESIS_VERSION" ]; then
     casb_log "pip install schemathesis==$CASB_SCHEMATHESIS_VERSION in $CASB_APIFUZZ_VENV"
     "$CASB_APIFUZZ_VENV/bin/pip" install -q "schemathesis==$CASB_SCHEMATHESIS_VERSION" \
@@ -902,12 +904,7 @@ casb_install_apifuzz_deps() {
 
 # The leak checks of the services (tests/valgrind): Debian's valgrind.
 casb_install_valgrind() {
-  command -v valgrind >/dev/null 2>&1 && return 0
-  casb_log "installing Debian packages: valgrind"
-  [ "$(id -u)" -eq 0 ] || casb_die "missing package valgrind and not root"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q || casb_die "apt-get update failed"
-  apt-get install -y -q --no-install-recommends valgrind || casb_die "apt-get install valgrind failed"
+  command -v valgrind >/dev/null 2>&1 || casb_apt_install valgrind
 }
 # ---- END casb_install_valgrind ----------------------------------------------------------------
 
@@ -917,17 +914,7 @@ casb_install_valgrind() {
 # --no-install-recommends would leave it out). llvm brings llvm-symbolizer, which turns the
 # addresses of a crash report into file:line.
 casb_install_fuzz_deps() {
-  local missing=() p status
-  for p in clang libclang-rt-14-dev llvm; do
-    status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
-    [ "$status" = "install ok installed" ] || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  casb_log "installing Debian packages: ${missing[*]}"
-  [ "$(id -u)" -eq 0 ] || casb_die "missing packages (${missing[*]}) and not root"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q || casb_die "apt-get update failed"
-  apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-    casb_die "apt-get install ${missing[*]} failed"
+  # shellcheck disable=SC2046 # package names have no spaces
+  casb_apt_install $(casb_apt_missing clang libclang-rt-14-dev llvm)
 }
 # ---- END casb_install_fuzz_deps --------------------------------------------------------------
