@@ -594,6 +594,27 @@ static void test_members(void **state)
     rec_free(&r);
 }
 
+/* A member sent with an empty login (found by fuzz.github_page) cannot key a finding: no
+ * finding reaches the sink, and the check is reported incomplete rather than clean. */
+static void test_member_without_login(void **state)
+{
+    recorder r;
+    casb_github_eval ev;
+    json_t *nameless = load("{\"login\":\"\",\"id\":104,\"two_factor_disabled\":true}");
+    const char *none[] = {NULL};
+
+    (void)state;
+    rec_init(&r);
+    casb_github_eval_init(&ev, &r.sink, NOW_S);
+    assert_int_equal(casb_github_check_member(&ev, nameless), 0);
+    expect_findings(&r, none);
+    assert_int_equal(ev.cov.findings, 0);
+    assert_true(skipped(&ev, GH_T_ORG_MEMBER_2FA_DISABLED));
+    casb_github_eval_cleanup(&ev);
+    json_decref(nameless);
+    rec_free(&r);
+}
+
 /* ---- webhooks -------------------------------------------------------------------------- */
 
 static void test_webhooks(void **state)
@@ -851,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_repo_empty),
         cmocka_unit_test(test_repo_stale_boundary),
         cmocka_unit_test(test_members),
+        cmocka_unit_test(test_member_without_login),
         cmocka_unit_test(test_webhooks),
         cmocka_unit_test(test_deploy_keys),
         cmocka_unit_test(test_installations),

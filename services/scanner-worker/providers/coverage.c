@@ -33,6 +33,15 @@ void casb_coverage_vskip(casb_coverage *c, int type, const char *fmt, va_list ap
         c->skip_reason[type] = strdup("check incomplete"); /* still marks it skipped */
 }
 
+void casb_coverage_skip(casb_coverage *c, int type, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    casb_coverage_vskip(c, type, fmt, ap);
+    va_end(ap);
+}
+
 void casb_coverage_report(const casb_coverage *c)
 {
     for (int i = 0; i < c->ntypes; i++) {
@@ -51,6 +60,14 @@ int casb_coverage_emit(casb_coverage *c, int type, const char *kind, const char 
     if (c->sink_failed) {
         json_decref(details);
         return -1;
+    }
+    /* A finding is keyed by its asset: one the vendor sent without an identifier cannot be
+     * tracked across scans, so the check is reported incomplete instead of guessing a key. */
+    if (!id || !id[0]) {
+        json_decref(details);
+        casb_coverage_skip(c, type, "the API returned a %s without an identifier",
+                           kind ? kind : "resource");
+        return 0;
     }
     if (c->sink->finding(c->sink, c->types[type], kind, id, name, url, details) != 0) {
         c->sink_failed = 1;

@@ -29,10 +29,13 @@ void casb_coverage_cleanup(casb_coverage *c);
  * collectors give theirs before the checks meet the missing input). */
 void casb_coverage_vskip(casb_coverage *c, int type, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+void casb_coverage_skip(casb_coverage *c, int type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Reports check_ran / check_skipped for every type to the sink. */
 void casb_coverage_report(const casb_coverage *c);
 /* Hands one finding of type to the sink; details is stolen whatever happens. 0, or -1 when
- * the sink refused it (then and ever after). */
+ * the sink refused it (then and ever after). A finding without an asset id is not handed
+ * on: the type is marked skipped instead, since nothing could track it across scans. */
 int casb_coverage_emit(casb_coverage *c, int type, const char *kind, const char *id,
                        const char *name, const char *url, json_t *details);
 
