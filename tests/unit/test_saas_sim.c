@@ -713,6 +713,83 @@ static void test_primary_rate_limit(void **state)
     response_free(&r);
 }
 
+/* GETs carry an ETag; If-None-Match naming it answers 304 without a body, and gives back the
+ * rate-limit point; a changed document answers 200 with another ETag. */
+static void test_conditional_get(void **state)
+{
+    const char *url = "/orgs/" ORG "/members?per_page=2";
+    char etag[64], inm[96], full[256], used[32];
+    const char *hdrs[] = {"Authorization: token " TOKEN, inm, NULL};
+    json_t *st;
+
+    (void)state;
+    response r = http("GET", url, "token " TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(header(&r, "etag", etag, sizeof etag), 1);
+    assert_int_equal(strncmp(etag, "W/\"", 3), 0);
+    response_free(&r);
+
+    snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+    snprintf(full, sizeof full, "%s%s", base, url);
+    r = http_request("GET", full, hdrs, NULL);
+    assert_int_equal(r.status, 304);
+    assert_int_equal(r.body_len, 0);
+    assert_int_equal(header(&r, "x-ratelimit-used", used, sizeof used), 1);
+    assert_string_equal(used, "1"); /* the first GET's point only */
+    response_free(&r);
+    r = http("GET", "/_sim/orgs/" ORG "/stats", NULL, NULL);
+    st = body_of(&r);
+    assert_int_equal(casb_json_int(st, "not_modified", -1), 1);
+    assert_int_equal(casb_json_int(st, "rate_limit_used", -1), 1);
+    json_decref(st);
+    response_free(&r);
+
+    r = http("PATCH", "/_sim/orgs/" ORG, NULL, "{\"members\":[{\"login\":\"zed\",\"id\":9}]}");
+    response_free(&r);
+    r = http_request("GET", full, hdrs, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_len > 0);
+    response_free(&r);
+    /* The other tests' members back. */
+    json_t *doc = tenant_doc();
+    char *text = json_dumps(doc, JSON_COMPACT);
+    r = http("PUT", "/_sim/orgs/" ORG, NULL, text);
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    free(text);
+    json_decref(doc);
+}
+
+/* PUT /_sim/latency holds every provider request, not the admin API's. */
+static void test_latency(void **state)
+{
+    int64_t t0;
+    json_t *b;
+
+    (void)state;
+    response r = http("PUT", "/_sim/latency", NULL, "{\"ms\":-1}");
+    assert_int_equal(r.status, 400);
+    response_free(&r);
+    r = http("PUT", "/_sim/latency", NULL, "{\"ms\":150}");
+    assert_int_equal(r.status, 200);
+    b = body_of(&r);
+    assert_int_equal(casb_json_int(b, "ms", -1), 150);
+    json_decref(b);
+    response_free(&r);
+    t0 = casb_monotonic_ms();
+    r = http("GET", "/orgs/" ORG, "token " TOKEN, NULL);
+    assert_int_equal(r.status, 200);
+    assert_true(casb_monotonic_ms() - t0 >= 150);
+    response_free(&r);
+    t0 = casb_monotonic_ms();
+    r = http("GET", "/_sim/orgs/" ORG "/stats", NULL, NULL);
+    assert_true(casb_monotonic_ms() - t0 < 150);
+    response_free(&r);
+    r = http("PUT", "/_sim/latency", NULL, "{\"ms\":0}");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+}
+
 static void test_admin_put_delete(void **state)
 {
     json_t *b;
@@ -798,6 +875,8 @@ int main(void)
         cmocka_unit_test_setup(test_malformed_and_slow, reset_org),
         cmocka_unit_test_setup(test_primary_rate_limit, reset_org),
         cmocka_unit_test_setup(test_admin_put_delete, reset_org),
+        cmocka_unit_test_setup(test_conditional_get, reset_org),
+        cmocka_unit_test_setup(test_latency, reset_org),
         cmocka_unit_test(test_demo_tenant),
     };
 

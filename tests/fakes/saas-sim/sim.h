@@ -25,6 +25,7 @@
 #define SIM_MAX_HOLD_MS 120000   /* upper bound of any slow/timeout hold */
 #define SIM_TIMEOUT_HOLD_MS 90000 /* default hold of a "timeout" fault: past a 60 s client timeout */
 #define SIM_SLOW_DELAY_MS 200
+#define SIM_MAX_LATENCY_MS 10000 /* upper bound of PUT /_sim/latency */
 
 typedef enum {
     SIM_FAULT_NONE = 0,
@@ -70,6 +71,7 @@ typedef struct sim_org {
     /* Everything below is guarded by sim.mu. */
     long long requests;
     long long faults_injected;
+    long long not_modified; /* 304s answered to conditional GETs (GitHub) */
     json_t *by_endpoint; /* {"GET /orgs/{org}/repos": n} */
     long long rl_used;
     long long rl_reset_s;
@@ -160,6 +162,9 @@ typedef struct sim {
 
     atomic_int stopping;
     atomic_llong request_seq;
+    /* Simulated network latency: every provider request (GitHub, OAuth, Google, not /_sim)
+     * is held this long before its answer is sent (PUT /_sim/latency). */
+    atomic_long latency_ms;
     casb_http_server *http;
 } sim;
 
@@ -172,6 +177,9 @@ int sim_start(sim *s, char *err, size_t errlen);
 void sim_free(sim *s);
 /* Sleeps ms in short steps, returning early when the simulator is stopping. */
 void sim_hold_ms(sim *s, long ms);
+/* Holds a provider request for the simulated latency (locks released), plus extra_ms (a
+ * slow/timeout fault's delay; 0 for none). */
+void sim_latency_hold(sim *s, long extra_ms);
 
 /* --- sim_tenant.c: org store and merge patch --- */
 /* RFC 7386 JSON merge patch: returns a new reference to target patched by patch (neither
@@ -218,6 +226,8 @@ json_t *sim_stats_json(const sim_org *o);
  * gets the header numbers either way. consume = 0 only reads them. */
 int sim_rate_take(sim_org *o, int consume, sim_rate *out);
 void sim_rate_reset(sim_org *o);
+/* Gives back the request sim_rate_take consumed (a 304 costs nothing); updates *rate. */
+void sim_rate_refund(sim_org *o, sim_rate *rate);
 
 /* --- sim_auth.c --- */
 typedef enum {

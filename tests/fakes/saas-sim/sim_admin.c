@@ -291,6 +291,37 @@ static int h_oauth_stats(casb_http_req *r)
     return reply_org_counters(r, sim_oauth_stats_json);
 }
 
+static int h_latency_get(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+
+    return casb_http_reply_json(r, 200,
+                                json_pack("{s:I}", "ms", (json_int_t)atomic_load(&s->latency_ms)));
+}
+
+/* {"ms": n}: every later provider request is held n ms before its answer (0 turns it off). */
+static int h_latency_put(casb_http_req *r)
+{
+    sim *s = casb_http_app(r);
+    json_t *body = sim_admin_body_json(r);
+    json_t *ms;
+    char text[24];
+
+    if (!body)
+        return 400;
+    ms = json_object_get(body, "ms");
+    if (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
+        json_integer_value(ms) > SIM_MAX_LATENCY_MS) {
+        json_decref(body);
+        return casb_http_reply_problem(r, 400, "ms must be an integer in [0, 10000]", NULL);
+    }
+    atomic_store(&s->latency_ms, (long)json_integer_value(ms));
+    snprintf(text, sizeof text, "%lld", (long long)json_integer_value(ms));
+    json_decref(body);
+    casb_log_info("latency set", "ms", text);
+    return h_latency_get(r);
+}
+
 int sim_admin_routes(sim *s, casb_http_server *http)
 {
     static const sim_route routes[] = {
@@ -308,6 +339,8 @@ int sim_admin_routes(sim *s, casb_http_server *http)
         {"POST", "/_sim/orgs/{org}/stats/reset", h_stats_reset},
         {"POST", "/_sim/orgs/{org}/oauth/revoke", h_oauth_revoke},
         {"GET", "/_sim/orgs/{org}/oauth", h_oauth_stats},
+        {"GET", "/_sim/latency", h_latency_get},
+        {"PUT", "/_sim/latency", h_latency_put},
     };
 
     (void)s;

@@ -54,6 +54,8 @@ struct gh_call {
     char request_id[40];
     int status;
     json_t *body;
+    char *text;     /* body serialised, when the ETag needed it */
+    char etag[24];  /* W/"<16 hex>" of a 200 GET, else "" */
     char *link;
 };
 
@@ -529,6 +531,23 @@ static json_t *paginate(gh_call *c, json_t *items, const char *const *carry)
     return out;
 }
 
+/* paginate over tenant items (stolen array, items borrowed from the document), each item of
+ * the page answered as map makes it: only the page's items are built, so that listing a
+ * large org costs per page what the page holds. */
+static json_t *paginate_map(gh_call *c, json_t *raw, json_t *(*map)(const gh_call *, const json_t *),
+                            const char *const *carry)
+{
+    json_t *page = paginate(c, raw, carry);
+    json_t *out = json_array();
+    json_t *it;
+    size_t i;
+
+    json_array_foreach(page, i, it)
+        json_array_append_new(out, map(c, it));
+    json_decref(page);
+    return out;
+}
+
 /* ---------- endpoints ---------- */
 
 static void build_org(gh_call *c)
@@ -717,9 +736,9 @@ static void build_people(gh_call *c, const char *field, int with_role)
             continue;
         if (with_role && strcmp(role, "all") != 0 && strcmp(str_or(p, "role", "member"), role) != 0)
             continue;
-        json_array_append_new(items, person_json(c, p));
+        json_array_append(items, p);
     }
-    reply(c, 200, paginate(c, items, CARRY));
+    reply(c, 200, paginate_map(c, items, person_json, CARRY));
 }
 
 static void build_members(gh_call *c)
@@ -768,6 +787,14 @@ static void build_repos(gh_call *c)
     if (!query_enum(c, "direction", DIRS, strcmp(sort, "full_name") == 0 ? "asc" : "desc", dir,
                     sizeof dir)) {
         reply_invalid(c, "Repository", "direction");
+        return;
+    }
+    if (!sort_given && strcmp(type, "all") == 0) {
+        /* Every repository in tenant order: build only the page's. */
+        items = json_array();
+        json_array_foreach(repos, i, r)
+            json_array_append(items, r);
+        reply(c, 200, paginate_map(c, items, repo_json, CARRY));
         return;
     }
     sorted = calloc(json_array_size(repos) + 1, sizeof *sorted);
@@ -1189,17 +1216,48 @@ static void add_header_num(casb_http_req *r, const char *name, long long v)
     casb_http_add_header(r, name, buf);
 }
 
+/* FNV-1a 64 of the body: the same document answers the same ETag, any change another. */
+static uint64_t fnv1a64(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* GitHub answers GETs with an ETag and a conditional GET whose If-None-Match names it with
+ * 304 and no body, which does not count against the primary rate limit. Sets c->etag (and
+ * c->text) for a 200 GET; returns 1 when the request's If-None-Match matches it. Relative
+ * tenant times ("now-400d") are resolved per request, so such documents change every second
+ * and rarely match. */
+static int conditional_match(gh_call *c)
+{
+    const char *inm = casb_http_header(c->req, "If-None-Match");
+
+    if (c->status != 200 || strcmp(c->route->method, "GET") != 0 || !c->body)
+        return 0;
+    c->text = json_dumps(c->body, JSON_COMPACT);
+    if (!c->text)
+        return 0;
+    snprintf(c->etag, sizeof c->etag, "W/\"%016llx\"", (unsigned long long)fnv1a64(c->text));
+    return inm && (strcmp(inm, "*") == 0 || strstr(inm, c->etag + 2) != NULL);
+}
+
 /* Sends the reply with GitHub's headers and a Content-Length, as api.github.com does. */
 static int send_reply(gh_call *c, const sim_rate *rate, const sim_fault_hit *hit)
 {
-    char *body = c->body ? json_dumps(c->body, JSON_COMPACT) : strdup("{}");
+    char *body = c->text ? c->text : c->body ? json_dumps(c->body, JSON_COMPACT) : strdup("{}");
     size_t body_len;
     int status = c->status ? c->status : 500;
     casb_http_req *r = c->req;
 
+    c->text = NULL; /* body owns it now */
     if (!body)
         return casb_http_reply_problem(r, 500, "cannot serialise the response", NULL);
-    body_len = strlen(body);
+    body_len = status == 304 ? 0 : strlen(body);
     if (hit->mode == SIM_FAULT_MALFORMED) {
         /* Half of the document: never valid JSON, since its closing bracket is cut. */
         status = 200;
@@ -1213,6 +1271,8 @@ static int send_reply(gh_call *c, const sim_rate *rate, const sim_fault_hit *hit
     casb_http_add_header(r, "x-github-media-type", "github.v3; format=json");
     casb_http_add_header(r, "x-github-api-version-selected", "2022-11-28");
     casb_http_add_header(r, "x-github-request-id", c->request_id);
+    if (c->etag[0])
+        casb_http_add_header(r, "etag", c->etag);
     if (c->link)
         casb_http_add_header(r, "link", c->link);
     if (hit->mode == SIM_FAULT_429)
@@ -1279,16 +1339,26 @@ static int gh_serve(casb_http_req *r, const gh_route *rt)
         }
     }
     rt->build(&c);
+    if (hit.mode != SIM_FAULT_MALFORMED && conditional_match(&c)) {
+        c.status = 304;
+        if (!(rt->flags & GH_NO_RATE)) {
+            pthread_mutex_lock(&s->mu);
+            sim_rate_refund(c.org, &rate);
+            c.org->not_modified++;
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
 unlock:
     pthread_rwlock_unlock(&s->lock);
-    if (faulted) {
+    if (faulted)
         casb_log_debug("fault injected", "mode", sim_fault_mode_name(hit.mode), "endpoint",
                        rt->endpoint, "request_id", c.request_id);
-        if (hit.mode == SIM_FAULT_SLOW || hit.mode == SIM_FAULT_TIMEOUT)
-            sim_hold_ms(s, hit.delay_ms);
-    }
+    sim_latency_hold(s, hit.mode == SIM_FAULT_SLOW || hit.mode == SIM_FAULT_TIMEOUT
+                            ? hit.delay_ms
+                            : 0);
     status = send_reply(&c, &rate, &hit);
     json_decref(c.body);
+    free(c.text);
     free(c.link);
     return status;
 }

@@ -974,12 +974,12 @@ static int g_serve(casb_http_req *r, const g_route *rt)
     apply_fields(&c);
 unlock:
     pthread_rwlock_unlock(&s->lock);
-    if (faulted) {
+    if (faulted)
         casb_log_debug("fault injected", "mode", sim_fault_mode_name(hit.mode), "endpoint",
                        rt->endpoint);
-        if (hit.mode == SIM_FAULT_SLOW || hit.mode == SIM_FAULT_TIMEOUT)
-            sim_hold_ms(s, hit.delay_ms);
-    }
+    sim_latency_hold(s, hit.mode == SIM_FAULT_SLOW || hit.mode == SIM_FAULT_TIMEOUT
+                            ? hit.delay_ms
+                            : 0);
     status = send_json(r, c.status, c.body, faulted && hit.mode == SIM_FAULT_MALFORMED);
     json_decref(c.body);
     return status;
@@ -1193,8 +1193,9 @@ static int h_token(casb_http_req *r)
 unlock:
     pthread_rwlock_unlock(&q.s->lock);
     json_decref(q.claims);
-    if (faulted && (hit.mode == SIM_FAULT_SLOW || hit.mode == SIM_FAULT_TIMEOUT))
-        sim_hold_ms(q.s, hit.delay_ms);
+    sim_latency_hold(q.s, faulted && (hit.mode == SIM_FAULT_SLOW || hit.mode == SIM_FAULT_TIMEOUT)
+                              ? hit.delay_ms
+                              : 0);
     if (q.status != 200)
         return token_error(r, q.status, q.error, q.description);
     json_t *ok = json_pack("{s:s, s:I, s:s}", "access_token", q.token, "expires_in",

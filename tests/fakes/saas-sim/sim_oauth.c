@@ -542,8 +542,9 @@ static int send_reply(sim *s, casb_http_req *r, oauth_reply *out, const sim_faul
     size_t len;
     int status;
 
-    if (hit->mode == SIM_FAULT_SLOW || hit->mode == SIM_FAULT_TIMEOUT)
-        sim_hold_ms(s, hit->delay_ms);
+    sim_latency_hold(s, hit->mode == SIM_FAULT_SLOW || hit->mode == SIM_FAULT_TIMEOUT
+                            ? hit->delay_ms
+                            : 0);
     if (!out->body) {
         out->status = 500;
         out->content_type = "text/plain; charset=utf-8";

@@ -9,7 +9,9 @@
 #include "sim.h"
 
 #define SIM_MAX_BODY_BYTES (32u * 1024u * 1024u) /* a PUT of a large generated tenant */
-#define SIM_DEFAULT_THREADS 32
+/* Each request held by the simulated latency (or a slow fault) keeps a thread, and each
+ * keep-alive connection keeps one between its requests: enough for concurrent scanners. */
+#define SIM_DEFAULT_THREADS 128
 #define HOLD_STEP_MS 50
 
 int sim_new(sim **out, const sim_opts *opts, char *err, size_t errlen)
@@ -24,6 +26,7 @@ int sim_new(sim **out, const sim_opts *opts, char *err, size_t errlen)
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->stopping, 0);
     atomic_init(&s->request_seq, 0);
+    atomic_init(&s->latency_ms, 0);
     s->addr = strdup(opts->addr ? opts->addr : "127.0.0.1:8090");
     n = strlen(s->addr ? s->addr : "") + sizeof "http://";
     s->default_base_url = malloc(n);
@@ -86,6 +89,14 @@ void sim_hold_ms(sim *s, long ms)
             break;
         casb_sleep_ms(left < HOLD_STEP_MS ? left : HOLD_STEP_MS);
     }
+}
+
+void sim_latency_hold(sim *s, long extra_ms)
+{
+    long ms = atomic_load(&s->latency_ms) + extra_ms;
+
+    if (ms > 0)
+        sim_hold_ms(s, ms);
 }
 
 void sim_free(sim *s)

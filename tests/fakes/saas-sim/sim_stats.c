@@ -23,13 +23,16 @@ void sim_stats_reset(sim_org *o)
 {
     o->requests = 0;
     o->faults_injected = 0;
+    o->not_modified = 0;
     json_object_clear(o->by_endpoint);
 }
 
 json_t *sim_stats_json(const sim_org *o)
 {
-    return json_pack("{s:I, s:I, s:O}", "requests", (json_int_t)o->requests, "faults_injected",
-                     (json_int_t)o->faults_injected, "by_endpoint", o->by_endpoint);
+    return json_pack("{s:I, s:I, s:I, s:I, s:O}", "requests", (json_int_t)o->requests,
+                     "faults_injected", (json_int_t)o->faults_injected, "not_modified",
+                     (json_int_t)o->not_modified, "rate_limit_used", (json_int_t)o->rl_used,
+                     "by_endpoint", o->by_endpoint);
 }
 
 void sim_rate_reset(sim_org *o)
@@ -60,4 +63,12 @@ int sim_rate_take(sim_org *o, int consume, sim_rate *out)
     out->remaining = limit > o->rl_used ? limit - o->rl_used : 0;
     out->reset_s = o->rl_reset_s;
     return allowed;
+}
+
+void sim_rate_refund(sim_org *o, sim_rate *rate)
+{
+    if (o->rl_used > 0)
+        o->rl_used--;
+    rate->used = o->rl_used;
+    rate->remaining = rate->limit > o->rl_used ? rate->limit - o->rl_used : 0;
 }
