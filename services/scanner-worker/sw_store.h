@@ -41,6 +41,25 @@ int sw_store_scan_exists(casb_db *db, const char *scan_id, char *err, size_t err
 int sw_store_release_lease(casb_db *db, const char *scan_id, const char *worker_id, int attempt,
                            char *err, size_t errlen);
 
+/* The page cache of conditional requests (provider_page_cache; provider.h casb_page_cache).
+ * URLs longer than SW_PAGE_CACHE_MAX_URL are never stored (an index entry must fit a page). */
+#define SW_PAGE_CACHE_MAX_URL 2000
+
+/* The entry of (integration, url), marked used now: 1 with *etag, *body (*body_len bytes) and
+ * *next_url (NULL when none), malloc'ed and the caller's; 0 none; -1 error. */
+int sw_store_page_get(casb_db *db, const char *integration_id, const char *url, char **etag,
+                      char **body, size_t *body_len, char **next_url, char *err, size_t errlen);
+
+/* Stores or replaces the entry (next_url may be NULL). 0, or -1 with err. */
+int sw_store_page_put(casb_db *db, const char *integration_id, const char *url, const char *etag,
+                      const char *body, const char *next_url, char *err, size_t errlen);
+
+/* Deletes the integration's entries not used since `since` (a timestamptz literal, the
+ * attempt's start): after a completed scan, what it did not ask for is gone upstream.
+ * *deleted (may be NULL) gets the count. 0, or -1 with err. */
+int sw_store_page_prune(casb_db *db, const char *integration_id, const char *since,
+                        long *deleted, char *err, size_t errlen);
+
 
 
 #endif

@@ -201,6 +201,53 @@ static int renew_credentials(casb_scan_ctx *ctx, char *err, size_t errlen)
     return r;
 }
 
+/* ctx->page_cache over provider_page_cache: the integration's stored pages, read and written
+ * on the worker's connection (the scan's thread is its only user). */
+typedef struct {
+    casb_db *db;
+    const char *integration_id;
+} page_cache_ctx;
+
+static int page_cache_get(casb_page_cache *pc, const char *url, char **etag, char **body,
+                          size_t *body_len, char **next_url, char *err, size_t errlen)
+{
+    page_cache_ctx *pcc = pc->ud;
+
+    return sw_store_page_get(pcc->db, pcc->integration_id, url, etag, body, body_len, next_url,
+                             err, errlen);
+}
+
+static int page_cache_put(casb_page_cache *pc, const char *url, const char *etag,
+                          const char *body, size_t body_len, const char *next_url, char *err,
+                          size_t errlen)
+{
+    page_cache_ctx *pcc = pc->ud;
+
+    (void)body_len; /* stored as text: a JSON body has no NUL */
+    return sw_store_page_put(pcc->db, pcc->integration_id, url, etag, body, next_url, err,
+                             errlen);
+}
+
+/* After a completed scan: the stored pages it did not ask for are gone upstream. Failing
+ * only leaves them for the next completed scan. */
+static void page_cache_prune(sw_worker *w, const sw_job *job, const char *started_at,
+                             long hits)
+{
+    char err[256], deleted_s[32], hits_s[32];
+    long deleted = 0;
+
+    if (sw_store_page_prune(w->db, job->integration_id, started_at, &deleted, err,
+                            sizeof(err)) != 0) {
+        casb_log_warn("page cache prune failed", "scan_id", job->scan_id, "integration_id",
+                      job->integration_id, "error", err);
+        return;
+    }
+    snprintf(deleted_s, sizeof(deleted_s), "%ld", deleted);
+    snprintf(hits_s, sizeof(hits_s), "%ld", hits);
+    casb_log_info("page cache", "scan_id", job->scan_id, "integration_id", job->integration_id,
+                  "not_modified", hits_s, "pruned", deleted_s);
+}
+
 /* Maps a provider failure to the error_kind findings-api acts on: "auth" turns the
  * integration's health to needs_reauthorization. Providers return CASB_EAUTH or
  * CASB_EUNAVAILABLE when they know; a plain -1 carrying the vendor's 401 answer is still an
@@ -326,6 +373,8 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         goto finish;
     }
     renew_ctx renew = {w, provider, job->integration_id, credentials};
+    page_cache_ctx pcc = {w->db, job->integration_id};
+    casb_page_cache page_cache = {page_cache_get, page_cache_put, &pcc, 0};
     /* extra: the requests of clients a provider makes for itself (one per thread). */
     casb_scan_ctx ctx = {
         .renew_credentials = renew_credentials,
@@ -340,9 +389,12 @@ static sw_job_outcome run_scan(sw_worker *w, const sw_job *job, int attempt,
         .http_opts = &ho,
         .extra_stats = &extra,
         .dns_resolver = st->dns_resolver,
+        .page_cache = &page_cache,
     };
     err[0] = '\0';
     scan_rc = provider->scan(&ctx, err, sizeof(err));
+    if (scan_rc == 0 && !*w->cancel)
+        page_cache_prune(w, job, started_at, page_cache.hits);
     if (scan_rc != 0) {
         snprintf(scan_err, sizeof(scan_err), "%.*s", SW_MAX_ERROR_LEN, err[0] ? err : "scan failed");
         error_kind = classify_error(scan_rc, scan_err);

@@ -72,6 +72,8 @@ static struct {
     char issued[512][40];
     int evil_link;        /* answer page 1 of repos with a Link to another origin */
     int malformed;        /* answer the next N GET /orgs/{org}/hooks with a broken body */
+    int not_modified;     /* lists answered 304 to a matching If-None-Match */
+    int conditional;      /* requests that carried If-None-Match */
 } fake;
 
 static void lock(void)
@@ -155,6 +157,37 @@ static int authorized(casb_http_req *r)
     return ok;
 }
 
+/* Answers a list page as GitHub does for conditional requests: an ETag (a hash of the body),
+ * and 304 with no body when If-None-Match names it. */
+static int reply_conditional(casb_http_req *r, json_t *body)
+{
+    const char *inm = casb_http_header(r, "If-None-Match");
+    char *text = casb_json_dump(body);
+    char etag[32];
+    uint32_t h = 2166136261u;
+    int rc;
+
+    json_decref(body);
+    assert_non_null(text);
+    for (const char *p = text; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(etag, sizeof(etag), "\"%08x\"", h);
+    casb_http_add_header(r, "ETag", etag);
+    lock();
+    if (inm)
+        fake.conditional++;
+    if (inm && strcmp(inm, etag) == 0) {
+        fake.not_modified++;
+        unlock();
+        free(text);
+        return casb_http_reply_text(r, 304, NULL, NULL, 0);
+    }
+    unlock();
+    rc = casb_http_reply_text(r, 200, "application/json", text, strlen(text));
+    free(text);
+    return rc;
+}
+
 /* Serves items[] (copied under the lock) page by page with GitHub's Link header. */
 static int reply_list(casb_http_req *r, json_t *items, const char *wrap_key)
 {
@@ -187,7 +220,7 @@ static int reply_list(casb_http_req *r, json_t *items, const char *wrap_key)
     json_decref(items);
     body = wrap_key ? json_pack("{s:I,s:o}", "total_count", (json_int_t)total, wrap_key, out)
                     : out;
-    return casb_http_reply_json(r, 200, body);
+    return reply_conditional(r, body);
 }
 
 static json_t *tenant_get(const char *key)
@@ -448,6 +481,8 @@ static void fake_reset(void)
     fake.token_ttl_s = 3600;
     fake.evil_link = 0;
     fake.malformed = 0;
+    fake.not_modified = 0;
+    fake.conditional = 0;
     unlock();
 }
 
@@ -1101,6 +1136,119 @@ static void test_scan_malformed_body(void **state)
     run_free(&x);
 }
 
+/* An in-memory casb_page_cache for the conditional-request tests. */
+typedef struct {
+    json_t *pages; /* {url: {"etag","body","next"}} */
+    int puts;
+} mem_cache;
+
+static int mem_get(casb_page_cache *pc, const char *url, char **etag, char **body,
+                   size_t *body_len, char **next_url, char *err, size_t errlen)
+{
+    mem_cache *m = pc->ud;
+    json_t *e = json_object_get(m->pages, url);
+    const char *next;
+
+    (void)err;
+    (void)errlen;
+    if (!e)
+        return 0;
+    next = casb_json_str(e, "next");
+    *etag = strdup(casb_json_str(e, "etag"));
+    *body = strdup(casb_json_str(e, "body"));
+    *body_len = strlen(*body);
+    *next_url = next ? strdup(next) : NULL;
+    return 1;
+}
+
+static int mem_put(casb_page_cache *pc, const char *url, const char *etag, const char *body,
+                   size_t body_len, const char *next_url, char *err, size_t errlen)
+{
+    mem_cache *m = pc->ud;
+
+    (void)err;
+    (void)errlen;
+    assert_int_equal(strlen(body), body_len);
+    json_object_set_new(m->pages, url, json_pack("{s:s,s:s,s:s?}", "etag", etag, "body", body,
+                                                 "next", next_url));
+    m->puts++;
+    return 0;
+}
+
+/* A token scan through pc that must find the tenant's findings. */
+static void scan_cached(run *x, casb_page_cache *pc)
+{
+    run_init(x, NULL);
+    x->ctx.page_cache = pc;
+    run_scan(x);
+    if (x->rc != 0)
+        fail_msg("scan failed: %s", x->err);
+    expect_findings(&x->rec, TENANT_FINDINGS);
+}
+
+/* A rescan sends the ETags of the first scan; the pages answered 304 are evaluated from the
+ * cache, so the findings and coverage are the same, in as many requests. */
+static void test_scan_conditional_rescan(void **state)
+{
+    mem_cache m = {json_object(), 0};
+    casb_page_cache pc = {mem_get, mem_put, &m, 0};
+    run a, b;
+    size_t first_requests;
+
+    (void)state;
+    scan_cached(&a, &pc);
+    assert_int_equal(fake.conditional, 0);
+    assert_true(m.puts > 10);
+    assert_int_equal(pc.hits, 0);
+    lock();
+    first_requests = json_array_size(fake.log);
+    json_array_clear(fake.log);
+    unlock();
+
+    scan_cached(&b, &pc);
+    assert_true(json_equal(a.rec.findings, b.rec.findings));
+    assert_true(json_equal(a.rec.ran, b.rec.ran));
+    assert_int_equal(json_object_size(b.rec.skipped), 0);
+    lock();
+    assert_int_equal(json_array_size(fake.log), first_requests);
+    unlock();
+    /* Every list page was stored and answered 304, and taken from the cache. */
+    assert_int_equal(fake.conditional, m.puts);
+    assert_int_equal(fake.not_modified, m.puts);
+    assert_int_equal(pc.hits, m.puts);
+    run_free(&a);
+    run_free(&b);
+    json_decref(m.pages);
+}
+
+/* A cache that fails is dropped: the scan goes on with unconditional requests. */
+static int failing_get(casb_page_cache *pc, const char *url, char **etag, char **body,
+                       size_t *body_len, char **next_url, char *err, size_t errlen)
+{
+    (void)pc;
+    (void)url;
+    (void)etag;
+    (void)body;
+    (void)body_len;
+    (void)next_url;
+    snprintf(err, errlen, "database down");
+    return -1;
+}
+
+static void test_scan_cache_failure_is_not_fatal(void **state)
+{
+    mem_cache m = {json_object(), 0};
+    casb_page_cache pc = {failing_get, mem_put, &m, 0};
+    run x;
+
+    (void)state;
+    scan_cached(&x, &pc);
+    assert_int_equal(fake.conditional, 0);
+    assert_int_equal(m.puts, 0);
+    run_free(&x);
+    json_decref(m.pages);
+}
+
 /* A Link to another origin would hand the token to it: refused, the scan fails. */
 static void test_scan_foreign_link(void **state)
 {
@@ -1563,6 +1711,8 @@ int main(void)
         cmocka_unit_test_setup(test_scan_transient_error, test_setup),
         cmocka_unit_test_setup(test_scan_malformed_body, test_setup),
         cmocka_unit_test_setup(test_scan_foreign_link, test_setup),
+        cmocka_unit_test_setup(test_scan_conditional_rescan, test_setup),
+        cmocka_unit_test_setup(test_scan_cache_failure_is_not_fatal, test_setup),
         cmocka_unit_test_setup(test_scan_cancel, test_setup),
         cmocka_unit_test_setup(test_scan_endpoint_not_allowed, test_setup),
         cmocka_unit_test_setup(test_scan_github_app, test_setup),

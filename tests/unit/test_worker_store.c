@@ -294,6 +294,116 @@ static void test_load_integration(void **state)
                      CASB_ENOTFOUND);
 }
 
+/* The page cache of conditional requests: a miss, a stored page, its replacement. */
+static void test_page_cache_roundtrip(void **state)
+{
+    const char *url = "http://127.0.0.1:8090/orgs/acme/repos?type=all&per_page=100";
+    char *etag = NULL, *body = NULL, *next = NULL, err[256] = "";
+    size_t len = 0;
+
+    (void)state;
+    assert_int_equal(sw_store_page_get(db, integration_id, url, &etag, &body, &len, &next, err,
+                                       sizeof(err)),
+                     0);
+    assert_null(etag);
+    assert_int_equal(sw_store_page_put(db, integration_id, url, "W/\"1\"", "[{\"id\":1}]", NULL,
+                                       err, sizeof(err)),
+                     0);
+    assert_int_equal(sw_store_page_get(db, integration_id, url, &etag, &body, &len, &next, err,
+                                       sizeof(err)),
+                     1);
+    assert_string_equal(etag, "W/\"1\"");
+    assert_string_equal(body, "[{\"id\":1}]");
+    assert_int_equal(len, strlen("[{\"id\":1}]"));
+    assert_null(next);
+    free(etag);
+    free(body);
+    assert_int_equal(sw_store_page_put(db, integration_id, url, "W/\"2\"", "[]",
+                                       "http://127.0.0.1:8090/orgs/acme/repos?page=2", err,
+                                       sizeof(err)),
+                     0);
+    assert_int_equal(sw_store_page_get(db, integration_id, url, &etag, &body, &len, &next, err,
+                                       sizeof(err)),
+                     1);
+    assert_string_equal(etag, "W/\"2\"");
+    assert_string_equal(body, "[]");
+    assert_string_equal(next, "http://127.0.0.1:8090/orgs/acme/repos?page=2");
+    free(etag);
+    free(body);
+    free(next);
+}
+
+static long cache_rows(const char *id)
+{
+    const char *params[] = {id};
+    char err[256] = "";
+    PGresult *res = casb_db_query(db,
+                                  "SELECT count(*) AS n FROM provider_page_cache"
+                                  " WHERE integration_id = $1",
+                                  1, params, err, sizeof(err));
+    long n;
+
+    if (!res)
+        fail_msg("count: %s", err);
+    n = (long)casb_db_get_int(res, 0, "n", -1);
+    PQclear(res);
+    return n;
+}
+
+/* A completed scan prunes what it did not use; a URL too long for the index is not stored;
+ * the entries go with their integration. */
+static void test_page_cache_prune_and_delete(void **state)
+{
+    char other[37], since[64], *etag = NULL, *body = NULL, *next = NULL, err[256] = "";
+    char long_url[SW_PAGE_CACHE_MAX_URL + 64];
+    size_t len = 0;
+    long deleted = -1;
+    PGresult *res;
+
+    (void)state;
+    casb_uuid_v4(other);
+    const char *params[] = {other, CASB_DEFAULT_ACCOUNT_ID};
+    exec_ok("INSERT INTO integrations (id, account_id, provider, name, config, credentials_sealed,"
+            " credentials_key_id, scan_interval_s)"
+            " VALUES ($1, $2, 'github', 'test_page_cache', '{\"organization\":\"acme\"}',"
+            " 'v1.abcd1234.sealed', 'abcd1234', 3600)",
+            2, params);
+    assert_int_equal(sw_store_page_put(db, other, "http://x/a", "e1", "{}", NULL, err,
+                                       sizeof(err)),
+                     0);
+    assert_int_equal(sw_store_page_put(db, other, "http://x/b", "e2", "{}", NULL, err,
+                                       sizeof(err)),
+                     0);
+    res = casb_db_query(db, "SELECT clock_timestamp()::text AS t", 0, NULL, err, sizeof(err));
+    assert_non_null(res);
+    snprintf(since, sizeof(since), "%s", casb_db_get(res, 0, "t"));
+    PQclear(res);
+    /* The next scan asks for a only. */
+    assert_int_equal(sw_store_page_get(db, other, "http://x/a", &etag, &body, &len, &next, err,
+                                       sizeof(err)),
+                     1);
+    free(etag);
+    free(body);
+    assert_int_equal(sw_store_page_prune(db, other, since, &deleted, err, sizeof(err)), 0);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(sw_store_page_get(db, other, "http://x/b", &etag, &body, &len, &next, err,
+                                       sizeof(err)),
+                     0);
+    assert_int_equal(cache_rows(other), 1);
+
+    memset(long_url, 'a', sizeof(long_url) - 1);
+    long_url[sizeof(long_url) - 1] = '\0';
+    assert_int_equal(sw_store_page_put(db, other, long_url, "e3", "{}", NULL, err, sizeof(err)),
+                     0);
+    assert_int_equal(sw_store_page_get(db, other, long_url, &etag, &body, &len, &next, err,
+                                       sizeof(err)),
+                     0);
+    assert_int_equal(cache_rows(other), 1);
+
+    exec_ok("DELETE FROM integrations WHERE id = $1", 1, params);
+    assert_int_equal(cache_rows(other), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +414,8 @@ int main(void)
         cmocka_unit_test(test_finished_or_foreign_scans_are_not_taken),
         cmocka_unit_test(test_renewal_after_delete_loses_the_lease),
         cmocka_unit_test(test_load_integration),
+        cmocka_unit_test(test_page_cache_roundtrip),
+        cmocka_unit_test(test_page_cache_prune_and_delete),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

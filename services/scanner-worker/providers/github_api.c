@@ -21,6 +21,7 @@ void casb_github_resp_clear(casb_github_resp *r)
         return;
     json_decref(r->body);
     free(r->next_url);
+    free(r->raw);
     memset(r, 0, sizeof(*r));
 }
 
@@ -122,9 +123,29 @@ static void read_needed_permission(const casb_http_response *hr, casb_github_res
         snprintf(r->needed_permission, sizeof(r->needed_permission), "%s", buf);
 }
 
-/* Fills r from one HTTP response. Returns 0, 1 when a 2xx body is not JSON, -1 on failure. */
+/* Keeps what a page cache stores of a 2xx answer: its ETag and its raw body. */
+static int keep_for_cache(const casb_http_response *hr, casb_github_resp *r, char *err,
+                          size_t errlen)
+{
+    if (hr->status < 200 || hr->status >= 300 ||
+        casb_http_response_header(hr, "etag", r->etag, sizeof(r->etag)) != 1 || !r->etag[0]) {
+        r->etag[0] = '\0'; /* none, or too long to be one of GitHub's: nothing to store */
+        return 0;
+    }
+    r->raw = malloc(hr->body_len + 1);
+    if (!r->raw)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    memcpy(r->raw, hr->body, hr->body_len);
+    r->raw[hr->body_len] = '\0';
+    r->raw_len = hr->body_len;
+    return 0;
+}
+
+/* Fills r from one HTTP response (and, with keep_raw, what a page cache stores). Returns 0,
+ * 1 when a 2xx body is not JSON, -1 on failure. */
 static int read_response(const casb_github_client *c, const casb_http_response *hr,
-                         casb_github_resp *r, const char *url, char *err, size_t errlen)
+                         casb_github_resp *r, const char *url, int keep_raw, char *err,
+                         size_t errlen)
 {
     char link[8192], next[4096], perr[256];
     int lr;
@@ -156,17 +177,22 @@ static int read_response(const casb_github_client *c, const casb_http_response *
         r->rate_limited = is_rate_limited(hr, msg);
         read_needed_permission(hr, r);
     }
+    if (keep_raw && r->body)
+        return keep_for_cache(hr, r, err, errlen);
     return 0;
 }
 
-int casb_github_request(casb_github_client *c, const char *method, const char *path_or_url,
-                        const char *bearer, const char *body, casb_github_resp *out,
-                        char *err, size_t errlen)
+/* casb_github_request, plus a conditional GET's If-None-Match (NULL: none) and keep_raw
+ * (keep the ETag and raw body of a 2xx for the page cache). */
+static int request(casb_github_client *c, const char *method, const char *path_or_url,
+                   const char *bearer, const char *body, const char *if_none_match,
+                   int keep_raw, casb_github_resp *out, char *err, size_t errlen)
 {
     char *url = NULL;
     char *auth = NULL;
+    char *inm = NULL;
     casb_http_response *hr = NULL;
-    const char *headers[6];
+    const char *headers[7];
     char herr[256], status[16];
     size_t nh = 0;
     int rc;
@@ -185,6 +211,14 @@ int casb_github_request(casb_github_client *c, const char *method, const char *p
     headers[nh++] = auth;
     if (body)
         headers[nh++] = "Content-Type: application/json";
+    if (if_none_match) {
+        if (asprintf(&inm, "If-None-Match: %s", if_none_match) < 0) {
+            inm = NULL;
+            rc = casb_fail(err, errlen, CASB_ERROR, "out of memory");
+            goto out;
+        }
+        headers[nh++] = inm;
+    }
     headers[nh] = NULL;
 
     /* A malformed 2xx body (a truncated transfer) is worth one more try for a GET. */
@@ -207,7 +241,7 @@ int casb_github_request(casb_github_client *c, const char *method, const char *p
         snprintf(status, sizeof(status), "%ld", hr->status);
         casb_log_debug("github request", "method", method, "path", short_url(c, url), "status",
                        status);
-        rc = read_response(c, hr, out, url, err, errlen);
+        rc = read_response(c, hr, out, url, keep_raw, err, errlen);
         casb_http_response_free(hr);
         hr = NULL;
         if (rc == 1 && attempt == 0 && strcmp(method, "GET") == 0)
@@ -224,20 +258,57 @@ out:
         explicit_bzero(auth, strlen(auth));
         free(auth);
     }
+    free(inm);
     free(url);
     return rc;
 }
 
-int casb_github_get(casb_github_client *c, const char *path_or_url, casb_github_resp *out,
-                    char *err, size_t errlen)
+int casb_github_request(casb_github_client *c, const char *method, const char *path_or_url,
+                        const char *bearer, const char *body, casb_github_resp *out,
+                        char *err, size_t errlen)
 {
+    return request(c, method, path_or_url, bearer, body, NULL, 0, out, err, errlen);
+}
+
+/* The page cache only saves requests: when it fails, the scan goes on without it. */
+static void cache_failed(casb_github_client *c, const char *what, const char *why)
+{
+    casb_log_warn("page cache failed; the rest of the scan sends unconditional requests",
+                  "organization", c->org, "operation", what, "error", why);
+    c->cache = NULL;
+}
+
+/* A 304 answers the stored page: its body and next link stand for the 200 it repeats. */
+static int answer_from_cache(casb_github_client *c, casb_github_resp *out, const char *url,
+                             const char *body, size_t body_len, char **next_url, char *err,
+                             size_t errlen)
+{
+    char perr[256];
+    json_t *doc = casb_json_parse(body, body_len, 0, perr, sizeof(perr));
+
+    if (!doc)
+        return casb_fail(err, errlen, CASB_ERROR, "cached page of %s is not JSON: %s",
+                         short_url(c, url), perr);
+    json_decref(out->body);
+    free(out->next_url);
+    out->body = doc;
+    out->next_url = *next_url;
+    *next_url = NULL;
+    out->status = 200;
+    out->not_modified = 1;
+    out->message[0] = '\0';
+    c->cache->hits++;
+    return 0;
+}
+
+/* The GET itself, with the 401 retry of a revoked installation or OAuth token. */
+static int get_once(casb_github_client *c, const char *url, const char *etag,
+                    casb_github_resp *out, char *err, size_t errlen)
+{
+    int keep_raw = c->cache != NULL;
     int rc;
 
-    memset(out, 0, sizeof(*out));
-    rc = casb_github_auth_ensure(c, err, errlen);
-    if (rc != 0)
-        return rc;
-    rc = casb_github_request(c, "GET", path_or_url, c->token, NULL, out, err, errlen);
+    rc = request(c, "GET", url, c->token, NULL, etag, keep_raw, out, err, errlen);
     if (rc != 0 || out->status != 401 || (!c->app && !c->oauth))
         return rc;
     /* An installation or OAuth token can be revoked before it expires (app reinstalled,
@@ -248,7 +319,55 @@ int casb_github_get(casb_github_client *c, const char *path_or_url, casb_github_
     rc = casb_github_auth_ensure(c, err, errlen);
     if (rc != 0)
         return rc;
-    return casb_github_request(c, "GET", path_or_url, c->token, NULL, out, err, errlen);
+    return request(c, "GET", url, c->token, NULL, etag, keep_raw, out, err, errlen);
+}
+
+int casb_github_get(casb_github_client *c, const char *path_or_url, casb_github_resp *out,
+                    char *err, size_t errlen)
+{
+    char *url = NULL, *etag = NULL, *body = NULL, *next_url = NULL;
+    char cerr[256];
+    size_t body_len = 0;
+    int cached = 0, rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = casb_github_auth_ensure(c, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (!c->cache)
+        return get_once(c, path_or_url, NULL, out, err, errlen);
+    /* Entries are keyed by the absolute URL, as Link headers name the pages. */
+    rc = resolve_url(c, path_or_url, &url, err, errlen);
+    if (rc != 0)
+        return rc;
+    cached = c->cache->get(c->cache, url, &etag, &body, &body_len, &next_url, cerr,
+                           sizeof(cerr));
+    if (cached < 0) {
+        cache_failed(c, "get", cerr);
+        cached = 0;
+    }
+    rc = get_once(c, url, cached ? etag : NULL, out, err, errlen);
+    if (rc != 0)
+        goto out;
+    if (cached && out->status == 304) {
+        rc = answer_from_cache(c, out, url, body, body_len, &next_url, err, errlen);
+        goto out;
+    }
+    if (c->cache && out->raw && out->etag[0] &&
+        c->cache->put(c->cache, url, out->etag, out->raw, out->raw_len, out->next_url, cerr,
+                      sizeof(cerr)) != 0)
+        cache_failed(c, "put", cerr);
+out:
+    if (out->raw) {
+        free(out->raw);
+        out->raw = NULL;
+        out->raw_len = 0;
+    }
+    free(url);
+    free(etag);
+    free(body);
+    free(next_url);
+    return rc;
 }
 
 int casb_github_status_error(const casb_github_resp *r, const char *what, char *err,

@@ -107,6 +107,7 @@ int casb_github_client_init(casb_github_client *c, casb_scan_ctx *ctx, char *err
     memset(c, 0, sizeof(*c));
     c->http = ctx->http;
     c->cancel = ctx->cancel;
+    c->cache = ctx->page_cache;
     c->ctx = ctx;
     if (!casb_github_login_valid(org))
         return casb_fail(err, errlen, CASB_EINVALID,

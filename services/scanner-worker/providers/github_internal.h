@@ -123,6 +123,7 @@ typedef struct {
     char *private_key_pem;
     long long installation_id;  /* 0: looked up with GET /orgs/{org}/installation */
     long token_issues;          /* installation tokens issued (for tests and logs) */
+    casb_page_cache *cache;     /* borrowed, may be NULL: GETs are then unconditional */
 } casb_github_client;
 
 /* Reads config and credentials (validated shapes are assumed but re-checked cheaply) and
@@ -154,6 +155,12 @@ typedef struct {
      * X-Accepted-GitHub-Permissions header (Apps, fine-grained tokens) or
      * X-Accepted-OAuth-Scopes (classic tokens); "" when GitHub did not say. */
     char needed_permission[128];
+    /* GETs through a cache: the answer's ETag ("" when none), and the raw 2xx body to store
+     * (raw_len bytes; NULL when not kept). not_modified: the body came from the cache. */
+    char etag[160];
+    char *raw;
+    size_t raw_len;
+    int not_modified;
 } casb_github_resp;
 
 void casb_github_resp_clear(casb_github_resp *r);
@@ -167,7 +174,10 @@ int casb_github_request(casb_github_client *c, const char *method, const char *p
                         const char *bearer, const char *body, casb_github_resp *out,
                         char *err, size_t errlen);
 /* GET with the client's token (issued or refreshed as needed; a 401 on an installation
- * token is retried once with a new token). Same returns as casb_github_request. */
+ * token is retried once with a new token). Same returns as casb_github_request. With a page
+ * cache, the GET is conditional: it sends the ETag stored for the URL, and a 304 is answered
+ * as the stored 200 (body and next link, not_modified set); a 2xx with an ETag is stored. A
+ * cache that fails is logged and not used for the rest of the scan: it only saves requests. */
 int casb_github_get(casb_github_client *c, const char *path_or_url, casb_github_resp *out,
                     char *err, size_t errlen);
 /* Maps a non-2xx response to a code and a message a user can act on (it becomes the

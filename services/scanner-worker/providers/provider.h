@@ -35,6 +35,24 @@ typedef struct casb_scan_sink {
     void *ctx;
 } casb_scan_sink;
 
+/* The bodies of an integration's earlier answers, for conditional requests (ETag /
+ * If-None-Match): a provider sends the stored ETag of a URL and, on 304 Not Modified,
+ * evaluates the stored body. Entries belong to the integration (shared by every worker,
+ * deleted with it). Called from the scan's thread only. */
+typedef struct casb_page_cache {
+    /* The entry of url: 1 with *etag, *body (body_len bytes, NUL-terminated) and *next_url
+     * (NULL when the page had none), all malloc'ed and the caller's to free; 0 when there is
+     * none; -1 on error (err set). */
+    int (*get)(struct casb_page_cache *pc, const char *url, char **etag, char **body,
+               size_t *body_len, char **next_url, char *err, size_t errlen);
+    /* Stores (replaces) the entry of url. next_url may be NULL. 0, or -1 with err. */
+    int (*put)(struct casb_page_cache *pc, const char *url, const char *etag, const char *body,
+               size_t body_len, const char *next_url, char *err, size_t errlen);
+    void *ud;
+    /* Counted by the provider: answers taken from the cache on 304. */
+    long hits;
+} casb_page_cache;
+
 typedef struct casb_scan_ctx {
     const json_t *config;      /* non-secret settings (organization, api_base_url), borrowed */
     const json_t *credentials; /* decrypted secrets, borrowed; never logged */
@@ -59,6 +77,8 @@ typedef struct casb_scan_ctx {
     /* CASB_DNS_RESOLVER: "ip:port" of the DNS resolver for the DNS checks; NULL or "": the
      * system's. */
     const char *dns_resolver;
+    /* Conditional requests' cache of this integration; NULL: unconditional requests. */
+    casb_page_cache *page_cache;
 } casb_scan_ctx;
 
 /* A credential or configuration field as shown by GET /v1/providers. */
