@@ -128,10 +128,54 @@ int casb_jwt_sign_rs256(char **out, const json_t *claims, const char *private_ke
     return casb_jwt_sign_rs256_kid(out, claims, NULL, private_key_pem, err, errlen);
 }
 
+struct casb_jwt_key {
+    EVP_PKEY *pkey;
+};
+
+int casb_jwt_key_load(casb_jwt_key **out, const char *private_key_pem, char *err,
+                      size_t errlen)
+{
+    casb_jwt_key *k;
+
+    *out = NULL;
+    k = calloc(1, sizeof(*k));
+    if (!k)
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    k->pkey = load_private_key(private_key_pem, err, errlen);
+    if (!k->pkey) {
+        free(k);
+        return CASB_EINVALID;
+    }
+    *out = k;
+    return 0;
+}
+
+void casb_jwt_key_free(casb_jwt_key *k)
+{
+    if (!k)
+        return;
+    EVP_PKEY_free(k->pkey); /* clears the private components */
+    free(k);
+}
+
 int casb_jwt_sign_rs256_kid(char **out, const json_t *claims, const char *kid,
                             const char *private_key_pem, char *err, size_t errlen)
 {
-    EVP_PKEY *pkey = NULL;
+    casb_jwt_key *key = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = casb_jwt_key_load(&key, private_key_pem, err, errlen);
+    if (rc != 0)
+        return rc;
+    rc = casb_jwt_sign_rs256_key(out, claims, kid, key, err, errlen);
+    casb_jwt_key_free(key);
+    return rc;
+}
+
+int casb_jwt_sign_rs256_key(char **out, const json_t *claims, const char *kid,
+                            const casb_jwt_key *key, char *err, size_t errlen)
+{
     EVP_MD_CTX *md = NULL;
     char *payload_json = NULL, *header_b64 = NULL, *payload_b64 = NULL, *sig_b64 = NULL;
     char *input = NULL, *token = NULL, *header = NULL;
@@ -142,9 +186,8 @@ int casb_jwt_sign_rs256_kid(char **out, const json_t *claims, const char *kid,
     *out = NULL;
     if (!json_is_object(claims))
         return casb_fail(err, errlen, CASB_EINVALID, "claims must be a JSON object");
-    pkey = load_private_key(private_key_pem, err, errlen);
-    if (!pkey)
-        return CASB_EINVALID;
+    if (!key || !key->pkey)
+        return casb_fail(err, errlen, CASB_EINVALID, "no private key");
 
     payload_json = casb_json_dump(claims);
     header = jwt_header(kid);
@@ -163,7 +206,7 @@ int casb_jwt_sign_rs256_kid(char **out, const json_t *claims, const char *kid,
     snprintf(input, input_len + 1, "%s.%s", header_b64, payload_b64);
 
     md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey) != 1 ||
+    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key->pkey) != 1 ||
         EVP_DigestSign(md, NULL, &sig_len, (const unsigned char *)input, input_len) != 1) {
         casb_fail(err, errlen, CASB_ERROR, "cannot set up RS256 signing");
         goto out;
@@ -191,7 +234,6 @@ int casb_jwt_sign_rs256_kid(char **out, const json_t *claims, const char *kid,
 out:
     ERR_clear_error();
     EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pkey);
     free(payload_json);
     free(header);
     free(header_b64);

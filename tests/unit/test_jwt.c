@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +237,60 @@ static void test_bad_keys(void **state)
     json_decref(claims);
 }
 
+typedef struct {
+    const casb_jwt_key *key;
+    const json_t *claims;
+    int failures;
+} sign_job;
+
+static void *sign_many(void *arg)
+{
+    sign_job *j = arg;
+    char err[256];
+
+    for (int i = 0; i < 20; i++) {
+        char *tok = NULL;
+        json_t *got = NULL;
+
+        if (casb_jwt_sign_rs256_key(&tok, j->claims, "kid-1", j->key, err, sizeof(err)) != 0 ||
+            casb_jwt_verify_rs256(&got, tok, key_a.pub_spki, 0, err, sizeof(err)) != 0)
+            j->failures++;
+        json_decref(got);
+        free(tok);
+    }
+    return NULL;
+}
+
+/* A key loaded once signs like the PEM does, from several threads at once. */
+static void test_loaded_key(void **state)
+{
+    long now = (long)time(NULL);
+    json_t *claims = claims_at(now, now + 600);
+    casb_jwt_key *key = NULL;
+    sign_job jobs[4];
+    pthread_t tids[4];
+    char *tok = NULL;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(casb_jwt_key_load(&key, "not a pem", err, sizeof(err)), CASB_EINVALID);
+    assert_null(key);
+    assert_int_equal(casb_jwt_sign_rs256_key(&tok, claims, NULL, NULL, err, sizeof(err)),
+                     CASB_EINVALID);
+    assert_int_equal(casb_jwt_key_load(&key, key_a.priv_pkcs1, err, sizeof(err)), 0);
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (sign_job){key, claims, 0};
+        assert_int_equal(pthread_create(&tids[i], NULL, sign_many, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(tids[i], NULL);
+        assert_int_equal(jobs[i].failures, 0);
+    }
+    casb_jwt_key_free(key);
+    casb_jwt_key_free(NULL);
+    json_decref(claims);
+}
+
 static void test_wrong_key_fails(void **state)
 {
     long now = (long)time(NULL);
@@ -428,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_sign_verify_roundtrip),
         cmocka_unit_test(test_key_formats),
         cmocka_unit_test(test_bad_keys),
+        cmocka_unit_test(test_loaded_key),
         cmocka_unit_test(test_wrong_key_fails),
         cmocka_unit_test(test_tampering_fails),
         cmocka_unit_test(test_alg_checked),

@@ -102,7 +102,8 @@ static int key_from_object(casb_google_key *k, const json_t *o, char *field, siz
                            "required: the service account's email");
     if (!pem || !pem[0])
         return key_invalid(field, fieldlen, "private_key", err, errlen, "required");
-    if (!pem_is_rsa_private_key(pem))
+    /* A key too short to sign with is still a well-formed key here; signing says why. */
+    if (casb_jwt_key_load(&k->signer, pem, NULL, 0) != 0 && !pem_is_rsa_private_key(pem))
         return key_invalid(field, fieldlen, "private_key", err, errlen,
                            "not a PEM RSA private key");
     if (uri && strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7) != 0)
@@ -155,6 +156,7 @@ void casb_google_key_clear(casb_google_key *k)
     if (!k)
         return;
     free_secret(&k->private_key_pem);
+    casb_jwt_key_free(k->signer);
     free(k->client_email);
     free(k->private_key_id);
     free(k->token_uri);
@@ -180,8 +182,12 @@ int casb_google_assertion(char **out, const casb_google_key *k, const char *scop
         return casb_fail(err, errlen, CASB_ERROR, "out of memory");
     }
     why[0] = '\0';
-    rc = casb_jwt_sign_rs256_kid(out, claims, k->private_key_id, k->private_key_pem, why,
-                                 sizeof(why));
+    if (k->signer)
+        rc = casb_jwt_sign_rs256_key(out, claims, k->private_key_id, k->signer, why,
+                                     sizeof(why));
+    else
+        rc = casb_jwt_sign_rs256_kid(out, claims, k->private_key_id, k->private_key_pem, why,
+                                     sizeof(why));
     json_decref(claims);
     if (rc != 0)
         return casb_fail(err, errlen, CASB_EINVALID,

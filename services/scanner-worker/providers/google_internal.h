@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "casb/jwt.h"
 #include "coverage.h"
 #include "provider.h"
 
@@ -186,6 +187,10 @@ typedef struct {
     char *private_key_id;
     char *token_uri;
     char *client_id;     /* NULL when absent; named in messages about delegation */
+    /* private_key_pem parsed once: every impersonated user costs a signature, and parsing
+     * the PEM per signature cost more than the signature. NULL when it did not load (the
+     * signing then fails with the reason). */
+    casb_jwt_key *signer;
 } casb_google_key;
 
 /* Parses credentials.service_account_key (an object, or a string holding the JSON).
