@@ -20,6 +20,10 @@ size_t fa_settings_table(fa_settings *s, casb_cfg_var *vars, size_t cap)
         casb_service_var_shutdown_grace_s(&s->shutdown_grace_s),
         casb_service_var_admin_token(&s->admin_token),
         casb_service_var_db_pool_size(&s->db_pool_size),
+        {"CASB_HTTP_THREADS", CASB_CFG_INT, "64", 0, 0, 1, 1024,
+         "Threads serving the HTTP API. A keep-alive connection keeps its thread while it "
+         "stays busy, so this is how many clients are served at once; more wait.",
+         &s->http_threads},
         casb_service_var_api_rate_per_second(&s->api_rate_per_second),
         casb_service_var_api_rate_burst(&s->api_rate_burst),
         {"CASB_CATALOGUE_DIR", CASB_CFG_STRING, FA_DEFAULT_CATALOGUE_DIR, 0, 0, 0, 0,

@@ -15,6 +15,7 @@ typedef struct {
     long shutdown_grace_s;
     char *admin_token;   /* secret: never printed */
     long db_pool_size;
+    long http_threads;   /* HTTP worker threads: connections served at once */
     long api_rate_per_second; /* 0: unlimited */
     long api_rate_burst;
     char *catalogue_dir; /* directory of <provider>.json finding catalogues */
@@ -37,7 +38,7 @@ typedef struct {
 /* The dashboard's files when CASB_DASHBOARD_DIR is unset: the source tree's web/dashboard. */
 #define FA_DEFAULT_DASHBOARD_DIR CASB_SOURCE_DIR "/web/dashboard"
 
-#define FA_SETTINGS_COUNT 20
+#define FA_SETTINGS_COUNT 21
 
 /* Fills vars (room for FA_SETTINGS_COUNT entries) with the service's variable table, each
  * entry's target pointing into s. Returns the number of entries written. */

@@ -4,45 +4,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fa_query.h"
+
 #define TS(col) FA_SQL_TS(col)
+
+/* The same expression as in migration 0009's indexes, which the list's orders use. */
+#define SEVERITY_RANK                                                                          \
+    "(CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"          \
+    " ELSE 3 END)"
 
 #define FINDING_COLUMNS                                                                        \
     "f.id, f.integration_id, i.provider, i.name AS integration_name, f.finding_type,"         \
     " f.severity, f.severity_tuned, f.status, f.instance_count,"                               \
     " " TS("f.first_seen_at") " AS first_seen_at, " TS("f.last_seen_at") " AS last_seen_at,"  \
-    " CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"         \
-    " ELSE 3 END AS severity_rank"
+    " " SEVERITY_RANK " AS severity_rank"
 
-/* Every filter is a parameter that is either NULL (no filter) or a value, so the statement
- * is constant. The keyset condition compares (rank, -count, id) as a row, which matches the
- * ORDER BY exactly. */
-static const char SQL_LIST_FINDINGS[] =
-    "SELECT y.* FROM ("
-    " SELECT x.*,"
-    "        CASE $15::int WHEN 0 THEN x.severity_rank WHEN 1 THEN -x.instance_count"
-    "                      ELSE -x.last_seen_us END::bigint AS k1,"
-    "        CASE $15::int WHEN 0 THEN -x.instance_count WHEN 1 THEN x.severity_rank"
-    "                      ELSE 0 END::bigint AS k2"
-    "   FROM ("
-    "     SELECT " FINDING_COLUMNS ","
-    "            (extract(epoch FROM f.last_seen_at) * 1000000)::bigint AS last_seen_us"
-    "       FROM findings f JOIN integrations i ON i.id = f.integration_id"
-    "      WHERE f.account_id = $1"
-    "        AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"
-    "        AND ($3::text IS NULL OR i.provider = $3)"
-    "        AND ($4::text IS NULL OR f.severity = $4)"
-    "        AND ($5::text IS NULL OR f.status = $5)"
-    "        AND ($6::jsonb IS NULL OR f.finding_type IN"
-    "             (SELECT jsonb_array_elements_text($6::jsonb)))"
-    "        AND ($7::text IS NULL OR f.finding_type = $7)"
-    "        AND ($8::boolean OR f.instance_count > 0)"
-    "        AND ($13::text IS NULL"
-    "             OR f.finding_type IN (SELECT jsonb_array_elements_text($14::jsonb))"
-    "             OR EXISTS (SELECT 1 FROM finding_instances si"
-    "                         WHERE si.finding_id = f.id AND si.asset_name ILIKE $13))) x) y"
-    " WHERE ($9::bigint IS NULL OR (y.k1, y.k2, y.id) > ($9::bigint, $10::bigint, $11::uuid))"
-    " ORDER BY y.k1, y.k2, y.id"
-    " LIMIT $12";
+/* Every filter is a parameter that is either NULL (no filter) or a value, so each statement
+ * is constant. One statement per order, whose sort key (k1, k2, id) is written the way
+ * migration 0009's indexes are: an ascending index scan of the account's findings then yields
+ * the page without sorting all of them (the query benchmark: 18,000 findings per account).
+ * The keyset condition compares (k1, k2, id) as a row, which matches the ORDER BY exactly and
+ * bounds the index scan. The planner sees the parameters (one-shot statements), so a NULL
+ * filter or cursor drops out of the plan. */
+#define LAST_SEEN_US "(extract(epoch FROM f.last_seen_at) * 1000000)::bigint"
+#define SQL_LIST_FINDINGS(k1, k2)                                                              \
+    "SELECT " FINDING_COLUMNS ", " LAST_SEEN_US " AS last_seen_us,"                            \
+    "       (" k1 ")::bigint AS k1, (" k2 ")::bigint AS k2"                                    \
+    "  FROM findings f JOIN integrations i ON i.id = f.integration_id"                         \
+    FA_SQL_FINDING_FILTERS                                                                     \
+    "   AND ($8::boolean OR f.instance_count > 0)"                                             \
+    "   AND ($11::bigint IS NULL"                                                              \
+    "        OR (" k1 ", " k2 ", f.id) > ($11::bigint, $12::bigint, $13::uuid))"               \
+    " ORDER BY " k1 ", " k2 ", f.id"                                                           \
+    " LIMIT $14"
+
+/* Indexed by fa_sort: critical first then more instances; more instances first then the more
+ * severe; most recently seen first (not indexed: the time is computed). */
+static const char *const SQL_LIST_FINDINGS_BY[] = {
+    SQL_LIST_FINDINGS(SEVERITY_RANK, "-f.instance_count"),
+    SQL_LIST_FINDINGS("-f.instance_count", SEVERITY_RANK),
+    SQL_LIST_FINDINGS("-" LAST_SEEN_US, "0::bigint"),
+};
 
 static const char SQL_GET_FINDING[] =
     "SELECT " FINDING_COLUMNS
@@ -125,31 +127,20 @@ static const char SQL_SUMMARY_BY_INTEGRATION[] =
 PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *err,
                                  size_t errlen)
 {
-    char k1_s[24], k2_s[24], limit_s[16], sort_s[8];
+    char k1_s[24], k2_s[24], limit_s[16];
+    const char *params[14];
+    int sort = q->sort >= FA_SORT_SEVERITY && q->sort <= FA_SORT_LAST_SEEN ? q->sort
+                                                                          : FA_SORT_SEVERITY;
 
     snprintf(k1_s, sizeof(k1_s), "%lld", q->cursor.k1);
     snprintf(k2_s, sizeof(k2_s), "%lld", q->cursor.k2);
     snprintf(limit_s, sizeof(limit_s), "%d", q->limit + 1);
-    snprintf(sort_s, sizeof(sort_s), "%d", q->sort);
-
-    const char *params[] = {
-        q->account_id,
-        q->integration_id,
-        q->provider,
-        q->severity,
-        q->status,
-        q->types_json,
-        q->finding_type,
-        q->include_resolved ? "true" : "false",
-        q->has_cursor ? k1_s : NULL,
-        q->has_cursor ? k2_s : NULL,
-        q->has_cursor ? q->cursor.id : NULL,
-        limit_s,
-        q->search_like,
-        q->search_types_json,
-        sort_s,
-    };
-    return casb_db_query(db, SQL_LIST_FINDINGS, 15, params, err, errlen);
+    fa_query_filter_params(q, q->include_resolved ? "true" : "false", params);
+    params[10] = q->has_cursor ? k1_s : NULL;
+    params[11] = q->has_cursor ? k2_s : NULL;
+    params[12] = q->has_cursor ? q->cursor.id : NULL;
+    params[13] = limit_s;
+    return casb_db_query(db, SQL_LIST_FINDINGS_BY[sort], 14, params, err, errlen);
 }
 
 PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,

@@ -155,6 +155,7 @@ int main(int argc, char **argv)
         .static_dir = dashboard_dir(st.dashboard_dir),
         .rate_per_second = (double)st.api_rate_per_second,
         .rate_burst = (int)st.api_rate_burst,
+        .num_threads = (int)st.http_threads,
     };
     if (casb_http_server_new(&http, &ho, err, sizeof(err)) != 0 ||
         fa_routes_register(http) != 0 || fa_webhook_routes_register(http) != 0 ||

@@ -301,11 +301,14 @@ static void test_scan_lifecycle_resolve_and_reopen(void **state)
     assert_int_equal(instance_count(f, T_2FA), 1);
     assert_int_equal(instance_count(f, T_PUBLIC), 1);
 
-    /* The user hides alice. Scan 3 sees alice and bob again: bob reopens, alice stays
-     * hidden (and is not counted). */
+    /* The user hides alice (and the finding's count follows, as triage recounts it). Scan 3
+     * sees alice and bob again: bob reopens, alice stays hidden (and is not counted). */
     const char *ph[] = {f->integration_id};
     exec_ok("UPDATE finding_instances SET state = 'hidden' WHERE integration_id = $1"
             " AND asset_id = 'alice'", 1, ph);
+    exec_ok("UPDATE findings f SET instance_count = (SELECT count(*) FROM finding_instances i"
+            " WHERE i.finding_id = f.id AND i.state = 'active') WHERE integration_id = $1",
+            1, ph);
     new_scan(f, s3, t3);
     const char *e3[] = {T_2FA "|alice|3", T_2FA "|bob|3", NULL};
     apply_ok(findings(f, s3, t3, 1, e3));
