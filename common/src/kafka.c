@@ -662,6 +662,16 @@ int casb_consumer_resume(casb_consumer *c)
     return set_paused(c, 0);
 }
 
+void casb_consumer_wake(casb_consumer *c)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c->rk);
+
+    if (!q)
+        return;
+    rd_kafka_queue_yield(q);
+    rd_kafka_queue_destroy(q);
+}
+
 int casb_consumer_seek_back(casb_consumer *c, const casb_message *msg)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);

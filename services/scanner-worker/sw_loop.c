@@ -19,6 +19,7 @@
 /* One job on its thread; done is set (under mu) when sw_worker_handle has returned. */
 typedef struct {
     sw_worker *w;
+    casb_consumer *consumer;
     const casb_message *msg;
     sw_job_outcome outcome;
     int done;
@@ -34,6 +35,9 @@ static void *run_job(void *arg)
     j->outcome = outcome;
     j->done = 1;
     pthread_mutex_unlock(&j->mu);
+    /* The polling thread would otherwise notice only at the end of its poll timeout: the
+     * next job waited up to SW_POLL_TIMEOUT_MS (500 ms) behind a scan of 10 ms. */
+    casb_consumer_wake(j->consumer);
     return NULL;
 }
 
@@ -54,7 +58,7 @@ static int job_done(job_run *j)
 static sw_job_outcome handle_polling(sw_worker *w, casb_consumer *consumer,
                                      const casb_message *msg)
 {
-    job_run j = {.w = w, .msg = msg, .outcome = SW_JOB_REDELIVER};
+    job_run j = {.w = w, .consumer = consumer, .msg = msg, .outcome = SW_JOB_REDELIVER};
     pthread_t thread;
 
     pthread_mutex_init(&j.mu, NULL);

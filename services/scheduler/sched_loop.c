@@ -1,6 +1,7 @@
 #include "sched_loop.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "casb/log.h"
 #include "casb/metrics.h"
@@ -81,30 +82,38 @@ int64_t sched_loop_next_relay(int64_t now, int sent, long batch, long poll_ms)
     return now + poll_ms;
 }
 
-/* Returns the scans queued, or -1. */
-static int claim_step(sched_app *app, loop_metrics *m)
+int64_t sched_loop_next_claim(int64_t now, int claimed, long batch, long tick_ms)
+{
+    if (claimed >= batch)
+        return now;
+    return now + tick_ms;
+}
+
+/* Fills *r (zero on failure); returns 0 or -1. */
+static int claim_step(sched_app *app, loop_metrics *m, sched_claim_result *r)
 {
     casb_db *db = casb_db_pool_acquire(app->pool, POOL_WAIT_MS);
-    sched_claim_result r;
     char err[512];
     int rc;
 
+    memset(r, 0, sizeof(*r));
     if (!db) {
         casb_metric_add(m->claim_failures, 1);
         casb_log_warn("claim skipped: no database connection");
         return -1;
     }
-    rc = sched_claim_due(db, app->settings->batch, app->settings->jitter_pct, &r, err,
+    rc = sched_claim_due(db, app->settings->batch, app->settings->jitter_pct, r, err,
                          sizeof(err));
     casb_db_pool_release(app->pool, db);
     if (rc != 0) {
+        memset(r, 0, sizeof(*r)); /* nothing was queued: the claim rolled back */
         casb_metric_add(m->claim_failures, 1);
         casb_log_warn("claim failed", "error", err);
         return -1;
     }
-    casb_metric_add(m->claimed, r.claimed);
-    casb_metric_add(m->scheduled, r.enqueued);
-    return r.enqueued;
+    casb_metric_add(m->claimed, r->claimed);
+    casb_metric_add(m->scheduled, r->enqueued);
+    return 0;
 }
 
 /* Returns the jobs published, or -1. */
@@ -191,10 +200,14 @@ void sched_loop_run(sched_app *app)
     while (!casb_service_stopping()) {
         now = casb_monotonic_ms();
         if (now >= d.claim) {
-            int queued = claim_step(app, &m);
+            sched_claim_result r;
+            int rc = claim_step(app, &m, &r);
 
-            d.claim = now + s->tick_ms;
-            if (queued > 0)
+            /* A full batch means more may be due: claiming one batch a tick capped the
+             * dispatch rate at batch / tick (500/s by default) however many were due. */
+            d.claim = sched_loop_next_claim(now, rc == 0 ? r.claimed : -1, s->batch,
+                                            s->tick_ms);
+            if (r.enqueued > 0)
                 d.relay = now; /* publish what was just queued without waiting for a poll */
         }
         if (!casb_service_stopping() && now >= d.relay) {

@@ -19,7 +19,9 @@ size_t sched_settings_table(sched_settings *s, casb_cfg_var *vars, size_t cap)
         casb_service_var_log_level(&s->log_level),
         casb_service_var_shutdown_grace_s(&s->shutdown_grace_s),
         {"CASB_SCHEDULER_TICK_MS", CASB_CFG_INT, "1000", 0, 0, 100, 600000,
-         "Milliseconds between two claims of due integrations.", &s->tick_ms},
+         "Milliseconds between two claims of due integrations (a full batch is followed by "
+         "the next claim at once).",
+         &s->tick_ms},
         {"CASB_SCHEDULER_BATCH", CASB_CFG_INT, "500", 0, 0, 1, 10000,
          "Most integrations claimed, and most outbox jobs relayed, in one round.", &s->batch},
         {"CASB_SCHEDULER_JITTER_PCT", CASB_CFG_INT, "10", 0, 0, 0, 100,

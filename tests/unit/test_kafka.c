@@ -9,6 +9,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,49 @@ static void test_pause_keeps_the_member_through_a_long_hold(void **state)
     casb_producer_free(p);
 }
 
+static void *wake_later(void *arg)
+{
+    casb_sleep_ms(200);
+    casb_consumer_wake(arg);
+    return NULL;
+}
+
+/* A poll blocked in one thread returns as soon as another thread wakes the consumer (the
+ * worker's job thread, when a scan ends while the loop polls with fetching paused); a wake
+ * with nobody polling makes the next poll return at once. */
+static void test_wake_ends_a_blocked_poll(void **state)
+{
+    casb_producer *p = new_producer();
+    casb_consumer *c = new_consumer("g-wake", "t.wake");
+    casb_message *msg = NULL;
+    pthread_t thread;
+    char err[256] = "";
+    int64_t t0;
+
+    (void)state;
+    create_topic("t.wake", 1);
+    send_ok(p, "t.wake", "k", "m0");
+    assert_int_equal(casb_producer_flush(p, 10000, err, sizeof err), 0);
+    msg = poll_one(c, 15000); /* in the group, nothing more to fetch */
+    assert_value(msg, "m0");
+    casb_message_free(msg);
+    msg = NULL;
+
+    assert_int_equal(pthread_create(&thread, NULL, wake_later, c), 0);
+    t0 = casb_monotonic_ms();
+    assert_int_equal(casb_consumer_poll(c, &msg, 5000), 0);
+    assert_true(casb_monotonic_ms() - t0 < 2000);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+
+    casb_consumer_wake(c);
+    t0 = casb_monotonic_ms();
+    assert_int_equal(casb_consumer_poll(c, &msg, 5000), 0);
+    assert_true(casb_monotonic_ms() - t0 < 2000);
+    assert_null(msg);
+    casb_consumer_close(c);
+    casb_producer_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_flush_reports_timeout_and_failures),
         cmocka_unit_test(test_group_commit_and_redelivery),
         cmocka_unit_test(test_pause_keeps_the_member_through_a_long_hold),
+        cmocka_unit_test(test_wake_ends_a_blocked_poll),
         cmocka_unit_test(test_dlq_publish),
         cmocka_unit_test(test_consumer_lag_from_stats),
         cmocka_unit_test(test_unreachable_brokers),

@@ -63,6 +63,17 @@ static void test_next_relay(void **state)
     assert_int_equal(sched_loop_next_relay(1000, -1, 500, 5000), 6000);
 }
 
+static void test_next_claim(void **state)
+{
+    (void)state;
+    /* A full batch: more may be due, claim again at once. */
+    assert_int_equal(sched_loop_next_claim(1000, 500, 500, 1000), 1000);
+    /* Less than a batch, or a failure: wait for the next tick. */
+    assert_int_equal(sched_loop_next_claim(1000, 499, 500, 1000), 2000);
+    assert_int_equal(sched_loop_next_claim(1000, 0, 500, 1000), 2000);
+    assert_int_equal(sched_loop_next_claim(1000, -1, 500, 1000), 2000);
+}
+
 static void clear_env(void)
 {
     unsetenv("CASB_HTTP_ADDR");
@@ -128,8 +139,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_array),          cmocka_unit_test(test_sleep),
-        cmocka_unit_test(test_next_relay),        cmocka_unit_test(test_settings_defaults),
-        cmocka_unit_test(test_settings_bounds),
+        cmocka_unit_test(test_next_relay),        cmocka_unit_test(test_next_claim),
+        cmocka_unit_test(test_settings_defaults), cmocka_unit_test(test_settings_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,6 +85,11 @@ int casb_consumer_poll(casb_consumer *c, casb_message **out, int timeout_ms);
  * nothing is skipped or fetched twice. 0, or -1 (logged). */
 int casb_consumer_pause(casb_consumer *c);
 int casb_consumer_resume(casb_consumer *c);
+/* Makes a casb_consumer_poll that blocks in another thread return now (with nothing; when
+ * none blocks, the next one returns at once): for the thread that finishes a paused
+ * message's processing, so that the polling thread resumes at once instead of at the end
+ * of its poll timeout. Thread-safe. */
+void casb_consumer_wake(casb_consumer *c);
 /* Rewinds msg's partition to msg, so that it is delivered again (a message polled while
  * the application was not ready to take it). 0, or -1 (logged). */
 int casb_consumer_seek_back(casb_consumer *c, const casb_message *msg);
