@@ -918,3 +918,12 @@ casb_install_fuzz_deps() {
   casb_apt_install $(casb_apt_missing clang libclang-rt-14-dev llvm)
 }
 # ---- END casb_install_fuzz_deps --------------------------------------------------------------
+
+# The benchmarks (tests/bench/run): wrk drives findings-api's queries; pgbench (in
+# postgresql-15, already installed) runs their SQL as the baseline; perf profiles a service
+# when a figure needs explaining.
+casb_install_bench_deps() {
+  casb_install_packages
+  # shellcheck disable=SC2046 # package names have no spaces
+  casb_apt_install $(casb_apt_missing wrk linux-perf)
+}
