@@ -585,7 +585,16 @@ casb_proc_start() {
   fi
   casb_log "starting $name on $addr"
   (cd "$CASB_ROOT" && casb_close_fds && exec setsid env "${envs[@]}" "$bin" "$@" </dev/null >>"$CASB_LOG_DIR/$name.log" 2>&1) &
-  echo $! >"$pidf"
+  local pid=$! i
+  echo "$pid" >"$pidf"
+  # Until the forked shell has exec'ed, the pid file names a process whose command line is
+  # not the service's, and casb_svc_running would take that instant for an exit (a loaded
+  # machine made `up` die with "integration-manager exited" while it was starting).
+  for ((i = 0; i < 200; i++)); do
+    casb_pid_alive "$pidf" "$(basename "$bin")" && break
+    [ -d "/proc/$pid" ] || break
+    sleep 0.05
+  done
 }
 
 # casb_proc_start_service NAME: a service or one of its replicas (<svc>-<k>); a replica gets
@@ -697,14 +706,8 @@ casb_replica_stop() {
 # Starts replica NAME (<svc> or <svc>-<k>) and waits until it is ready: for scripts and tests
 # that add replicas to a running stack. Reads the stack's secrets itself.
 casb_replica_start() {
-  local i
   casb_ensure_secrets
   casb_proc_start_service "$1"
-  # The pid file names the forked shell until it has exec'ed the service.
-  for ((i = 0; i < 50; i++)); do
-    casb_svc_running "$1" && break
-    sleep 0.1
-  done
   casb_wait_ready "$1" "http://$(casb_svc_addr "$1")/readyz" 90
 }
 
@@ -821,7 +824,7 @@ casb_secrets_set_master_keys() {
 # through the environment, which `env` hands down: exported while secrets.env has it, removed
 # when it does not. A service that was not running is left stopped.
 casb_key_services_restart() {
-  local svc previous keys i
+  local svc previous keys
   CASB_MASTER_KEY="$(casb_secrets_get CASB_MASTER_KEY)"
   CASB_ADMIN_TOKEN="$(casb_secrets_get CASB_ADMIN_TOKEN)"
   previous="$(casb_secrets_get CASB_MASTER_KEY_PREVIOUS)"
@@ -841,12 +844,6 @@ casb_key_services_restart() {
     casb_log "restarting $svc with $keys"
     casb_pid_stop "$(casb_svc_pidfile "$svc")" "$(casb_svc_pattern "$svc")" 40
     casb_proc_start_service "$svc"
-    # The pid file names the forked shell until it has exec'ed the service: casb_wait_ready
-    # would take that instant for an exit.
-    for ((i = 0; i < 50; i++)); do
-      casb_svc_running "$svc" && break
-      sleep 0.1
-    done
     casb_wait_ready "$svc" "http://$(casb_svc_addr "$svc")/readyz" 90
   done
 }
