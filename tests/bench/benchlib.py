@@ -1,8 +1,11 @@
 """What the benchmark scripts share: the local stack's environment, psql, /proc readings."""
 
+import json
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_ACCOUNT = "00000000-0000-0000-0000-000000000001"
@@ -85,7 +88,6 @@ def figure(fid, label, unit, samples, baseline=None, target=None):
 
 
 def write_results(path, bench, params, figures, notes):
-    import json
     if path:
         with open(path, "w") as f:
             json.dump({"bench": bench, "params": params, "figures": figures, "notes": notes},
@@ -149,7 +151,6 @@ def start_replicas(names):
 def metric_sum(urls, name):
     """The sum over the replicas at urls (comma-separated) of a Prometheus counter or gauge,
     all label sets included."""
-    import urllib.request
     total = 0.0
     for url in urls.split(","):
         with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
@@ -159,21 +160,28 @@ def metric_sum(urls, name):
     return total
 
 
-def call(env, base, method, path, body=None, auth=True):
+def call(env, base, method, path, body=None, auth=True, timeout_s=120):
     """One JSON request to the service whose URL is env[base] (CASB_INTEGRATIONS_URL, ...),
-    with the admin token unless auth is false. Returns (status, parsed body or None)."""
-    import json
-    import urllib.error
-    import urllib.request
+    with the admin token unless auth is false. Returns (status, parsed body or None; an
+    error body that is not JSON as text)."""
     req = urllib.request.Request(env[base] + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None)
     if auth:
         req.add_header("Authorization", f"Bearer {env['CASB_TOKEN']}")
     req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
             raw = r.read()
             return r.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as e:
         raw = e.read()
-        return e.code, json.loads(raw) if raw else None
+        try:
+            return e.code, json.loads(raw) if raw else None
+        except ValueError:
+            return e.code, raw.decode(errors="replace")
+
+
+def set_latency(env, ms):
+    """The simulator's added latency per provider request; False when it has no such knob."""
+    status, _ = call(env, "CASB_SIM_URL", "PUT", "/_sim/latency", {"ms": ms}, auth=False)
+    return status == 200
