@@ -87,7 +87,10 @@ static const char SQL_EARLIER_BATCHES[] =
     " WHERE scan_id = $1 AND attempt = $2 AND seq < $3";
 
 /* Findings rows first: the instances refer to them. Severity follows the catalogue unless a
- * user tuned it. */
+ * user tuned it. A finding is written once per scan, by the first message that sees it
+ * ($4: the scan's start), not by every message: each write leaves a dead row version (and
+ * one in each of its indexes) that every later foreign-key check from the instances has to
+ * step over, which made a large first scan's ingest slow down as it went. */
 static const char SQL_UPSERT_FINDINGS[] =
     "INSERT INTO findings (id, account_id, integration_id, finding_type, severity,"
     "                      first_seen_at, last_seen_at)"
@@ -96,7 +99,9 @@ static const char SQL_UPSERT_FINDINGS[] =
     " ON CONFLICT (integration_id, finding_type) DO UPDATE"
     "    SET last_seen_at = greatest(findings.last_seen_at, excluded.last_seen_at),"
     "        severity = CASE WHEN findings.severity_tuned THEN findings.severity"
-    "                        ELSE excluded.severity END";
+    "                        ELSE excluded.severity END"
+    "  WHERE findings.last_seen_at < $4::timestamptz"
+    "     OR (NOT findings.severity_tuned AND findings.severity <> excluded.severity)";
 
 /* All instances of one message in one statement. A resolved instance seen again reopens; a
  * hidden one stays hidden. A sighting older than the instance's last one (a late message of
@@ -282,27 +287,33 @@ static fa_apply_result record_batch(casb_db *db, const fa_result_msg *m, long in
     return affected == 0 ? FA_APPLY_DUPLICATE : FA_APPLY_APPLIED;
 }
 
-static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *m,
+/* Upserts the findings and instances of the findings messages ms (one scan attempt's, in
+ * the order sent) in the caller's transaction. */
+static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *const *ms, size_t n,
                                       const fa_catalogue *cat, char *reason, size_t reasonlen)
 {
+    const fa_result_msg *m = ms[0];
     json_t *types = NULL, *rows = NULL;
     char *types_s = NULL, *rows_s = NULL;
     fa_apply_result r = FA_APPLY_ERROR;
     PGresult *res = NULL;
     long affected = 0;
+    size_t total = 0;
 
-    if (json_array_size(m->findings) == 0)
+    for (size_t k = 0; k < n; k++)
+        total += json_array_size(ms[k]->findings);
+    if (total == 0)
         return FA_APPLY_APPLIED;
-    types = fa_message_type_rows(m, cat);
-    rows = fa_message_instance_rows(m);
+    types = fa_message_type_rows(ms, n, cat);
+    rows = fa_message_instance_rows(ms, n);
     types_s = types ? casb_json_dump(types) : NULL;
     rows_s = rows ? casb_json_dump(rows) : NULL;
     if (!types_s || !rows_s) {
         casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
         goto out;
     }
-    const char *pf[] = {types_s, m->account_id, m->integration_id};
-    if (casb_db_exec(db, SQL_UPSERT_FINDINGS, 3, pf, NULL, reason, reasonlen) != 0)
+    const char *pf[] = {types_s, m->account_id, m->integration_id, m->scan_started_at};
+    if (casb_db_exec(db, SQL_UPSERT_FINDINGS, 4, pf, NULL, reason, reasonlen) != 0)
         goto out;
     const char *pi[] = {rows_s, m->integration_id, m->scan_id, m->scan_started_at,
                         m->account_id};
@@ -488,7 +499,7 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
         /* Applied even when the scan already ended or the attempt was superseded: the
          * sightings are real, and the timestamps keep a late message from undoing newer
          * state. */
-        r = apply_findings(db, m, cat, reason, reasonlen);
+        r = apply_findings(db, &m, 1, cat, reason, reasonlen);
         break;
     case FA_KIND_PROGRESS:
         r = (st.finished || !current) ? FA_APPLY_APPLIED
@@ -536,6 +547,65 @@ out:
     return r;
 }
 
+/* 1 when b continues a's scan attempt: the same scan, integration, account and provider. */
+int fa_ingest_same_attempt(const fa_result_msg *a, const fa_result_msg *b)
+{
+    return a->attempt == b->attempt && strcmp(a->scan_id, b->scan_id) == 0 &&
+           strcmp(a->integration_id, b->integration_id) == 0 &&
+           strcmp(a->account_id, b->account_id) == 0 && strcmp(a->provider, b->provider) == 0;
+}
+
+fa_apply_result fa_ingest_apply_findings(casb_db *db, const fa_result_msg *const *ms, size_t n,
+                                         const fa_catalogue *cat, size_t *duplicates,
+                                         char *reason, size_t reasonlen)
+{
+    const fa_result_msg *fresh[FA_INGEST_MAX_BATCH];
+    size_t nfresh = 0;
+    scan_state st = {0};
+    fa_apply_result r;
+
+    *duplicates = 0;
+    if (n == 0 || n > FA_INGEST_MAX_BATCH) {
+        casb_fail(reason, reasonlen, CASB_EINVALID, "batch of %zu messages", n);
+        return FA_APPLY_REJECTED;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (ms[k]->kind != FA_KIND_FINDINGS || !fa_ingest_same_attempt(ms[0], ms[k])) {
+            casb_fail(reason, reasonlen, CASB_EINVALID,
+                      "a batch holds findings messages of one scan attempt only");
+            return FA_APPLY_REJECTED;
+        }
+    }
+    if (casb_db_begin(db, reason, reasonlen) != 0)
+        return FA_APPLY_ERROR;
+    r = lock_scan(db, ms[0], &st, reason, reasonlen);
+    if (r != FA_APPLY_APPLIED)
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        long instances = (long)json_array_size(ms[k]->findings);
+        r = record_batch(db, ms[k], instances, reason, reasonlen);
+        if (r == FA_APPLY_DUPLICATE) {
+            (*duplicates)++;
+            continue;
+        }
+        if (r != FA_APPLY_APPLIED)
+            goto out;
+        fresh[nfresh++] = ms[k];
+    }
+    r = apply_findings(db, fresh, nfresh, cat, reason, reasonlen);
+    if (r != FA_APPLY_APPLIED)
+        goto out;
+    if (casb_db_commit(db, reason, reasonlen) != 0) {
+        r = FA_APPLY_ERROR;
+        goto out;
+    }
+    return FA_APPLY_APPLIED;
+out:
+    casb_db_rollback(db);
+    *duplicates = 0;
+    return r;
+}
+
 fa_apply_result fa_ingest_fail_scan(casb_db *db, const fa_result_msg *m, const char *error,
                                     char *reason, size_t reasonlen)
 {
@@ -572,9 +642,33 @@ out:
 
 /* ---- the consumer thread ---- */
 
+/* A message polled from the consumer, parsed. */
+typedef struct {
+    casb_message *msg;
+    fa_result_msg m;  /* when parsed */
+    int parsed;
+    char reason[512]; /* why it did not parse */
+} ingest_item;
+
+/* What the reader hands the writer: one message, or a run of findings messages of one scan
+ * attempt to apply together. */
+typedef struct {
+    ingest_item items[FA_INGEST_MAX_BATCH];
+    size_t n;
+} ingest_batch;
+
 struct fa_ingest {
-    pthread_t thread;
-    int thread_started;
+    /* Two threads: the reader polls and parses the next batch while the writer applies the
+     * one before (parsing is a fifth of ingest's time on a large scan's backlog). The
+     * handoff holds at most one batch, so the reader is never more than a batch ahead. */
+    pthread_t reader, writer;
+    int reader_started, writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int sync_ready;
+    int handoff_full; /* under mu */
+    int reader_done;  /* under mu */
+    ingest_batch handoff;
     atomic_int stop;
     atomic_int dead; /* the consumer failed fatally */
     casb_db *db;
@@ -622,20 +716,36 @@ static int dead_letter(fa_ingest *ing, const casb_message *msg, const char *reas
     }
 }
 
+static void item_parse(fa_ingest *ing, ingest_item *it, casb_message *msg)
+{
+    it->msg = msg;
+    it->parsed = fa_message_parse(&it->m, msg->value, msg->value_len, ing->cat, it->reason,
+                                  sizeof(it->reason)) == 0;
+}
+
+static void item_clear(ingest_item *it)
+{
+    if (it->parsed)
+        fa_message_clear(&it->m);
+    casb_message_free(it->msg);
+    memset(it, 0, sizeof(*it));
+}
+
 /* Handles one message. 1: its effect is durable (or it was dead-lettered), commit it;
  * 0: stopping with the work undone, do not commit. */
-static int handle(fa_ingest *ing, const casb_message *msg)
+static int handle(fa_ingest *ing, ingest_item *it)
 {
-    fa_result_msg m;
+    const casb_message *msg = it->msg;
+    fa_result_msg m = it->m;
     char reason[512];
     char detail[512];
     int permanent_errors = 0;
     int incomplete = 0;
     long backoff_ms = 250;
 
-    if (fa_message_parse(&m, msg->value, msg->value_len, ing->cat, reason, sizeof(reason)) != 0) {
-        casb_log_warn("invalid result message", "reason", reason);
-        return dead_letter(ing, msg, reason);
+    if (!it->parsed) {
+        casb_log_warn("invalid result message", "reason", it->reason);
+        return dead_letter(ing, msg, it->reason);
     }
     for (;;) {
         fa_apply_result r = fa_ingest_apply(ing->db, &m, ing->cat, reason, sizeof(reason));
@@ -717,39 +827,186 @@ static int handle(fa_ingest *ing, const casb_message *msg)
             backoff_ms = backoff_ms * 2 > FA_MAX_BACKOFF_MS ? FA_MAX_BACKOFF_MS : backoff_ms * 2;
             break;
         }
-        if (done == 1) {
-            fa_message_clear(&m);
+        if (done == 1)
             return 1;
-        }
-        if (done < 0 || atomic_load(&ing->stop)) {
-            fa_message_clear(&m);
+        if (done < 0 || atomic_load(&ing->stop))
             return 0;
-        }
     }
 }
 
-static void *ingest_main(void *arg)
+static int is_findings(const ingest_item *it)
+{
+    return it->parsed && it->m.kind == FA_KIND_FINDINGS;
+}
+
+/* Applies items[0..n) (findings messages of one scan attempt) in one transaction and
+ * commits their offsets. When the batch does not apply (a transient error, a message the
+ * database rejects), each is handled on its own, which retries and dead-letters as it
+ * should. 0: stopping, the rest left uncommitted for redelivery. */
+static int handle_batch(fa_ingest *ing, ingest_item *items, size_t n)
+{
+    const fa_result_msg *ms[FA_INGEST_MAX_BATCH];
+    char reason[512];
+    size_t duplicates = 0;
+
+    for (size_t k = 0; k < n; k++)
+        ms[k] = &items[k].m;
+    if (fa_ingest_apply_findings(ing->db, ms, n, ing->cat, &duplicates, reason,
+                                 sizeof(reason)) == FA_APPLY_APPLIED) {
+        metric_add(m_applied[FA_KIND_FINDINGS], (double)(n - duplicates));
+        metric_add(m_duplicates, (double)duplicates);
+        for (size_t k = 0; k < n; k++)
+            casb_consumer_commit(ing->consumer, items[k].msg);
+        return 1;
+    }
+    casb_log_debug("batch not applied; applying its messages one by one", "scan_id",
+                   items[0].m.scan_id, "reason", reason);
+    for (size_t k = 0; k < n; k++) {
+        if (!handle(ing, &items[k]))
+            return 0;
+        casb_consumer_commit(ing->consumer, items[k].msg);
+    }
+    return 1;
+}
+
+/* After a findings message, takes the messages the consumer already holds (no waiting)
+ * while they continue the same scan attempt, up to FA_INGEST_MAX_BATCH: a large scan's
+ * backlog is then applied a batch per transaction, while a lone message goes through at
+ * once. Returns how many items there are; the last may not belong to the run (*run says
+ * how many do). */
+static size_t gather(fa_ingest *ing, ingest_item *items, size_t *run)
+{
+    size_t n = 1;
+
+    *run = 1;
+    while (is_findings(&items[0]) && n < FA_INGEST_MAX_BATCH) {
+        casb_message *msg = NULL;
+        if (casb_consumer_poll(ing->consumer, &msg, 0) <= 0)
+            break;
+        item_parse(ing, &items[n++], msg);
+        if (!is_findings(&items[n - 1]) ||
+            !fa_ingest_same_attempt(&items[0].m, &items[n - 1].m))
+            break;
+        *run = n;
+    }
+    return n;
+}
+
+static void batch_clear(ingest_batch *b)
+{
+    for (size_t k = 0; k < b->n; k++)
+        item_clear(&b->items[k]);
+    b->n = 0;
+}
+
+/* Gives the writer b (which is left empty). 0: stopping, b left as it was. */
+static int hand_over(fa_ingest *ing, ingest_batch *b)
+{
+    pthread_mutex_lock(&ing->mu);
+    while (ing->handoff_full && !atomic_load(&ing->stop))
+        pthread_cond_wait(&ing->cv, &ing->mu);
+    if (atomic_load(&ing->stop)) {
+        pthread_mutex_unlock(&ing->mu);
+        return 0;
+    }
+    ing->handoff = *b;
+    ing->handoff_full = 1;
+    pthread_cond_broadcast(&ing->cv);
+    pthread_mutex_unlock(&ing->mu);
+    memset(b, 0, sizeof(*b));
+    return 1;
+}
+
+/* Takes the next batch. 0: none will come (the reader ended, or stopping). */
+static int take_over(fa_ingest *ing, ingest_batch *b)
+{
+    int got = 0;
+
+    pthread_mutex_lock(&ing->mu);
+    while (!ing->handoff_full && !ing->reader_done && !atomic_load(&ing->stop))
+        pthread_cond_wait(&ing->cv, &ing->mu);
+    if (ing->handoff_full && !atomic_load(&ing->stop)) {
+        *b = ing->handoff;
+        memset(&ing->handoff, 0, sizeof(ing->handoff));
+        ing->handoff_full = 0;
+        pthread_cond_broadcast(&ing->cv);
+        got = 1;
+    }
+    pthread_mutex_unlock(&ing->mu);
+    return got;
+}
+
+static void *reader_main(void *arg)
 {
     fa_ingest *ing = arg;
+    ingest_batch b;
+    ingest_item next; /* polled, but it did not belong to the batch before it */
+    int held = 0;
 
+    memset(&b, 0, sizeof(b));
+    memset(&next, 0, sizeof(next));
     while (!atomic_load(&ing->stop)) {
-        casb_message *msg = NULL;
-        int rc = casb_consumer_poll(ing->consumer, &msg, 500);
+        size_t n, run;
 
-        if (rc < 0) {
-            /* Fatal for this consumer instance; the process keeps serving HTTP and readyz
-             * turns false. A restart (the orchestrator's) recovers. */
-            casb_log_error("result consumer failed; ingest stopped");
-            atomic_store(&ing->dead, 1);
+        if (held) {
+            b.items[0] = next;
+            memset(&next, 0, sizeof(next));
+            held = 0;
+        } else {
+            casb_message *msg = NULL;
+            int rc = casb_consumer_poll(ing->consumer, &msg, 500);
+
+            if (rc < 0) {
+                /* Fatal for this consumer instance; the process keeps serving HTTP and
+                 * readyz turns false. A restart (the orchestrator's) recovers. */
+                casb_log_error("result consumer failed; ingest stopped");
+                atomic_store(&ing->dead, 1);
+                break;
+            }
+            if (rc == 0) {
+                casb_producer_poll(ing->producer);
+                continue;
+            }
+            item_parse(ing, &b.items[0], msg);
+        }
+        n = gather(ing, b.items, &run);
+        if (n > run) {
+            next = b.items[run];
+            memset(&b.items[run], 0, sizeof(b.items[run]));
+            held = 1;
+        }
+        b.n = run;
+        if (!hand_over(ing, &b))
             break;
+    }
+    batch_clear(&b);
+    item_clear(&next);
+    pthread_mutex_lock(&ing->mu);
+    ing->reader_done = 1;
+    pthread_cond_broadcast(&ing->cv);
+    pthread_mutex_unlock(&ing->mu);
+    return NULL;
+}
+
+static void *writer_main(void *arg)
+{
+    fa_ingest *ing = arg;
+    ingest_batch b;
+
+    memset(&b, 0, sizeof(b));
+    while (take_over(ing, &b)) {
+        int ok;
+
+        if (b.n > 1) {
+            ok = handle_batch(ing, b.items, b.n);
+        } else {
+            ok = handle(ing, &b.items[0]);
+            if (ok)
+                casb_consumer_commit(ing->consumer, b.items[0].msg);
         }
-        if (rc == 0) {
-            casb_producer_poll(ing->producer);
-            continue;
-        }
-        if (handle(ing, msg))
-            casb_consumer_commit(ing->consumer, msg);
-        casb_message_free(msg);
+        batch_clear(&b);
+        if (!ok)
+            break;
     }
     return NULL;
 }
@@ -765,6 +1022,16 @@ int fa_ingest_start(fa_ingest **out, const fa_ingest_opts *o, char *err, size_t 
         return casb_fail(err, errlen, CASB_ERROR, "out of memory");
     atomic_init(&ing->stop, 0);
     atomic_init(&ing->dead, 0);
+    if (pthread_mutex_init(&ing->mu, NULL) != 0) {
+        free(ing);
+        return casb_fail(err, errlen, CASB_ERROR, "cannot create the ingest mutex");
+    }
+    if (pthread_cond_init(&ing->cv, NULL) != 0) {
+        pthread_mutex_destroy(&ing->mu);
+        free(ing);
+        return casb_fail(err, errlen, CASB_ERROR, "cannot create the ingest condition");
+    }
+    ing->sync_ready = 1;
     ing->producer = o->producer;
     ing->cat = o->catalogue;
     if (casb_db_open(&ing->db, o->database_url, FA_DB_CONNECT_TIMEOUT_MS, err, errlen) != 0)
@@ -772,11 +1039,16 @@ int fa_ingest_start(fa_ingest **out, const fa_ingest_opts *o, char *err, size_t 
     if (casb_consumer_new(&ing->consumer, o->kafka_brokers, FA_GROUP_ID, topics, 0, err,
                           errlen) != 0)
         goto fail;
-    if (pthread_create(&ing->thread, NULL, ingest_main, ing) != 0) {
-        casb_fail(err, errlen, CASB_ERROR, "cannot start the ingest thread");
+    if (pthread_create(&ing->writer, NULL, writer_main, ing) != 0) {
+        casb_fail(err, errlen, CASB_ERROR, "cannot start the ingest writer thread");
         goto fail;
     }
-    ing->thread_started = 1;
+    ing->writer_started = 1;
+    if (pthread_create(&ing->reader, NULL, reader_main, ing) != 0) {
+        casb_fail(err, errlen, CASB_ERROR, "cannot start the ingest reader thread");
+        goto fail;
+    }
+    ing->reader_started = 1;
     *out = ing;
     return 0;
 fail:
@@ -794,8 +1066,20 @@ void fa_ingest_stop(fa_ingest *ing)
     if (!ing)
         return;
     atomic_store(&ing->stop, 1);
-    if (ing->thread_started)
-        pthread_join(ing->thread, NULL);
+    if (ing->sync_ready) {
+        pthread_mutex_lock(&ing->mu);
+        pthread_cond_broadcast(&ing->cv);
+        pthread_mutex_unlock(&ing->mu);
+    }
+    if (ing->reader_started)
+        pthread_join(ing->reader, NULL);
+    if (ing->writer_started)
+        pthread_join(ing->writer, NULL);
+    if (ing->sync_ready) {
+        batch_clear(&ing->handoff); /* taken by nobody: redelivered later */
+        pthread_mutex_destroy(&ing->mu);
+        pthread_cond_destroy(&ing->cv);
+    }
     casb_consumer_close(ing->consumer);
     if (ing->db)
         casb_db_close(ing->db);

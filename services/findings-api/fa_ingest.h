@@ -8,10 +8,11 @@
 #include "fa_catalogue.h"
 #include "fa_message.h"
 
-/* Ingest of casb.scan.results: each message is applied in one PostgreSQL transaction that
+/* Ingest of casb.scan.results: each message is applied in a PostgreSQL transaction that
  * also records (scan_id, attempt, seq) in ingested_batches, so a redelivered message changes
  * nothing (at-least-once delivery, exactly-once effect). The Kafka offset is committed only
- * after that transaction committed.
+ * after that transaction committed. A run of findings messages of one scan attempt that the
+ * consumer already holds shares one transaction (fa_ingest_apply_findings).
  *
  * A scan taken over by another worker (its first worker died or lost the lease) is a new
  * attempt (scans.attempt) that rescans from the start with seq 1..N again. Its findings
@@ -35,6 +36,24 @@ typedef enum {
  * else. */
 fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_catalogue *cat,
                                 char *reason, size_t reasonlen);
+
+/* The most findings messages applied in one transaction (500 findings each). */
+#define FA_INGEST_MAX_BATCH 16
+
+/* 1 when b belongs to the same scan attempt as a (scan, integration, account, provider). */
+int fa_ingest_same_attempt(const fa_result_msg *a, const fa_result_msg *b);
+
+/* Applies n (1..FA_INGEST_MAX_BATCH) findings messages of one scan attempt, in the order
+ * they were sent, in one transaction: one lock of the scan, each message recorded in
+ * ingested_batches (one applied before counts in *duplicates and is skipped), and one
+ * upsert of all their findings and instances, so that a large scan's backlog is ingested in
+ * a few large statements instead of many small ones. Gives APPLIED (committed) or, with
+ * everything rolled back and *duplicates 0, what fa_ingest_apply would give for the first
+ * message (DROPPED, REJECTED, ERROR): the caller then applies them one by one, which sorts
+ * out which message is at fault. */
+fa_apply_result fa_ingest_apply_findings(casb_db *db, const fa_result_msg *const *ms, size_t n,
+                                         const fa_catalogue *cat, size_t *duplicates,
+                                         char *reason, size_t reasonlen);
 
 /* Ends a scan whose results will never be complete: marks it failed with error (resolving
  * nothing) and records (scan, attempt, seq) so a redelivery is a duplicate. When m's attempt

@@ -320,24 +320,27 @@ void fa_message_clear(fa_result_msg *m)
     memset(m, 0, sizeof(*m));
 }
 
-json_t *fa_message_type_rows(const fa_result_msg *m, const fa_catalogue *cat)
+json_t *fa_message_type_rows(const fa_result_msg *const *ms, size_t n,
+                             const fa_catalogue *cat)
 {
     json_t *seen = json_object();
     json_t *rows = json_array();
-    size_t i;
+    size_t i, k;
     json_t *f;
 
     if (!seen || !rows)
         goto fail;
-    json_array_foreach(m->findings, i, f) {
-        const char *type = casb_json_str(f, "finding_type");
-        const fa_finding_type *t = fa_catalogue_find(cat, type);
-        if (!t || json_object_get(seen, type))
-            continue;
-        if (json_object_set_new(seen, type, json_true()) != 0 ||
-            json_array_append_new(rows, json_pack("{s:s, s:s}", "finding_type", type,
-                                                  "severity", t->severity)) != 0)
-            goto fail;
+    for (k = 0; k < n; k++) {
+        json_array_foreach(ms[k]->findings, i, f) {
+            const char *type = casb_json_str(f, "finding_type");
+            const fa_finding_type *t = fa_catalogue_find(cat, type);
+            if (!t || json_object_get(seen, type))
+                continue;
+            if (json_object_set_new(seen, type, json_true()) != 0 ||
+                json_array_append_new(rows, json_pack("{s:s, s:s}", "finding_type", type,
+                                                      "severity", t->severity)) != 0)
+                goto fail;
+        }
     }
     json_decref(seen);
     return rows;
@@ -347,33 +350,42 @@ fail:
     return NULL;
 }
 
-json_t *fa_message_instance_rows(const fa_result_msg *m)
+/* One row of a finding; ord orders the sightings of the rows being built. */
+static json_t *instance_row(const json_t *f, json_int_t ord)
+{
+    const json_t *asset = json_object_get(f, "asset");
+    const char *id = casb_json_str(asset, "id");
+    const char *name = casb_json_str(asset, "name");
+    json_t *details = json_object_get(f, "details");
+    json_t *row = json_pack("{s:I, s:s, s:s, s:s, s:s}", "ord", ord, "finding_type",
+                            casb_json_str(f, "finding_type"), "asset_kind",
+                            casb_json_str(asset, "kind"), "asset_id", id, "asset_name",
+                            name ? name : id);
+
+    if (!row || casb_json_set_str(row, "asset_url", casb_json_str(asset, "url")) != 0 ||
+        json_object_set_new(row, "details",
+                            json_is_object(details) ? json_incref(details) : json_object()) != 0) {
+        json_decref(row);
+        return NULL;
+    }
+    return row;
+}
+
+json_t *fa_message_instance_rows(const fa_result_msg *const *ms, size_t n)
 {
     json_t *rows = json_array();
-    size_t i;
+    size_t i, k;
     json_t *f;
 
     if (!rows)
         return NULL;
-    json_array_foreach(m->findings, i, f) {
-        const json_t *asset = json_object_get(f, "asset");
-        const char *id = casb_json_str(asset, "id");
-        const char *name = casb_json_str(asset, "name");
-        json_t *details = json_object_get(f, "details");
-        json_t *row = json_pack("{s:I, s:s, s:s, s:s, s:s}", "ord", (json_int_t)i,
-                                "finding_type", casb_json_str(f, "finding_type"), "asset_kind",
-                                casb_json_str(asset, "kind"), "asset_id", id, "asset_name",
-                                name ? name : id);
-        if (!row || casb_json_set_str(row, "asset_url", casb_json_str(asset, "url")) != 0 ||
-            json_object_set_new(row, "details",
-                                json_is_object(details) ? json_incref(details) : json_object()) != 0) {
-            json_decref(row);
-            json_decref(rows);
-            return NULL;
-        }
-        if (json_array_append_new(rows, row) != 0) {
-            json_decref(rows);
-            return NULL;
+    for (k = 0; k < n; k++) {
+        json_array_foreach(ms[k]->findings, i, f) {
+            json_int_t ord = (json_int_t)json_array_size(rows);
+            if (json_array_append_new(rows, instance_row(f, ord)) != 0) {
+                json_decref(rows);
+                return NULL;
+            }
         }
     }
     return rows;

@@ -46,13 +46,15 @@ int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_c
                      char *reason, size_t reasonlen);
 void fa_message_clear(fa_result_msg *m); /* safe on a zeroed or cleared message */
 
-/* The rows the ingest SQL reads with jsonb_to_recordset, as new references:
- * - types: one {"finding_type","severity"} per distinct type of a findings message;
+/* The rows the ingest SQL reads with jsonb_to_recordset, as new references, for the n
+ * findings messages ms (of one scan attempt, in the order they were sent):
+ * - types: one {"finding_type","severity"} per distinct type;
  * - instances: one {"ord","finding_type","asset_kind","asset_id","asset_name","asset_url",
- *   "details"} per finding, ord being its position (the last sighting of a repeated asset
- *   in one message wins). */
-json_t *fa_message_type_rows(const fa_result_msg *m, const fa_catalogue *cat);
-json_t *fa_message_instance_rows(const fa_result_msg *m);
+ *   "details"} per finding, ord being its position across the messages (the last sighting
+ *   of a repeated asset wins). */
+json_t *fa_message_type_rows(const fa_result_msg *const *ms, size_t n,
+                             const fa_catalogue *cat);
+json_t *fa_message_instance_rows(const fa_result_msg *const *ms, size_t n);
 
 /* 1 when s has the shape of an RFC 3339 date-time (2026-11-28T20:25:55.123456Z). */
 int fa_rfc3339_valid(const char *s);

@@ -13,8 +13,9 @@
 
 static void check_rows(const fa_result_msg *m, const fa_catalogue *cat)
 {
-    json_t *types = fa_message_type_rows(m, cat);
-    json_t *instances = fa_message_instance_rows(m);
+    const fa_result_msg *one[] = {m};
+    json_t *types = fa_message_type_rows(one, 1, cat);
+    json_t *instances = fa_message_instance_rows(one, 1);
 
     FUZZ_CHECK(types && instances);
     FUZZ_CHECK(json_array_size(instances) == json_array_size(m->findings));

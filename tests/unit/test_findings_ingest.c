@@ -421,6 +421,98 @@ static void test_repeated_asset_in_one_message_and_big_batch(void **state)
                         "500");
 }
 
+static void parse_ok(json_t *m, fa_result_msg *out)
+{
+    char *text = json_dumps(m, JSON_COMPACT);
+    char reason[256] = "";
+
+    json_decref(m);
+    if (fa_message_parse(out, text, strlen(text), cat, reason, sizeof(reason)) != 0)
+        fail_msg("message refused: %s", reason);
+    free(text);
+}
+
+static fa_apply_result apply_batch(const fa_result_msg *const *batch, size_t n,
+                                   size_t *duplicates)
+{
+    char reason[256] = "";
+
+    return fa_ingest_apply_findings(db, batch, n, cat, duplicates, reason, sizeof(reason));
+}
+
+/* Several findings messages in one transaction: one applied before is skipped, an asset
+ * seen by two of them keeps the later sighting, counts and events are those of the
+ * messages applied one by one, and the completed message finds every message recorded. */
+static void test_batch_of_findings_messages(void **state)
+{
+    fixture *f = *state;
+    char s[37], other[37], buf[64];
+    const char *t = "2026-04-02T00:00:00Z";
+    const char *e1[] = {T_PUBLIC "|acme/a|1", T_2FA "|alice|1", NULL};
+    const char *e2[] = {T_PUBLIC "|acme/b|1", NULL};
+    const char *e3[] = {T_PUBLIC "|acme/a|3", T_2FA "|bob|1", NULL};
+    fa_result_msg ms[3];
+    const fa_result_msg *batch[] = {&ms[0], &ms[1], &ms[2]};
+    size_t duplicates = 99;
+
+    new_scan(f, s, t);
+    apply_ok(findings(f, s, t, 2, e2)); /* seq 2 arrived before, alone */
+    parse_ok(findings(f, s, t, 1, e1), &ms[0]);
+    parse_ok(findings(f, s, t, 2, e2), &ms[1]);
+    parse_ok(findings(f, s, t, 3, e3), &ms[2]);
+    assert_int_equal(apply_batch(batch, 3, &duplicates), FA_APPLY_APPLIED);
+    assert_int_equal(duplicates, 1);
+    assert_int_equal(instance_count(f, T_PUBLIC), 2);
+    assert_int_equal(instance_count(f, T_2FA), 2);
+    const char *p[] = {f->integration_id};
+    /* acme/a: seen by messages 1 and 3, with n = 1 then n = 3. */
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT string_agg(asset_id || '=' || (details->>'n'), ','"
+                              "                  ORDER BY asset_id)"
+                              "  FROM finding_instances WHERE integration_id = $1",
+                              1, p),
+                        "acme/a=3,acme/b=1,alice=1,bob=1");
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT count(*) FROM finding_events e JOIN findings f"
+                              "    ON f.id = e.finding_id"
+                              " WHERE f.integration_id = $1 AND e.event = 'detected'",
+                              1, p),
+                        "4");
+    const char *ps[] = {s};
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT string_agg(seq || ':' || instances, ',' ORDER BY seq)"
+                              "  FROM ingested_batches WHERE scan_id = $1",
+                              1, ps),
+                        "1:2,2:1,3:2");
+
+    /* Applied again (a redelivery): all three are duplicates and nothing changes. */
+    assert_int_equal(apply_batch(batch, 3, &duplicates), FA_APPLY_APPLIED);
+    assert_int_equal(duplicates, 3);
+    assert_int_equal(instance_count(f, T_PUBLIC), 2);
+    for (int i = 0; i < 3; i++)
+        fa_message_clear(&ms[i]);
+
+    /* A batch mixing two scans is refused whole, before touching the database. */
+    new_scan(f, other, t);
+    parse_ok(findings(f, s, t, 4, e1), &ms[0]);
+    parse_ok(findings(f, other, t, 1, e1), &ms[1]);
+    assert_int_equal(apply_batch(batch, 2, &duplicates), FA_APPLY_REJECTED);
+    assert_int_equal(duplicates, 0);
+    fa_message_clear(&ms[0]);
+    fa_message_clear(&ms[1]);
+    assert_string_equal(value(buf, sizeof(buf),
+                              "SELECT count(*) FROM ingested_batches WHERE scan_id = $1 AND seq = 4",
+                              1, ps),
+                        "0");
+
+    const char *ran[] = {T_PUBLIC, T_2FA, NULL};
+    apply_ok(completed(f, s, t, 4, ran));
+    assert_string_equal(value(buf, sizeof(buf), "SELECT status FROM scans WHERE id = $1", 1, ps),
+                        "succeeded");
+    assert_int_equal(instance_count(f, T_PUBLIC), 2);
+    assert_int_equal(instance_count(f, T_2FA), 2);
+}
+
 static void test_incomplete_scan_is_not_applied(void **state)
 {
     fixture *f = *state;
@@ -871,6 +963,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_repeated_asset_in_one_message_and_big_batch, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_batch_of_findings_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_incomplete_scan_is_not_applied, setup, teardown),
         cmocka_unit_test(test_health_reason_hints),
         cmocka_unit_test_setup_teardown(test_failed_scans_set_health, setup, teardown),

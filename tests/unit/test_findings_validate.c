@@ -225,14 +225,15 @@ static void test_valid_findings_message(void **state)
     assert_string_equal(m.scan_id, SCAN_ID);
     assert_int_equal(json_array_size(m.findings), 4);
 
-    json_t *types = fa_message_type_rows(&m, cat);
+    const fa_result_msg *one[] = {&m};
+    json_t *types = fa_message_type_rows(one, 1, cat);
     assert_int_equal(json_array_size(types), 2);
     assert_string_equal(casb_json_str(json_array_get(types, 0), "finding_type"), "github.repo.public");
     assert_string_equal(casb_json_str(json_array_get(types, 0), "severity"), "low");
     assert_string_equal(casb_json_str(json_array_get(types, 1), "severity"), "high");
     json_decref(types);
 
-    json_t *rows = fa_message_instance_rows(&m);
+    json_t *rows = fa_message_instance_rows(one, 1);
     assert_int_equal(json_array_size(rows), 4);
     json_t *r3 = json_array_get(rows, 3);
     assert_int_equal(casb_json_int(r3, "ord", -1), 3);
@@ -241,6 +242,18 @@ static void test_valid_findings_message(void **state)
     assert_true(json_is_null(json_object_get(r3, "asset_url")));
     assert_true(json_is_object(json_object_get(r3, "details")));
     assert_true(casb_json_bool(json_object_get(json_array_get(rows, 0), "details"), "public", 0));
+    json_decref(rows);
+
+    /* Two messages of a batch: the types once, the sightings numbered across both, so the
+     * second message's sighting of an asset wins over the first's. */
+    const fa_result_msg *two[] = {&m, &m};
+    types = fa_message_type_rows(two, 2, cat);
+    assert_int_equal(json_array_size(types), 2);
+    json_decref(types);
+    rows = fa_message_instance_rows(two, 2);
+    assert_int_equal(json_array_size(rows), 8);
+    assert_int_equal(casb_json_int(json_array_get(rows, 7), "ord", -1), 7);
+    assert_string_equal(casb_json_str(json_array_get(rows, 7), "asset_id"), "alice");
     json_decref(rows);
     fa_message_clear(&m);
     assert_null(m.root);
