@@ -23,6 +23,10 @@
 /* SQLSTATE class 08 "connection_failure", reported when libpq fails on the client side
  * (the server sent no SQLSTATE because it is gone). */
 #define SQLSTATE_CONNECTION_FAILURE "08006"
+/* A pooled connection idle for longer is pinged before it is handed out. One in steady use
+ * is not: the ping was a round trip on every request, and a connection that did break is
+ * repaired by its first statement anyway (casb_db_query reconnects outside transactions). */
+#define POOL_PING_AFTER_IDLE_MS 10000
 
 struct casb_db {
     PGconn *conn;
@@ -31,6 +35,7 @@ struct casb_db {
      * whether a reset would silently lose the caller's transaction. */
     int in_tx;
     char sqlstate[6];
+    int64_t released_ms; /* when it went back to its pool (monotonic) */
 };
 
 /* Server notices (e.g. "there is no transaction in progress") would otherwise go to
@@ -463,9 +468,9 @@ casb_db *casb_db_pool_acquire(casb_db_pool *pool, int timeout_ms)
     if (!db)
         return NULL;
 
-    /* A connection idle in the pool may have been cut (server restart, idle timeout);
-     * find out here rather than in the middle of the caller's transaction. */
-    if (!casb_db_ping(db)) {
+    /* A connection idle in the pool for a while may have been cut (server restart, idle
+     * timeout, a network device's idle timer); find out here. */
+    if (casb_monotonic_ms() - db->released_ms > POOL_PING_AFTER_IDLE_MS && !casb_db_ping(db)) {
         char why[256];
 
         copy_first_line(why, sizeof why, PQerrorMessage(db->conn));
@@ -487,6 +492,7 @@ void casb_db_pool_release(casb_db_pool *pool, casb_db *db)
     if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         casb_db_rollback(db);
     db->in_tx = 0;
+    db->released_ms = casb_monotonic_ms();
     pool_gauges(-1, 1);
     pthread_mutex_lock(&pool->mu);
     pool->idle[pool->nidle++] = db;
