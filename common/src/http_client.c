@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "casb/error.h"
+#include "casb/json.h"
 #include "casb/log.h"
 #include "casb/timeutil.h"
 
@@ -38,9 +39,7 @@ struct casb_http_client {
 };
 
 typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
+    casb_text text;
     size_t max;
     int too_large;
 } growbuf;
@@ -57,33 +56,19 @@ static void curl_init_once(void)
 
 static int growbuf_append(growbuf *b, const char *p, size_t n)
 {
-    if (b->len + n > b->max) {
+    if (b->text.len + n > b->max) {
         b->too_large = 1;
         return -1;
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 4096;
-        char *nd;
-
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        nd = realloc(b->data, ncap);
-        if (!nd)
-            return -1;
-        b->data = nd;
-        b->cap = ncap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
+    return casb_text_append(&b->text, p, n);
 }
 
 static void growbuf_reset(growbuf *b)
 {
-    b->len = 0;
-    if (b->data)
-        b->data[0] = '\0';
+    b->text.len = 0;
+    b->text.failed = 0;
+    if (b->text.data)
+        b->text.data[0] = '\0';
 }
 
 /* Returning less than asked makes curl abort the transfer with CURLE_WRITE_ERROR: that is
@@ -784,13 +769,11 @@ int casb_http_request(casb_http_client *c, casb_http_response **out, const char 
                 goto out;
             }
             resp->status = code;
-            resp->headers = rhead.data ? rhead.data : strdup("");
-            rhead.data = NULL;
-            rhead.cap = rhead.len = 0;
-            resp->body = rbody.data ? rbody.data : strdup("");
-            resp->body_len = rbody.len;
-            rbody.data = NULL;
-            rbody.cap = rbody.len = 0;
+            resp->headers = rhead.text.data ? rhead.text.data : strdup("");
+            resp->body = rbody.text.data ? rbody.text.data : strdup("");
+            resp->body_len = rbody.text.len;
+            memset(&rhead.text, 0, sizeof(rhead.text)); /* handed over */
+            memset(&rbody.text, 0, sizeof(rbody.text));
             if (!resp->headers || !resp->body) {
                 casb_fail(err, errlen, CASB_ERROR, "http request: out of memory");
                 goto out;
@@ -838,8 +821,8 @@ int casb_http_request(casb_http_client *c, casb_http_response **out, const char 
     }
 out:
     curl_slist_free_all(hl);
-    free(rbody.data);
-    free(rhead.data);
+    casb_text_free(&rbody.text);
+    casb_text_free(&rhead.text);
     casb_http_response_free(resp);
     return rc;
 }

@@ -1,5 +1,6 @@
 #include "casb/json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "casb/crypto.h"
@@ -69,6 +70,113 @@ char *casb_json_dump(const json_t *v)
     if (!v)
         return NULL;
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+int casb_text_append(casb_text *t, const char *s, size_t n)
+{
+    if (t->failed)
+        return -1;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        char *d;
+
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        d = t->secret ? malloc(cap) : realloc(t->data, cap);
+        if (!d) {
+            t->failed = 1;
+            return -1;
+        }
+        if (t->secret && t->data) {
+            memcpy(d, t->data, t->len);
+            casb_secret_wipe(t->data, t->cap);
+            free(t->data);
+        }
+        t->data = d;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+    return 0;
+}
+
+int casb_text_append_str(casb_text *t, const char *s)
+{
+    return casb_text_append(t, s, strlen(s));
+}
+
+/* A failed append leaves the text as it was before, and failed. */
+static int undo(casb_text *t, size_t len)
+{
+    t->failed = 1;
+    t->len = len;
+    if (t->data)
+        t->data[len] = '\0';
+    return -1;
+}
+
+static int text_dump_callback(const char *buffer, size_t size, void *data)
+{
+    return casb_text_append(data, buffer, size);
+}
+
+int casb_text_append_json(casb_text *t, const json_t *v)
+{
+    size_t before = t->len;
+
+    if (t->failed)
+        return -1;
+    if (!v)
+        return undo(t, before);
+    if (json_dump_callback(v, text_dump_callback, t, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+        return undo(t, before);
+    return 0;
+}
+
+/* Appends the object v without its closing brace, then a comma when v has members, so
+ * that more members can follow. */
+static int open_object(casb_text *t, const json_t *v)
+{
+    if (!json_is_object(v) || casb_text_append_json(t, v) != 0)
+        return undo(t, t->len);
+    t->len--; /* a compact object ends with its '}' */
+    return json_object_size(v) > 0 ? casb_text_append(t, ",", 1) : 0;
+}
+
+int casb_text_append_object_with(casb_text *t, const json_t *v, const char *members)
+{
+    size_t before = t->len;
+
+    if (!members || !members[0])
+        return casb_text_append_json(t, json_is_object(v) ? v : NULL);
+    if (open_object(t, v) != 0 || casb_text_append_str(t, members) != 0 ||
+        casb_text_append(t, "}", 1) != 0)
+        return undo(t, before);
+    return 0;
+}
+
+int casb_text_append_object_with_raw(casb_text *t, const json_t *v, const char *key,
+                                     const char *raw)
+{
+    size_t before = t->len;
+    json_t *k = json_string(key);
+    int rc = k ? 0 : undo(t, before);
+
+    if (rc == 0 && (open_object(t, v) != 0 || casb_text_append_json(t, k) != 0 ||
+                    casb_text_append(t, ":", 1) != 0 || casb_text_append_str(t, raw) != 0 ||
+                    casb_text_append(t, "}", 1) != 0))
+        rc = undo(t, before);
+    json_decref(k);
+    return rc;
+}
+
+void casb_text_free(casb_text *t)
+{
+    if (t->secret && t->data)
+        casb_secret_wipe(t->data, t->cap);
+    free(t->data);
+    memset(t, 0, sizeof(*t));
 }
 
 const char *casb_json_str(const json_t *obj, const char *key)

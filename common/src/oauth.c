@@ -27,74 +27,26 @@
 
 /* ---- a growing string that may hold secrets ---- */
 
-typedef struct {
-    char *p;
-    size_t len;
-    size_t cap;
-} buf;
-
-/* Growing copies into a new block and wipes the old one rather than realloc'ing: the form
- * body holds the client secret, the code and the refresh token, and realloc would leave
- * copies of them in freed memory. */
-static int buf_add(buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = malloc(cap);
-        if (!p)
-            return -1;
-        if (b->p) {
-            memcpy(p, b->p, b->len);
-            casb_secret_wipe(b->p, b->cap);
-            free(b->p);
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int buf_str(buf *b, const char *s)
-{
-    return buf_add(b, s, strlen(s));
-}
-
-static void buf_wipe_free(buf *b)
-{
-    if (b->p) {
-        casb_secret_wipe(b->p, b->cap);
-        free(b->p);
-    }
-    memset(b, 0, sizeof(*b));
-}
-
 /* Appends "name=<percent-encoded value>", preceded by '&' unless the buffer is empty or
  * already ends with a separator ('?' or '&'), so that one helper builds both a query
  * string after a base URL and a form body. The encoded copy is wiped: it may be a secret. */
-static int buf_param(buf *b, const char *name, const char *value)
+static int buf_param(casb_text *b, const char *name, const char *value)
 {
     char *enc;
     int rc;
 
-    if (b->len > 0 && b->p[b->len - 1] != '?' && b->p[b->len - 1] != '&') {
-        if (buf_str(b, "&") != 0)
+    if (b->len > 0 && b->data[b->len - 1] != '?' && b->data[b->len - 1] != '&') {
+        if (casb_text_append_str(b, "&") != 0)
             return -1;
     }
     enc = casb_http_escape(value);
     if (!enc)
         return -1;
-    rc = buf_str(b, name);
+    rc = casb_text_append_str(b, name);
     if (rc == 0)
-        rc = buf_str(b, "=");
+        rc = casb_text_append_str(b, "=");
     if (rc == 0)
-        rc = buf_str(b, enc);
+        rc = casb_text_append_str(b, enc);
     casb_secret_wipe(enc, strlen(enc));
     free(enc);
     return rc;
@@ -152,14 +104,14 @@ char *casb_oauth_authorize_url(const char *authorize_url, const char *client_id,
                                const char *redirect_uri, const char *state, const char *scope,
                                const char *code_challenge, const char *extra)
 {
-    buf b = {0};
+    casb_text b = {.secret = 1};
     int rc = 0;
 
     if (!authorize_url)
         return NULL;
-    rc = buf_str(&b, authorize_url);
+    rc = casb_text_append_str(&b, authorize_url);
     if (rc == 0 && !strchr(authorize_url, '?'))
-        rc = buf_str(&b, "?");
+        rc = casb_text_append_str(&b, "?");
     if (rc == 0)
         rc = buf_param(&b, "response_type", "code");
     if (rc == 0 && client_id)
@@ -177,15 +129,15 @@ char *casb_oauth_authorize_url(const char *authorize_url, const char *client_id,
     }
     if (rc == 0 && extra && extra[0]) {
         if (extra[0] != '&')
-            rc = buf_str(&b, "&");
+            rc = casb_text_append_str(&b, "&");
         if (rc == 0)
-            rc = buf_str(&b, extra);
+            rc = casb_text_append_str(&b, extra);
     }
     if (rc != 0) {
-        buf_wipe_free(&b);
+        casb_text_free(&b);
         return NULL;
     }
-    return b.p;
+    return b.data;
 }
 
 /* ---- reading a token endpoint's answer ---- */
@@ -488,7 +440,7 @@ static int token_request(casb_http_client *http, const casb_oauth_client *client
     casb_oauth_tokens got = {0};
     casb_http_response *resp = NULL;
     char neterr[256] = "";
-    buf body = {0};
+    casb_text body = {.secret = 1};
     int rc = CASB_ERROR;
 
     if (!http || !client || !client->token_url || !client->client_id || !out)
@@ -509,7 +461,7 @@ static int token_request(casb_http_client *http, const casb_oauth_client *client
         secrets[nsecrets++] = client->client_secret;
     }
     secrets[nsecrets] = NULL;
-    if (casb_http_request(http, &resp, "POST", client->token_url, headers, body.p, body.len,
+    if (casb_http_request(http, &resp, "POST", client->token_url, headers, body.data, body.len,
                           neterr, sizeof(neterr)) != 0) {
         rc = casb_fail(err, errlen, CASB_EUNAVAILABLE, "token endpoint unreachable: %s",
                        neterr);
@@ -527,7 +479,7 @@ out:
     if (resp && resp->body)
         casb_secret_wipe(resp->body, resp->body_len);
     casb_http_response_free(resp);
-    buf_wipe_free(&body);
+    casb_text_free(&body);
     casb_oauth_tokens_clear(&got);
     return rc;
 }

@@ -182,6 +182,51 @@ static void test_set_and_dump(void **state)
 
 /* Found by tests/apifuzz: a member name cut inside a UTF-8 sequence made a 422 without its
  * detail (jansson refused the string). */
+static void test_text_pieces(void **state)
+{
+    casb_text t = {0};
+    json_t *obj = json_pack("{s:i, s:s}", "a", 1, "b", "x\"y");
+    json_t *empty = json_object();
+
+    (void)state;
+    assert_int_equal(casb_text_append_str(&t, "["), 0);
+    assert_int_equal(casb_text_append_object_with(&t, obj, "\"c\":[2],\"d\":null"), 0);
+    assert_int_equal(casb_text_append(&t, ",", 1), 0);
+    assert_int_equal(casb_text_append_object_with(&t, empty, "\"c\":3"), 0);
+    assert_int_equal(casb_text_append(&t, ",", 1), 0);
+    assert_int_equal(casb_text_append_object_with(&t, obj, ""), 0);
+    assert_int_equal(casb_text_append(&t, ",", 1), 0);
+    assert_int_equal(casb_text_append_object_with_raw(&t, obj, "d\"", "{\"e\": [1, 2]}"), 0);
+    assert_int_equal(casb_text_append_object_with_raw(&t, empty, "k", "true"), 0);
+    assert_int_equal(casb_text_append_str(&t, "]"), 0);
+    assert_string_equal(t.data, "[{\"a\":1,\"b\":\"x\\\"y\",\"c\":[2],\"d\":null},{\"c\":3},"
+                                "{\"a\":1,\"b\":\"x\\\"y\"},"
+                                "{\"a\":1,\"b\":\"x\\\"y\",\"d\\\"\":{\"e\": [1, 2]}}{\"k\":true}]");
+    assert_int_equal(t.len, strlen(t.data));
+    assert_int_equal(t.failed, 0);
+
+    /* Nothing to serialise: the text stays as it was, and every later append fails. */
+    size_t len = t.len;
+    assert_int_equal(casb_text_append_object_with(&t, NULL, "\"c\":1"), -1);
+    assert_int_equal(t.len, len);
+    assert_int_equal(t.failed, 1);
+    assert_int_equal(casb_text_append_str(&t, "x"), -1);
+    assert_int_equal(t.len, len);
+    casb_text_free(&t);
+    assert_null(t.data);
+    assert_int_equal(t.len, 0);
+
+    /* Growth past the first allocation keeps every byte. */
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(casb_text_append(&t, "0123456789", 10), 0);
+    assert_int_equal(t.len, 100000);
+    assert_int_equal(memcmp(t.data + 99990, "0123456789", 10), 0);
+    assert_int_equal(t.data[t.len], '\0');
+    casb_text_free(&t);
+    json_decref(obj);
+    json_decref(empty);
+}
+
 static void test_utf8_prefix_ends_on_a_character(void **state)
 {
     const char *s = "a\xf0\x9d\x91\xbb\xc3\xa9z"; /* a, U+1D47B (4 bytes), U+00E9, z */
@@ -211,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_getters),
         cmocka_unit_test(test_set_and_dump),
         cmocka_unit_test(test_utf8_prefix_ends_on_a_character),
+        cmocka_unit_test(test_text_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,31 @@ json_t *casb_json_parse(const char *buf, size_t len, size_t max_depth, char *err
 /* Compact serialisation; the caller frees the result with free(). NULL on failure. */
 char *casb_json_dump(const json_t *v);
 
+/* JSON text assembled from pieces, for answers made of many small documents (a page of a
+ * list) and of parts serialised once and reused (a catalogue entry's text): one buffer, no
+ * tree of the whole. A failed append (out of memory, or no value to serialise) leaves the
+ * text as it was and marks it failed: every later append fails too. Free with casb_text_free; a zeroed casb_text is empty. */
+typedef struct {
+    char *data; /* NUL-terminated when len > 0 */
+    size_t len, cap;
+    int failed;
+    /* Set before the first append when the text will hold secrets (a form body with a
+     * client secret): it then grows by copying and wiping instead of realloc, which would
+     * leave copies in freed memory, and casb_text_free wipes it. */
+    int secret;
+} casb_text;
+
+int casb_text_append(casb_text *t, const char *s, size_t n); /* 0 or -1 */
+int casb_text_append_str(casb_text *t, const char *s);       /* a C string, as is */
+int casb_text_append_json(casb_text *t, const json_t *v);    /* v's compact serialisation */
+/* Appends the compact serialisation of the object v with more members at its end:
+ * members is a run of serialised members ("\"a\":1,\"b\":[2]", "" for none); with_raw
+ * adds one, key, whose value raw is JSON text already (a jsonb column's). */
+int casb_text_append_object_with(casb_text *t, const json_t *v, const char *members);
+int casb_text_append_object_with_raw(casb_text *t, const json_t *v, const char *key,
+                                     const char *raw);
+void casb_text_free(casb_text *t);
+
 /* Member getters: the value when the member exists with the right type, else def / NULL. */
 const char *casb_json_str(const json_t *obj, const char *key);
 long long casb_json_int(const json_t *obj, const char *key, long long def);
