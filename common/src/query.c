@@ -206,3 +206,26 @@ int casb_query_reply_list(casb_http_req *r, const char *noun, json_t *items, cha
     free(next);
     return casb_http_reply_json(r, 200, body);
 }
+
+int casb_query_reply_list_text(casb_http_req *r, const char *noun, casb_text *items,
+                               char *next)
+{
+    casb_text body = {0};
+    json_t *name = json_string(noun), *cursor = next ? json_string(next) : json_null();
+    int status;
+
+    if (items->failed || casb_text_append(&body, "{", 1) != 0 ||
+        casb_text_append_json(&body, name) != 0 || casb_text_append(&body, ":[", 2) != 0 ||
+        (items->len && casb_text_append(&body, items->data, items->len) != 0) ||
+        casb_text_append_str(&body, "],\"next_cursor\":") != 0 ||
+        casb_text_append_json(&body, cursor) != 0 || casb_text_append(&body, "}", 1) != 0)
+        status = casb_http_reply_problem(r, 500, "could not serialise the response", NULL);
+    else
+        status = casb_http_reply_text(r, 200, "application/json", body.data, body.len);
+    json_decref(name);
+    json_decref(cursor);
+    casb_text_free(&body);
+    casb_text_free(items);
+    free(next);
+    return status;
+}

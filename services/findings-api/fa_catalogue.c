@@ -53,12 +53,18 @@ int fa_catalogue_new(fa_catalogue **out, char *err, size_t errlen)
     return 0;
 }
 
+const char *const FA_DETAIL_MEMBERS[] = {"asset_kind",  "description",          "impact",
+                                         "remediation", "evidence", "required_permissions",
+                                         NULL};
+
 void fa_catalogue_free(fa_catalogue *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         json_decref(c->types[i].doc);
+        free((char *)c->types[i].detail_json);
+    }
     free(c->types);
     free(c);
 }
@@ -76,6 +82,31 @@ static int id_valid(const char *id)
             return 0;
     }
     return 1;
+}
+
+/* doc's FA_DETAIL_MEMBERS as a run of serialised members, without the braces. */
+static char *detail_members_json(const json_t *doc)
+{
+    json_t *o = json_object();
+    char *s = NULL;
+    size_t n;
+
+    if (!o)
+        return NULL;
+    for (int i = 0; FA_DETAIL_MEMBERS[i]; i++) {
+        json_t *v = json_object_get(doc, FA_DETAIL_MEMBERS[i]);
+        if (v && json_object_set(o, FA_DETAIL_MEMBERS[i], v) != 0)
+            goto out;
+    }
+    s = casb_json_dump(o); /* "{...}" */
+    if (s) {
+        n = strlen(s);
+        memmove(s, s + 1, n - 2);
+        s[n - 2] = '\0';
+    }
+out:
+    json_decref(o);
+    return s;
 }
 
 static int cmp_type(const void *a, const void *b)
@@ -127,11 +158,17 @@ static int add_entry(fa_catalogue *c, const json_t *entry, const char *file_prov
     t.severity = casb_json_str(t.doc, "severity");
     t.category = casb_json_str(t.doc, "category");
     t.severity_rank = fa_severity_rank(t.severity);
+    t.detail_json = detail_members_json(t.doc);
+    if (!t.detail_json) {
+        json_decref(t.doc);
+        return casb_fail(err, errlen, CASB_ERROR, "out of memory");
+    }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 32;
         fa_finding_type *grown = realloc(c->types, cap * sizeof(*grown));
         if (!grown) {
             json_decref(t.doc);
+            free((char *)t.detail_json);
             return casb_fail(err, errlen, CASB_ERROR, "out of memory");
         }
         c->types = grown;

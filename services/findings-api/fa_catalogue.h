@@ -17,7 +17,14 @@ typedef struct {
     const char *category;  /* misconfiguration | user_activity | data_exposure | shadow_it */
     int severity_rank;     /* 0 critical .. 3 low */
     json_t *doc;           /* the whole entry, "provider" included (borrowed) */
+    /* The members of FA_DETAIL_MEMBERS the entry has, serialised once ("\"asset_kind\":
+     * \"file\",\"description\":...", "" for none): a page of 50 findings repeats them 50
+     * times, and they are most of its bytes. */
+    const char *detail_json;
 } fa_finding_type;
+
+/* The members of an entry a finding's detailed view carries, NULL-terminated. */
+extern const char *const FA_DETAIL_MEMBERS[];
 
 typedef struct fa_catalogue fa_catalogue;
 

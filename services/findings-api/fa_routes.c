@@ -83,7 +83,7 @@ static int handle_list_findings(casb_http_req *r)
     casb_query_text text;
     fa_findings_query q = {.account_id = fa_account_of(r)};
     const char *param = NULL;
-    json_t *list = NULL;
+    casb_text list = {0};
     char *next = NULL;
     PGresult *res = NULL;
     casb_db *db = NULL;
@@ -109,10 +109,12 @@ static int handle_list_findings(casb_http_req *r)
         status = fa_reply_internal(r, "list findings", err);
         goto out;
     }
-    list = json_array();
     n = PQntuples(res);
-    for (int i = 0; i < n && i < q.limit; i++)
-        json_array_append_new(list, fa_view_finding(res, i, a->catalogue, 1));
+    for (int i = 0; i < n && i < q.limit; i++) {
+        if (i > 0)
+            casb_text_append(&list, ",", 1);
+        fa_view_finding_append(&list, res, i, a->catalogue);
+    }
     if (n > q.limit) {
         int last = q.limit - 1;
 
@@ -122,7 +124,7 @@ static int handle_list_findings(casb_http_req *r)
         memcpy(c.id, casb_db_get(res, last, "id"), sizeof(c.id)); /* a UUID's text */
         next = fa_cursor_findings_encode(&c);
     }
-    status = casb_query_reply_list(r, "findings", list, next);
+    status = casb_query_reply_list_text(r, "findings", &list, next);
 out:
     PQclear(res);
     fa_findings_query_clear(&q);
@@ -165,7 +167,7 @@ static int handle_list_instances(casb_http_req *r)
     char *next = NULL;
     PGresult *res = NULL;
     casb_db *db = NULL;
-    json_t *list = NULL;
+    casb_text list = {0};
     char err[256];
     int status, n;
 
@@ -177,26 +179,30 @@ static int handle_list_instances(casb_http_req *r)
     db = fa_acquire(r, &status);
     if (!db)
         return status;
-    /* The finding must exist in the caller's account: an empty list would hide a typo. */
-    status = fa_check_finding(r, db, id);
-    if (status == 0) {
-        res = fa_store_list_instances(db, fa_account_of(r), id, page.state,
-                                      page.after_asset_id[0] ? page.after_asset_id : NULL,
-                                      page.limit, err, sizeof(err));
-        if (!res)
-            status = fa_reply_internal(r, "list instances", err);
-    }
+    res = fa_store_list_instances(db, fa_account_of(r), id, page.state,
+                                  page.after_asset_id[0] ? page.after_asset_id : NULL,
+                                  page.limit, err, sizeof(err));
+    if (!res)
+        status = fa_reply_internal(r, "list instances", err);
+    else if (PQntuples(res) == 0)
+        /* The finding must exist in the caller's account: an empty list would hide a
+         * typo. (A page with rows says it does: the query is scoped to the account.) */
+        status = fa_check_finding(r, db, id);
     fa_release(r, db);
-    if (status != 0)
+    if (status != 0) {
+        PQclear(res);
         return status;
-    list = json_array();
+    }
     n = PQntuples(res);
-    for (int i = 0; i < n && i < page.limit; i++)
-        json_array_append_new(list, fa_view_instance(res, i));
+    for (int i = 0; i < n && i < page.limit; i++) {
+        if (i > 0)
+            casb_text_append(&list, ",", 1);
+        fa_view_instance_append(&list, res, i);
+    }
     if (n > page.limit)
         next = fa_cursor_instances_encode(casb_db_get(res, page.limit - 1, "asset_id"));
     PQclear(res);
-    return casb_query_reply_list(r, "instances", list, next);
+    return casb_query_reply_list_text(r, "instances", &list, next);
 }
 
 /* GET /v1/instances: the instances of every finding the filters select, across findings. */
@@ -215,7 +221,7 @@ static int handle_all_instances(casb_http_req *r)
     const char *filters[10];
     const char *param = NULL;
     PGresult *res = NULL;
-    json_t *list;
+    casb_text list = {0};
     char *next = NULL;
     char err[256];
     casb_db *db;
@@ -243,14 +249,16 @@ static int handle_all_instances(casb_http_req *r)
         status = fa_reply_internal(r, "list instances", err);
         goto out;
     }
-    list = json_array();
     n = PQntuples(res);
-    for (int i = 0; i < n && i < q.limit; i++)
-        json_array_append_new(list, fa_view_instance_of(res, i, a->catalogue));
+    for (int i = 0; i < n && i < q.limit; i++) {
+        if (i > 0)
+            casb_text_append(&list, ",", 1);
+        fa_view_instance_of_append(&list, res, i, a->catalogue);
+    }
     if (n > q.limit)
         next = fa_cursor_all_instances_encode(casb_db_get(res, q.limit - 1, "finding_id"),
                                               casb_db_get(res, q.limit - 1, "asset_id"));
-    status = casb_query_reply_list(r, "instances", list, next);
+    status = casb_query_reply_list_text(r, "instances", &list, next);
 out:
     PQclear(res);
     fa_findings_query_clear(&q);

@@ -55,34 +55,64 @@ json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, i
     }
     if (!f || !detailed || !t)
         return f;
-    static const char *const extra[] = {"asset_kind", "description", "impact", "remediation",
-                                        "evidence", "required_permissions", NULL};
-    for (int i = 0; extra[i]; i++) {
-        json_t *v = json_object_get(t->doc, extra[i]);
+    for (int i = 0; FA_DETAIL_MEMBERS[i]; i++) {
+        json_t *v = json_object_get(t->doc, FA_DETAIL_MEMBERS[i]);
         if (v)
-            json_object_set(f, extra[i], v);
+            json_object_set(f, FA_DETAIL_MEMBERS[i], v);
     }
     return f;
+}
+
+int fa_view_finding_append(casb_text *out, const PGresult *res, int row,
+                           const fa_catalogue *cat)
+{
+    const fa_finding_type *t = fa_catalogue_find(cat, casb_db_get(res, row, "finding_type"));
+    json_t *f = fa_view_finding(res, row, cat, 0);
+    int rc = casb_text_append_object_with(out, f, t ? t->detail_json : "");
+
+    json_decref(f);
+    return rc;
+}
+
+/* An instance row without its details. */
+static json_t *instance_without_details(const PGresult *res, int row)
+{
+    json_t *asset;
+
+    asset = json_pack("{s:o, s:o, s:o, s:o}", "kind", col_str(res, row, "asset_kind"), "id",
+                      col_str(res, row, "asset_id"), "name", col_str(res, row, "asset_name"),
+                      "url", col_str(res, row, "asset_url"));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                     col_str(res, row, "id"), "finding_id", col_str(res, row, "finding_id"),
+                     "integration_id", col_str(res, row, "integration_id"), "asset",
+                     asset ? asset : json_null(), "state", col_str(res, row, "state"),
+                     "first_seen_at", col_str(res, row, "first_seen_at"), "last_seen_at",
+                     col_str(res, row, "last_seen_at"), "last_scan_id",
+                     col_str(res, row, "last_scan_id"), "resolved_at",
+                     col_str(res, row, "resolved_at"));
 }
 
 json_t *fa_view_instance(const PGresult *res, int row)
 {
     const char *details_s = casb_db_get(res, row, "details");
     json_t *details = details_s ? json_loads(details_s, 0, NULL) : NULL;
-    json_t *asset;
+    json_t *v = instance_without_details(res, row);
 
-    asset = json_pack("{s:o, s:o, s:o, s:o}", "kind", col_str(res, row, "asset_kind"), "id",
-                      col_str(res, row, "asset_id"), "name", col_str(res, row, "asset_name"),
-                      "url", col_str(res, row, "asset_url"));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                     col_str(res, row, "id"), "finding_id", col_str(res, row, "finding_id"),
-                     "integration_id", col_str(res, row, "integration_id"), "asset",
-                     asset ? asset : json_null(), "details", details ? details : json_object(),
-                     "state", col_str(res, row, "state"), "first_seen_at",
-                     col_str(res, row, "first_seen_at"), "last_seen_at",
-                     col_str(res, row, "last_seen_at"), "last_scan_id",
-                     col_str(res, row, "last_scan_id"), "resolved_at",
-                     col_str(res, row, "resolved_at"));
+    if (v)
+        json_object_set_new(v, "details", details ? details : json_object());
+    else
+        json_decref(details);
+    return v;
+}
+
+int fa_view_instance_append(casb_text *out, const PGresult *res, int row)
+{
+    const char *details = casb_db_get(res, row, "details"); /* jsonb: JSON text */
+    json_t *v = instance_without_details(res, row);
+    int rc = casb_text_append_object_with_raw(out, v, "details", details ? details : "{}");
+
+    json_decref(v);
+    return rc;
 }
 
 static json_t *counts_new(void)
@@ -318,9 +348,9 @@ int fa_cursor_all_instances_decode(const char *cursor, char finding_id[37], char
     return rc;
 }
 
-json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *cat)
+/* Adds the instance's finding type, severity and finding status to v (NULL-safe). */
+static json_t *with_finding(json_t *v, const PGresult *res, int row, const fa_catalogue *cat)
 {
-    json_t *v = fa_view_instance(res, row);
     const char *type_id = casb_db_get(res, row, "finding_type");
     const char *severity = casb_db_get(res, row, "severity");
 
@@ -332,4 +362,20 @@ json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *ca
         json_object_set_new(v, "finding_status", col_str(res, row, "finding_status"));
     }
     return v;
+}
+
+json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *cat)
+{
+    return with_finding(fa_view_instance(res, row), res, row, cat);
+}
+
+int fa_view_instance_of_append(casb_text *out, const PGresult *res, int row,
+                               const fa_catalogue *cat)
+{
+    const char *details = casb_db_get(res, row, "details");
+    json_t *v = with_finding(instance_without_details(res, row), res, row, cat);
+    int rc = casb_text_append_object_with_raw(out, v, "details", details ? details : "{}");
+
+    json_decref(v);
+    return rc;
 }

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "casb/json.h"
 #include "fa_catalogue.h"
 #include "fa_store.h"
 
@@ -17,6 +18,15 @@ json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, i
 json_t *fa_view_instance(const PGresult *res, int row);
 /* An instance with its finding's type, severity and status (fa_store_list_all_instances). */
 json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *cat);
+
+/* The same representations appended to a page's text: the detailed finding with its
+ * catalogue members serialised once (fa_finding_type.detail_json), the instance with its
+ * details as PostgreSQL returned them, not parsed and serialised again. 0 or -1. */
+int fa_view_finding_append(casb_text *out, const PGresult *res, int row,
+                           const fa_catalogue *cat);
+int fa_view_instance_append(casb_text *out, const PGresult *res, int row);
+int fa_view_instance_of_append(casb_text *out, const PGresult *res, int row,
+                               const fa_catalogue *cat);
 /* The summary from fa_store_summary_by_type and fa_store_summary_by_integration rows. */
 json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
                         const fa_catalogue *cat);

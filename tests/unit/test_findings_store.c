@@ -161,6 +161,24 @@ static char *page_through(fa_findings_query q, int page_size)
     return out;
 }
 
+/* The text an append view gives for row 0 of res (the finding view when append is NULL)
+ * parses to the document want. */
+static void assert_json_text_equal(const json_t *want, const PGresult *res,
+                                   int (*append)(casb_text *, const PGresult *, int))
+{
+    casb_text t = {0};
+    char err[128] = "";
+    json_t *got;
+
+    assert_int_equal(append ? append(&t, res, 0) : fa_view_finding_append(&t, res, 0, cat), 0);
+    got = casb_json_parse(t.data, t.len, 0, err, sizeof(err));
+    if (!got)
+        fail_msg("%s: %s", err, t.data);
+    assert_true(json_equal(got, want));
+    json_decref(got);
+    casb_text_free(&t);
+}
+
 static void test_order_and_keyset_pagination(void **state)
 {
     fa_findings_query q = {.account_id = account};
@@ -266,6 +284,8 @@ static void test_get_finding_and_instances(void **state)
     assert_non_null(casb_json_str(f, "description"));
     assert_true(json_is_array(json_object_get(f, "remediation")));
     assert_int_equal(casb_json_int(f, "instance_count", -1), 5);
+    /* A list's page carries the same document, assembled from pieces. */
+    assert_json_text_equal(f, res, NULL);
     json_decref(f);
     PQclear(res);
     /* Not visible from another account. */
@@ -282,6 +302,7 @@ static void test_get_finding_and_instances(void **state)
     assert_string_equal(casb_json_path_str(inst, "asset.id"), "alice");
     assert_string_equal(casb_json_str(inst, "state"), "active");
     assert_true(json_is_object(json_object_get(inst, "details")));
+    assert_json_text_equal(inst, res, fa_view_instance_append);
     json_decref(inst);
     PQclear(res);
     res = fa_store_list_instances(db, account, id, NULL, "bob", 10, err, sizeof(err));

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "casb/http_server.h"
+#include "casb/json.h"
 
 /* Strict query strings for the HTTP APIs. Each route declares the parameters it accepts;
  * a request that names any other one (a typo such as ?integration= must not widen a list
@@ -50,6 +51,10 @@ int casb_query_reply_invalid(casb_http_req *r, const char *name, const char *det
 /* Answers 200 with the list shape of every API: {"<noun>": items, "next_cursor": next|null}.
  * Steals items and frees next (may be NULL: the last page). Returns the status sent. */
 int casb_query_reply_list(casb_http_req *r, const char *noun, json_t *items, char *next);
+/* The same with items already serialised: the comma-separated members of the array (freed
+ * here with next). A failed append (out of memory) answers 500. */
+int casb_query_reply_list_text(casb_http_req *r, const char *noun, casb_text *items,
+                               char *next);
 
 /* Parses a limit value: plain decimal from 1 to CASB_QUERY_LIMIT_MAX; s NULL (absent)
  * gives CASB_QUERY_LIMIT_DEFAULT. Returns 0, or CASB_EINVALID with err the detail of the
