@@ -26,6 +26,7 @@
 
 static casb_metric *m_applied[4];
 static casb_metric *m_duplicates;
+static casb_metric *m_batched;
 static casb_metric *m_superseded;
 static casb_metric *m_dropped;
 static casb_metric *m_dead_lettered;
@@ -43,6 +44,10 @@ void fa_ingest_metrics_init(void)
                                             "Result messages applied, by kind.", kinds[i]);
     m_duplicates = casb_metrics_counter("casb_ingest_duplicates_total",
                                         "Result messages skipped as already applied.", NULL);
+    m_batched = casb_metrics_counter(
+        "casb_ingest_batched_messages_total",
+        "Findings messages applied in one transaction with others of their scan attempt.",
+        NULL);
     m_superseded = casb_metrics_counter(
         "casb_ingest_superseded_total",
         "Completed/failed messages of a scan attempt that another worker took over.", NULL);
@@ -479,15 +484,20 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
     scan_state st = {0};
     fa_apply_result r;
     long resolved = 0;
-    long instances = m->kind == FA_KIND_FINDINGS ? (long)json_array_size(m->findings) : 0;
     int current;
 
+    if (m->kind == FA_KIND_FINDINGS) {
+        /* A run of one: the same transaction as a run of several. */
+        size_t duplicates = 0;
+        r = fa_ingest_apply_findings(db, &m, 1, cat, &duplicates, reason, reasonlen);
+        return r == FA_APPLY_APPLIED && duplicates ? FA_APPLY_DUPLICATE : r;
+    }
     if (casb_db_begin(db, reason, reasonlen) != 0)
         return FA_APPLY_ERROR;
     r = lock_scan(db, m, &st, reason, reasonlen);
     if (r != FA_APPLY_APPLIED)
         goto out;
-    r = record_batch(db, m, instances, reason, reasonlen);
+    r = record_batch(db, m, 0, reason, reasonlen);
     if (r != FA_APPLY_APPLIED)
         goto out;
     /* The lease taken by a worker raised scans.attempt before it sent anything, and this
@@ -495,11 +505,7 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
      * and must not end (or report on) the scan the current attempt is running. */
     current = m->attempt == st.attempt;
     switch (m->kind) {
-    case FA_KIND_FINDINGS:
-        /* Applied even when the scan already ended or the attempt was superseded: the
-         * sightings are real, and the timestamps keep a late message from undoing newer
-         * state. */
-        r = apply_findings(db, &m, 1, cat, reason, reasonlen);
+    case FA_KIND_FINDINGS: /* above */
         break;
     case FA_KIND_PROGRESS:
         r = (st.finished || !current) ? FA_APPLY_APPLIED
@@ -592,6 +598,8 @@ fa_apply_result fa_ingest_apply_findings(casb_db *db, const fa_result_msg *const
             goto out;
         fresh[nfresh++] = ms[k];
     }
+    /* Applied even when the scan already ended or the attempt was superseded: the
+     * sightings are real, and the timestamps keep a late message from undoing newer state. */
     r = apply_findings(db, fresh, nfresh, cat, reason, reasonlen);
     if (r != FA_APPLY_APPLIED)
         goto out;
@@ -855,6 +863,7 @@ static int handle_batch(fa_ingest *ing, ingest_item *items, size_t n)
                                  sizeof(reason)) == FA_APPLY_APPLIED) {
         metric_add(m_applied[FA_KIND_FINDINGS], (double)(n - duplicates));
         metric_add(m_duplicates, (double)duplicates);
+        metric_add(m_batched, (double)n);
         for (size_t k = 0; k < n; k++)
             casb_consumer_commit(ing->consumer, items[k].msg);
         return 1;
