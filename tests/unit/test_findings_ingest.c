@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "casb/auth.h"
 #include "casb/crypto.h"
@@ -437,7 +438,7 @@ static fa_apply_result apply_batch(const fa_result_msg *const *batch, size_t n,
 {
     char reason[256] = "";
 
-    return fa_ingest_apply_findings(db, batch, n, cat, duplicates, reason, sizeof(reason));
+    return fa_ingest_apply_findings(db, batch, n, duplicates, reason, sizeof(reason));
 }
 
 /* Several findings messages in one transaction: one applied before is skipped, an asset
@@ -953,12 +954,82 @@ static void test_webhook_deliveries_queued_once(void **state)
     exec_ok("DELETE FROM webhooks WHERE id IN ($1, $2, $3)", 3, pw);
 }
 
+/* The events of a deleted integration's findings go with them (a trigger, not a foreign
+ * key: migration 0011), also an event a concurrent transaction writes while the delete runs:
+ * the writer locks the finding or instance it writes about, the delete waits for it and then
+ * sees its event. Each writer below is the shape of a real one: triage hiding an instance
+ * (locks only the instance) and ignoring a finding (locks the finding). */
+static void test_events_go_with_their_findings(void **state)
+{
+    static const char *const writers[] = {
+        "WITH t AS (UPDATE finding_instances i SET state = 'hidden' FROM findings f"
+        "            WHERE i.finding_id = f.id AND f.integration_id = $1 AND i.asset_id = 'bob'"
+        "            RETURNING i.id, i.finding_id)"
+        " INSERT INTO finding_events (account_id, finding_id, instance_id, event, actor)"
+        " SELECT $2::uuid, t.finding_id, t.id, 'hidden', 'test' FROM t",
+        "WITH t AS (UPDATE findings SET status = 'ignored' WHERE integration_id = $1"
+        "            AND finding_type = '" T_PUBLIC "' RETURNING id)"
+        " INSERT INTO finding_events (account_id, finding_id, event, actor)"
+        " SELECT $2::uuid, t.id, 'ignored', 'test' FROM t",
+    };
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+    char buf[256], err[256] = "";
+
+    (void)state;
+    for (size_t w = 0; w < sizeof(writers) / sizeof(writers[0]); w++) {
+        fixture *f = NULL;
+        casb_db *writer = NULL;
+        char s1[37], findings_of_it[1024];
+
+        setup((void **)&f);
+        new_scan(f, s1, "2026-01-01T00:00:00Z");
+        const char *e1[] = {T_2FA "|alice|1", T_2FA "|bob|1", T_PUBLIC "|acme/api|1", NULL};
+        apply_ok(findings(f, s1, "2026-01-01T00:00:00Z", 1, e1));
+        const char *pi[] = {f->integration_id, CASB_DEFAULT_ACCOUNT_ID};
+        value(findings_of_it, sizeof(findings_of_it),
+              "SELECT array_agg(id)::text FROM findings WHERE integration_id = $1", 1, pi);
+        const char *pf[] = {findings_of_it};
+        static const char count_events[] =
+            "SELECT count(*) FROM finding_events WHERE finding_id = ANY($1::uuid[])";
+        assert_string_equal(value(buf, sizeof(buf), count_events, 1, pf), "3"); /* detected */
+
+        /* The writer's transaction holds its event uncommitted... */
+        assert_int_equal(casb_db_open(&writer, url, 5000, err, sizeof(err)), 0);
+        assert_int_equal(casb_db_begin(writer, err, sizeof(err)), 0);
+        assert_int_equal(casb_db_exec(writer, writers[w], 2, pi, NULL, err, sizeof(err)), 0);
+        /* ...while the integration is deleted: the delete waits for the writer... */
+        PGconn *conn = casb_db_conn(db);
+        assert_int_equal(PQsendQueryParams(conn, "DELETE FROM integrations WHERE id = $1", 1,
+                                           NULL, pi, NULL, NULL, 0), 1);
+        for (int i = 0; i < 20; i++) {
+            assert_int_equal(PQconsumeInput(conn), 1);
+            assert_int_equal(PQisBusy(conn), 1);
+            struct timespec ms10 = {0, 10 * 1000 * 1000};
+            nanosleep(&ms10, NULL);
+        }
+        /* ...and, once it committed, deletes its event with the others. */
+        assert_int_equal(casb_db_commit(writer, err, sizeof(err)), 0);
+        PGresult *res;
+        int deleted = 0;
+        while ((res = PQgetResult(conn)) != NULL) {
+            assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+            deleted += atoi(PQcmdTuples(res));
+            PQclear(res);
+        }
+        assert_int_equal(deleted, 1);
+        assert_string_equal(value(buf, sizeof(buf), count_events, 1, pf), "0");
+        casb_db_close(writer);
+        teardown((void **)&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_scan_lifecycle_resolve_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_seen_hidden_stays_hidden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_deliveries_queued_once, setup, teardown),
+        cmocka_unit_test(test_events_go_with_their_findings),
         cmocka_unit_test_setup_teardown(test_late_message_of_older_scan_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_repeated_asset_in_one_message_and_big_batch, setup,
