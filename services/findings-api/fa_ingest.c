@@ -129,10 +129,10 @@ static const char SQL_UPSERT_INSTANCES[] =
     "        r.asset_url, coalesce(r.details, '{}'::jsonb), 'active', now(), now(), $3,"
     "        $4::timestamptz, 'detected'"
     "   FROM (SELECT DISTINCT ON (x.finding_type, x.asset_id) x.*"
-    "           FROM jsonb_to_recordset($1::jsonb) AS x(ord int, finding_type text,"
+    "           FROM jsonb_to_recordset($1::jsonb) AS x(seq int, ord int, finding_type text,"
     "                asset_kind text, asset_id text, asset_name text, asset_url text,"
     "                details jsonb)"
-    "          ORDER BY x.finding_type, x.asset_id, x.ord DESC) r"
+    "          ORDER BY x.finding_type, x.asset_id, x.seq DESC, x.ord DESC) r"
     "   JOIN findings f ON f.integration_id = $2 AND f.finding_type = r.finding_type"
     " ON CONFLICT (finding_id, asset_id) DO UPDATE"
     "    SET asset_kind = excluded.asset_kind, asset_name = excluded.asset_name,"
@@ -295,11 +295,10 @@ static fa_apply_result record_batch(casb_db *db, const fa_result_msg *m, long in
 /* Upserts the findings and instances of the findings messages ms (one scan attempt's, in
  * the order sent) in the caller's transaction. */
 static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *const *ms, size_t n,
-                                      const fa_catalogue *cat, char *reason, size_t reasonlen)
+                                      char *reason, size_t reasonlen)
 {
     const fa_result_msg *m = ms[0];
-    json_t *types = NULL, *rows = NULL;
-    char *types_s = NULL, *rows_s = NULL;
+    casb_text types = {0}, rows = {0};
     fa_apply_result r = FA_APPLY_ERROR;
     PGresult *res = NULL;
     long affected = 0;
@@ -309,18 +308,15 @@ static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *const *m
         total += json_array_size(ms[k]->findings);
     if (total == 0)
         return FA_APPLY_APPLIED;
-    types = fa_message_type_rows(ms, n, cat);
-    rows = fa_message_instance_rows(ms, n);
-    types_s = types ? casb_json_dump(types) : NULL;
-    rows_s = rows ? casb_json_dump(rows) : NULL;
-    if (!types_s || !rows_s) {
+    /* The messages' rows were made when they were parsed: this only joins them. */
+    if (fa_message_type_rows(ms, n, &types) != 0 || fa_message_instance_rows(ms, n, &rows) != 0) {
         casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
         goto out;
     }
-    const char *pf[] = {types_s, m->account_id, m->integration_id, m->scan_started_at};
+    const char *pf[] = {types.data, m->account_id, m->integration_id, m->scan_started_at};
     if (casb_db_exec(db, SQL_UPSERT_FINDINGS, 4, pf, NULL, reason, reasonlen) != 0)
         goto out;
-    const char *pi[] = {rows_s, m->integration_id, m->scan_id, m->scan_started_at,
+    const char *pi[] = {rows.data, m->integration_id, m->scan_id, m->scan_started_at,
                         m->account_id};
     res = casb_db_query(db, SQL_UPSERT_INSTANCES, 5, pi, reason, reasonlen);
     if (!res)
@@ -330,10 +326,8 @@ static fa_apply_result apply_findings(casb_db *db, const fa_result_msg *const *m
     r = FA_APPLY_APPLIED;
 out:
     PQclear(res);
-    free(types_s);
-    free(rows_s);
-    json_decref(types);
-    json_decref(rows);
+    casb_text_free(&types);
+    casb_text_free(&rows);
     return r;
 }
 
@@ -489,7 +483,7 @@ fa_apply_result fa_ingest_apply(casb_db *db, const fa_result_msg *m, const fa_ca
     if (m->kind == FA_KIND_FINDINGS) {
         /* A run of one: the same transaction as a run of several. */
         size_t duplicates = 0;
-        r = fa_ingest_apply_findings(db, &m, 1, cat, &duplicates, reason, reasonlen);
+        r = fa_ingest_apply_findings(db, &m, 1, &duplicates, reason, reasonlen);
         return r == FA_APPLY_APPLIED && duplicates ? FA_APPLY_DUPLICATE : r;
     }
     if (casb_db_begin(db, reason, reasonlen) != 0)
@@ -562,8 +556,7 @@ int fa_ingest_same_attempt(const fa_result_msg *a, const fa_result_msg *b)
 }
 
 fa_apply_result fa_ingest_apply_findings(casb_db *db, const fa_result_msg *const *ms, size_t n,
-                                         const fa_catalogue *cat, size_t *duplicates,
-                                         char *reason, size_t reasonlen)
+                                         size_t *duplicates, char *reason, size_t reasonlen)
 {
     const fa_result_msg *fresh[FA_INGEST_MAX_BATCH];
     size_t nfresh = 0;
@@ -600,7 +593,7 @@ fa_apply_result fa_ingest_apply_findings(casb_db *db, const fa_result_msg *const
     }
     /* Applied even when the scan already ended or the attempt was superseded: the
      * sightings are real, and the timestamps keep a late message from undoing newer state. */
-    r = apply_findings(db, fresh, nfresh, cat, reason, reasonlen);
+    r = apply_findings(db, fresh, nfresh, reason, reasonlen);
     if (r != FA_APPLY_APPLIED)
         goto out;
     if (casb_db_commit(db, reason, reasonlen) != 0) {
@@ -859,7 +852,7 @@ static int handle_batch(fa_ingest *ing, ingest_item *items, size_t n)
 
     for (size_t k = 0; k < n; k++)
         ms[k] = &items[k].m;
-    if (fa_ingest_apply_findings(ing->db, ms, n, ing->cat, &duplicates, reason,
+    if (fa_ingest_apply_findings(ing->db, ms, n, &duplicates, reason,
                                  sizeof(reason)) == FA_APPLY_APPLIED) {
         metric_add(m_applied[FA_KIND_FINDINGS], (double)(n - duplicates));
         metric_add(m_duplicates, (double)duplicates);

@@ -52,8 +52,7 @@ int fa_ingest_same_attempt(const fa_result_msg *a, const fa_result_msg *b);
  * message (DROPPED, REJECTED, ERROR): the caller then applies them one by one, which sorts
  * out which message is at fault. */
 fa_apply_result fa_ingest_apply_findings(casb_db *db, const fa_result_msg *const *ms, size_t n,
-                                         const fa_catalogue *cat, size_t *duplicates,
-                                         char *reason, size_t reasonlen);
+                                         size_t *duplicates, char *reason, size_t reasonlen);
 
 /* Ends a scan whose results will never be complete: marks it failed with error (resolving
  * nothing) and records (scan, attempt, seq) so a redelivery is a duplicate. When m's attempt

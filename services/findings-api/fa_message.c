@@ -1,6 +1,8 @@
 #include "fa_message.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "casb/crypto.h"
@@ -194,6 +196,114 @@ static int error_kind_valid(const char *k)
            strcmp(k, "internal") == 0 || strcmp(k, "cancelled") == 0;
 }
 
+int fa_message_type_rows(const fa_result_msg *const *ms, size_t n, casb_text *out)
+{
+    const fa_finding_type **seen = NULL;
+    size_t nseen = 0, total = 0;
+    int rc = -1;
+
+    for (size_t k = 0; k < n; k++)
+        total += ms[k]->ntypes;
+    if (total > 0 && !(seen = calloc(total, sizeof(*seen))))
+        return -1;
+    casb_text_append(out, "[", 1);
+    for (size_t k = 0; k < n; k++) {
+        for (size_t i = 0; i < ms[k]->ntypes; i++) {
+            const fa_finding_type *t = ms[k]->types[i];
+            size_t j = 0;
+
+            while (j < nseen && seen[j] != t)
+                j++;
+            if (j < nseen)
+                continue;
+            seen[nseen++] = t;
+            /* Catalogue ids and severities need no escaping: checked when it was loaded. */
+            if (nseen > 1)
+                casb_text_append(out, ",", 1);
+            casb_text_append_str(out, "{\"finding_type\":\"");
+            casb_text_append_str(out, t->id);
+            casb_text_append_str(out, "\",\"severity\":\"");
+            casb_text_append_str(out, t->severity);
+            casb_text_append_str(out, "\"}");
+        }
+    }
+    rc = casb_text_append(out, "]", 1);
+    free(seen);
+    return rc;
+}
+
+/* Appends the row of finding f, the ord-th of the seq-th message. */
+static int append_instance_row(casb_text *t, const json_t *f, int seq, size_t ord)
+{
+    const json_t *asset = json_object_get(f, "asset");
+    const json_t *id = json_object_get(asset, "id");
+    const json_t *name = json_object_get(asset, "name");
+    const json_t *url = json_object_get(asset, "url");
+    const json_t *details = json_object_get(f, "details");
+    char head[64];
+
+    snprintf(head, sizeof(head), "{\"seq\":%d,\"ord\":%zu,\"finding_type\":", seq, ord);
+    casb_text_append_str(t, head);
+    casb_text_append_json(t, json_object_get(f, "finding_type"));
+    casb_text_append_str(t, ",\"asset_kind\":");
+    casb_text_append_json(t, json_object_get(asset, "kind"));
+    casb_text_append_str(t, ",\"asset_id\":");
+    casb_text_append_json(t, id);
+    casb_text_append_str(t, ",\"asset_name\":");
+    casb_text_append_json(t, json_is_string(name) ? name : id); /* no name: the id */
+    casb_text_append_str(t, ",\"asset_url\":");
+    if (json_is_string(url))
+        casb_text_append_json(t, url);
+    else
+        casb_text_append_str(t, "null");
+    casb_text_append_str(t, ",\"details\":");
+    if (json_is_object(details))
+        casb_text_append_json(t, details);
+    else
+        casb_text_append_str(t, "{}");
+    return casb_text_append(t, "}", 1);
+}
+
+int fa_message_instance_rows(const fa_result_msg *const *ms, size_t n, casb_text *out)
+{
+    int first = 1;
+
+    casb_text_append(out, "[", 1);
+    for (size_t k = 0; k < n; k++) {
+        if (ms[k]->rows.len == 0)
+            continue;
+        if (!first)
+            casb_text_append(out, ",", 1);
+        casb_text_append(out, ms[k]->rows.data, ms[k]->rows.len);
+        first = 0;
+    }
+    return casb_text_append(out, "]", 1);
+}
+
+/* The rows and distinct types of the findings message m, whose findings are valid. */
+static int prepare_rows(fa_result_msg *m, const fa_catalogue *cat)
+{
+    size_t n = json_array_size(m->findings), i;
+    json_t *f;
+
+    if (n > 0 && !(m->types = calloc(n, sizeof(*m->types))))
+        return -1;
+    json_array_foreach(m->findings, i, f) {
+        const fa_finding_type *t = fa_catalogue_find(cat, casb_json_str(f, "finding_type"));
+        size_t j = 0;
+
+        while (j < m->ntypes && m->types[j] != t)
+            j++;
+        if (j == m->ntypes)
+            m->types[m->ntypes++] = t;
+        if (i > 0)
+            casb_text_append(&m->rows, ",", 1);
+        if (append_instance_row(&m->rows, f, m->seq, i) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_catalogue *cat,
                      char *reason, size_t reasonlen)
 {
@@ -275,6 +385,11 @@ int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_c
             if (check_finding(f, i, cat, out->provider, reason, reasonlen) != 0)
                 goto fail;
         }
+        if (prepare_rows(out, cat) != 0) {
+            casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
+            fa_message_clear(out);
+            return CASB_ERROR;
+        }
         break;
     }
     case FA_KIND_PROGRESS:
@@ -317,76 +432,8 @@ fail:
 void fa_message_clear(fa_result_msg *m)
 {
     json_decref(m->root);
+    casb_text_free(&m->rows);
+    free(m->types);
     memset(m, 0, sizeof(*m));
 }
 
-json_t *fa_message_type_rows(const fa_result_msg *const *ms, size_t n,
-                             const fa_catalogue *cat)
-{
-    json_t *seen = json_object();
-    json_t *rows = json_array();
-    size_t i, k;
-    json_t *f;
-
-    if (!seen || !rows)
-        goto fail;
-    for (k = 0; k < n; k++) {
-        json_array_foreach(ms[k]->findings, i, f) {
-            const char *type = casb_json_str(f, "finding_type");
-            const fa_finding_type *t = fa_catalogue_find(cat, type);
-            if (!t || json_object_get(seen, type))
-                continue;
-            if (json_object_set_new(seen, type, json_true()) != 0 ||
-                json_array_append_new(rows, json_pack("{s:s, s:s}", "finding_type", type,
-                                                      "severity", t->severity)) != 0)
-                goto fail;
-        }
-    }
-    json_decref(seen);
-    return rows;
-fail:
-    json_decref(seen);
-    json_decref(rows);
-    return NULL;
-}
-
-/* One row of a finding; ord orders the sightings of the rows being built. */
-static json_t *instance_row(const json_t *f, json_int_t ord)
-{
-    const json_t *asset = json_object_get(f, "asset");
-    const char *id = casb_json_str(asset, "id");
-    const char *name = casb_json_str(asset, "name");
-    json_t *details = json_object_get(f, "details");
-    json_t *row = json_pack("{s:I, s:s, s:s, s:s, s:s}", "ord", ord, "finding_type",
-                            casb_json_str(f, "finding_type"), "asset_kind",
-                            casb_json_str(asset, "kind"), "asset_id", id, "asset_name",
-                            name ? name : id);
-
-    if (!row || casb_json_set_str(row, "asset_url", casb_json_str(asset, "url")) != 0 ||
-        json_object_set_new(row, "details",
-                            json_is_object(details) ? json_incref(details) : json_object()) != 0) {
-        json_decref(row);
-        return NULL;
-    }
-    return row;
-}
-
-json_t *fa_message_instance_rows(const fa_result_msg *const *ms, size_t n)
-{
-    json_t *rows = json_array();
-    size_t i, k;
-    json_t *f;
-
-    if (!rows)
-        return NULL;
-    for (k = 0; k < n; k++) {
-        json_array_foreach(ms[k]->findings, i, f) {
-            json_int_t ord = (json_int_t)json_array_size(rows);
-            if (json_array_append_new(rows, instance_row(f, ord)) != 0) {
-                json_decref(rows);
-                return NULL;
-            }
-        }
-    }
-    return rows;
-}

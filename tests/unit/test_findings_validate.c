@@ -206,6 +206,22 @@ static void test_catalogue_directory(void **state)
     assert_non_null(strstr(err, "no finding catalogue"));
 }
 
+/* The JSON text rows(ms, n) makes, parsed. */
+static json_t *rows_of(int (*rows)(const fa_result_msg *const *, size_t, casb_text *),
+                       const fa_result_msg *const *ms, size_t n)
+{
+    casb_text t = {0};
+    char err[128];
+    json_t *v;
+
+    assert_int_equal(rows(ms, n, &t), 0);
+    v = casb_json_parse(t.data, t.len, 0, err, sizeof(err));
+    if (!v)
+        fail_msg("rows are not JSON: %s", err);
+    casb_text_free(&t);
+    return v;
+}
+
 static void test_valid_findings_message(void **state)
 {
     fa_result_msg m;
@@ -226,17 +242,20 @@ static void test_valid_findings_message(void **state)
     assert_int_equal(json_array_size(m.findings), 4);
 
     const fa_result_msg *one[] = {&m};
-    json_t *types = fa_message_type_rows(one, 1, cat);
+    json_t *types = rows_of(fa_message_type_rows, one, 1);
     assert_int_equal(json_array_size(types), 2);
     assert_string_equal(casb_json_str(json_array_get(types, 0), "finding_type"), "github.repo.public");
     assert_string_equal(casb_json_str(json_array_get(types, 0), "severity"), "low");
     assert_string_equal(casb_json_str(json_array_get(types, 1), "severity"), "high");
     json_decref(types);
 
-    json_t *rows = fa_message_instance_rows(one, 1);
+    json_t *rows = rows_of(fa_message_instance_rows, one, 1);
     assert_int_equal(json_array_size(rows), 4);
     json_t *r3 = json_array_get(rows, 3);
+    assert_int_equal(casb_json_int(r3, "seq", -1), 1);
     assert_int_equal(casb_json_int(r3, "ord", -1), 3);
+    assert_string_equal(casb_json_str(r3, "finding_type"), "github.org.member_2fa_disabled");
+    assert_string_equal(casb_json_str(r3, "asset_kind"), "member");
     assert_string_equal(casb_json_str(r3, "asset_id"), "alice");
     assert_string_equal(casb_json_str(r3, "asset_name"), "alice"); /* no name: the id */
     assert_true(json_is_null(json_object_get(r3, "asset_url")));
@@ -244,17 +263,31 @@ static void test_valid_findings_message(void **state)
     assert_true(casb_json_bool(json_object_get(json_array_get(rows, 0), "details"), "public", 0));
     json_decref(rows);
 
-    /* Two messages of a batch: the types once, the sightings numbered across both, so the
-     * second message's sighting of an asset wins over the first's. */
-    const fa_result_msg *two[] = {&m, &m};
-    types = fa_message_type_rows(two, 2, cat);
+    /* Two messages of a batch: the types once, each sighting numbered by its message and
+     * place in it, so the second message's sighting of an asset wins over the first's. */
+    fa_result_msg m2;
+    json_t *msg2 = findings_message(1);
+    json_object_set_new(msg2, "seq", json_integer(2));
+    json_array_append_new(json_object_get(msg2, "findings"), json_pack(
+        "{s:s, s:{s:s, s:s, s:s}, s:{s:s}}", "finding_type", "github.org.member_2fa_disabled",
+        "asset", "kind", "member", "id", "alice", "name", "Alice \"A\" \u00e9",
+        "details", "note", "line\nbreak"));
+    assert_int_equal(check(msg2, &m2, reason, sizeof(reason)), 0);
+    const fa_result_msg *two[] = {&m, &m2};
+    types = rows_of(fa_message_type_rows, two, 2);
     assert_int_equal(json_array_size(types), 2);
     json_decref(types);
-    rows = fa_message_instance_rows(two, 2);
-    assert_int_equal(json_array_size(rows), 8);
-    assert_int_equal(casb_json_int(json_array_get(rows, 7), "ord", -1), 7);
-    assert_string_equal(casb_json_str(json_array_get(rows, 7), "asset_id"), "alice");
+    rows = rows_of(fa_message_instance_rows, two, 2);
+    size_t n1 = json_array_size(m.findings), n2 = json_array_size(m2.findings);
+    assert_int_equal(json_array_size(rows), n1 + n2);
+    json_t *last = json_array_get(rows, n1 + n2 - 1);
+    assert_int_equal(casb_json_int(last, "seq", -1), 2);
+    assert_int_equal(casb_json_int(last, "ord", -1), (long long)n2 - 1);
+    assert_string_equal(casb_json_str(last, "asset_id"), "alice");
+    assert_string_equal(casb_json_str(last, "asset_name"), "Alice \"A\" \u00e9");
+    assert_string_equal(casb_json_str(json_object_get(last, "details"), "note"), "line\nbreak");
     json_decref(rows);
+    fa_message_clear(&m2);
     fa_message_clear(&m);
     assert_null(m.root);
 }
