@@ -116,6 +116,44 @@ static int undo(casb_text *t, size_t len)
     return -1;
 }
 
+int casb_text_append_json_str(casb_text *t, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t before = t->len;
+    const char *run;
+
+    if (!s)
+        return casb_text_append(t, "null", 4);
+    casb_text_append(t, "\"", 1);
+    /* Runs that need no escaping are copied whole; only '"', '\\' and control characters
+     * are escaped (as jansson does without JSON_ENSURE_ASCII or JSON_ESCAPE_SLASH). */
+    for (run = s; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        size_t esclen = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        casb_text_append(t, run, (size_t)(s - run));
+        run = s + 1;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default: esclen = 6; break;
+        }
+        casb_text_append(t, esc, esclen);
+    }
+    casb_text_append(t, run, (size_t)(s - run));
+    if (casb_text_append(t, "\"", 1) != 0)
+        return undo(t, before);
+    return 0;
+}
+
 static int text_dump_callback(const char *buffer, size_t size, void *data)
 {
     return casb_text_append(data, buffer, size);

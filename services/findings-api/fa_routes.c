@@ -269,7 +269,7 @@ static int handle_summary(casb_http_req *r)
 {
     fa_app *a = casb_http_app(r);
     const casb_query_param none[] = {{NULL, NULL}};
-    PGresult *by_type = NULL, *by_integration = NULL;
+    PGresult *counts = NULL, *integrations = NULL;
     char err[256];
     casb_db *db;
     int status;
@@ -280,17 +280,17 @@ static int handle_summary(casb_http_req *r)
     db = fa_acquire(r, &status);
     if (!db)
         return status;
-    by_type = fa_store_summary_by_type(db, fa_account_of(r), err, sizeof(err));
-    if (by_type)
-        by_integration = fa_store_summary_by_integration(db, fa_account_of(r), err, sizeof(err));
+    counts = fa_store_summary_counts(db, fa_account_of(r), err, sizeof(err));
+    if (counts)
+        integrations = fa_store_summary_integrations(db, fa_account_of(r), err, sizeof(err));
     fa_release(r, db);
-    if (!by_type || !by_integration)
+    if (!counts || !integrations)
         status = fa_reply_internal(r, "summary", err);
     else
         status = casb_http_reply_json(r, 200,
-                                      fa_view_summary(by_type, by_integration, a->catalogue));
-    PQclear(by_type);
-    PQclear(by_integration);
+                                      fa_view_summary(counts, integrations, a->catalogue));
+    PQclear(counts);
+    PQclear(integrations);
     return status;
 }
 

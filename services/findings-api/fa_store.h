@@ -124,13 +124,15 @@ PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const cha
                                   const char *state, const char *after_asset_id, int limit,
                                   char *err, size_t errlen);
 
-/* Active findings (status active, instance_count > 0) of the account grouped by finding
- * type: finding_type, severity, findings, instances. */
-PGresult *fa_store_summary_by_type(casb_db *db, const char *account_id, char *err,
-                                   size_t errlen);
-/* Every integration of the account with its active finding and instance counts. */
-PGresult *fa_store_summary_by_integration(casb_db *db, const char *account_id, char *err,
-                                          size_t errlen);
+/* The account's findings of status active counted by type and by integration: rows of
+ * finding_type, severity and NULL integration_id, and rows of integration_id alone, each
+ * with findings (those with instances) and instances (their sum). */
+PGresult *fa_store_summary_counts(casb_db *db, const char *account_id, char *err,
+                                  size_t errlen);
+/* Every integration of the account, oldest first: id, name, provider, health,
+ * last_scan_status, last_scan_at. */
+PGresult *fa_store_summary_integrations(casb_db *db, const char *account_id, char *err,
+                                        size_t errlen);
 
 /* One instance of the account (0 or 1 row), in the columns of fa_store_list_instances. */
 PGresult *fa_store_get_instance(casb_db *db, const char *account_id, const char *instance_id,

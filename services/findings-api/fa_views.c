@@ -8,6 +8,10 @@
 #include "casb/db.h"
 #include "casb/json.h"
 
+/* The views are written as text, straight from the row: a page of 200 instances is 2,400
+ * columns, and a jansson value for each (then serialised) was most of findings-api's CPU in
+ * the query benchmark. The single-resource views parse that text, so both forms are one. */
+
 /* A column as a JSON string, or null when SQL NULL. */
 static json_t *col_str(const PGresult *res, int row, const char *column)
 {
@@ -16,103 +20,124 @@ static json_t *col_str(const PGresult *res, int row, const char *column)
     return v ? json_string(v) : json_null();
 }
 
-static json_t *finding_type_ref(const fa_finding_type *t, const char *type_id,
-                                const char *severity)
+/* Appends member (the text up to the value: ",\"key\":") and the column as a JSON string,
+ * or null when SQL NULL. */
+static void put_str(casb_text *t, const char *member, const PGresult *res, int row,
+                    const char *column)
 {
-    if (!t) {
-        /* The type left the catalogue after the finding was stored: still show it. */
-        return json_pack("{s:s, s:s, s:s, s:n}", "id", type_id, "title", type_id, "severity",
-                         severity, "category");
+    casb_text_append_str(t, member);
+    casb_text_append_json_str(t, casb_db_get(res, row, column));
+}
+
+/* A column that is JSON text already (a number, a jsonb's text), or fallback when NULL. */
+static void put_raw(casb_text *t, const char *member, const PGresult *res, int row,
+                    const char *column, const char *fallback)
+{
+    const char *v = casb_db_get(res, row, column);
+
+    casb_text_append_str(t, member);
+    casb_text_append_str(t, v ? v : fallback);
+}
+
+static void finding_type_ref(casb_text *t, const fa_finding_type *ft, const char *type_id,
+                             const char *severity)
+{
+    /* A type that left the catalogue after the finding was stored is still shown. */
+    casb_text_append_str(t, ",\"finding_type\":{\"id\":");
+    casb_text_append_json_str(t, ft ? ft->id : type_id);
+    casb_text_append_str(t, ",\"title\":");
+    casb_text_append_json_str(t, ft ? ft->title : type_id);
+    casb_text_append_str(t, ",\"severity\":");
+    casb_text_append_json_str(t, ft ? ft->severity : severity);
+    casb_text_append_str(t, ",\"category\":");
+    casb_text_append_json_str(t, ft ? ft->category : NULL);
+    casb_text_append(t, "}", 1);
+}
+
+/* The finding of row; detailed adds the catalogue's description, impact, remediation and
+ * evidence, serialised once per type (fa_finding_type.detail_json). */
+static int finding_text(casb_text *t, const PGresult *res, int row, const fa_catalogue *cat,
+                        int detailed)
+{
+    const char *type_id = casb_db_get(res, row, "finding_type");
+    const char *severity = casb_db_get(res, row, "severity");
+    const fa_finding_type *ft = fa_catalogue_find(cat, type_id);
+
+    put_str(t, "{\"id\":", res, row, "id");
+    put_str(t, ",\"integration_id\":", res, row, "integration_id");
+    put_str(t, ",\"provider\":", res, row, "provider");
+    put_str(t, ",\"integration_name\":", res, row, "integration_name");
+    finding_type_ref(t, ft, type_id, severity);
+    put_str(t, ",\"severity\":", res, row, "severity");
+    put_str(t, ",\"status\":", res, row, "status");
+    put_raw(t, ",\"instance_count\":", res, row, "instance_count", "0");
+    put_str(t, ",\"first_seen_at\":", res, row, "first_seen_at");
+    put_str(t, ",\"last_seen_at\":", res, row, "last_seen_at");
+    /* A severity a user tuned survives scans; reset puts back the catalogue's. */
+    casb_text_append_str(t, casb_db_get_bool(res, row, "severity_tuned") ? ",\"severity_tuned\":true"
+                                                        : ",\"severity_tuned\":false");
+    casb_text_append_str(t, ",\"default_severity\":");
+    casb_text_append_json_str(t, ft ? ft->severity : NULL);
+    if (detailed && ft && ft->detail_json[0]) {
+        casb_text_append(t, ",", 1);
+        casb_text_append_str(t, ft->detail_json);
     }
-    return json_pack("{s:s, s:s, s:s, s:s}", "id", t->id, "title", t->title, "severity",
-                     t->severity, "category", t->category);
+    return casb_text_append(t, "}", 1);
+}
+
+/* An instance's members, without the closing brace. */
+static void instance_members(casb_text *t, const PGresult *res, int row)
+{
+    put_str(t, "{\"id\":", res, row, "id");
+    put_str(t, ",\"finding_id\":", res, row, "finding_id");
+    put_str(t, ",\"integration_id\":", res, row, "integration_id");
+    put_str(t, ",\"asset\":{\"kind\":", res, row, "asset_kind");
+    put_str(t, ",\"id\":", res, row, "asset_id");
+    put_str(t, ",\"name\":", res, row, "asset_name");
+    put_str(t, ",\"url\":", res, row, "asset_url");
+    casb_text_append(t, "}", 1);
+    put_str(t, ",\"state\":", res, row, "state");
+    put_str(t, ",\"first_seen_at\":", res, row, "first_seen_at");
+    put_str(t, ",\"last_seen_at\":", res, row, "last_seen_at");
+    put_str(t, ",\"last_scan_id\":", res, row, "last_scan_id");
+    put_str(t, ",\"resolved_at\":", res, row, "resolved_at");
+    /* jsonb's text, as PostgreSQL returns it: not parsed and serialised again. */
+    put_raw(t, ",\"details\":", res, row, "details", "{}");
+}
+
+/* Parses the text a view wrote (NULL when out of memory). */
+static json_t *parsed(casb_text *t, int rc)
+{
+    json_t *v = rc == 0 ? casb_json_parse(t->data, t->len, 0, NULL, 0) : NULL;
+
+    casb_text_free(t);
+    return v;
 }
 
 json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, int detailed)
 {
-    const char *type_id = casb_db_get(res, row, "finding_type");
-    const char *severity = casb_db_get(res, row, "severity");
-    const fa_finding_type *t = fa_catalogue_find(cat, type_id);
-    json_t *f;
+    casb_text t = {0};
 
-    f = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:I, s:o, s:o}", "id",
-                  casb_db_get(res, row, "id"), "integration_id",
-                  casb_db_get(res, row, "integration_id"), "provider",
-                  casb_db_get(res, row, "provider"), "integration_name",
-                  casb_db_get(res, row, "integration_name"), "finding_type",
-                  finding_type_ref(t, type_id, severity), "severity", severity, "status",
-                  casb_db_get(res, row, "status"), "instance_count",
-                  (json_int_t)casb_db_get_int(res, row, "instance_count", 0), "first_seen_at",
-                  col_str(res, row, "first_seen_at"), "last_seen_at",
-                  col_str(res, row, "last_seen_at"));
-    if (f) {
-        /* A severity a user tuned survives scans; reset puts back the catalogue's. */
-        json_object_set_new(f, "severity_tuned",
-                            json_boolean(casb_db_get_bool(res, row, "severity_tuned")));
-        json_object_set_new(f, "default_severity", t && t->severity
-                                                       ? json_string(t->severity)
-                                                       : json_null());
-    }
-    if (!f || !detailed || !t)
-        return f;
-    for (int i = 0; FA_DETAIL_MEMBERS[i]; i++) {
-        json_t *v = json_object_get(t->doc, FA_DETAIL_MEMBERS[i]);
-        if (v)
-            json_object_set(f, FA_DETAIL_MEMBERS[i], v);
-    }
-    return f;
+    return parsed(&t, finding_text(&t, res, row, cat, detailed));
 }
 
 int fa_view_finding_append(casb_text *out, const PGresult *res, int row,
                            const fa_catalogue *cat)
 {
-    const fa_finding_type *t = fa_catalogue_find(cat, casb_db_get(res, row, "finding_type"));
-    json_t *f = fa_view_finding(res, row, cat, 0);
-    int rc = casb_text_append_object_with(out, f, t ? t->detail_json : "");
-
-    json_decref(f);
-    return rc;
-}
-
-/* An instance row without its details. */
-static json_t *instance_without_details(const PGresult *res, int row)
-{
-    json_t *asset;
-
-    asset = json_pack("{s:o, s:o, s:o, s:o}", "kind", col_str(res, row, "asset_kind"), "id",
-                      col_str(res, row, "asset_id"), "name", col_str(res, row, "asset_name"),
-                      "url", col_str(res, row, "asset_url"));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                     col_str(res, row, "id"), "finding_id", col_str(res, row, "finding_id"),
-                     "integration_id", col_str(res, row, "integration_id"), "asset",
-                     asset ? asset : json_null(), "state", col_str(res, row, "state"),
-                     "first_seen_at", col_str(res, row, "first_seen_at"), "last_seen_at",
-                     col_str(res, row, "last_seen_at"), "last_scan_id",
-                     col_str(res, row, "last_scan_id"), "resolved_at",
-                     col_str(res, row, "resolved_at"));
-}
-
-json_t *fa_view_instance(const PGresult *res, int row)
-{
-    const char *details_s = casb_db_get(res, row, "details");
-    json_t *details = details_s ? json_loads(details_s, 0, NULL) : NULL;
-    json_t *v = instance_without_details(res, row);
-
-    if (v)
-        json_object_set_new(v, "details", details ? details : json_object());
-    else
-        json_decref(details);
-    return v;
+    return finding_text(out, res, row, cat, 1);
 }
 
 int fa_view_instance_append(casb_text *out, const PGresult *res, int row)
 {
-    const char *details = casb_db_get(res, row, "details"); /* jsonb: JSON text */
-    json_t *v = instance_without_details(res, row);
-    int rc = casb_text_append_object_with_raw(out, v, "details", details ? details : "{}");
+    instance_members(out, res, row);
+    return casb_text_append(out, "}", 1);
+}
 
-    json_decref(v);
-    return rc;
+json_t *fa_view_instance(const PGresult *res, int row)
+{
+    casb_text t = {0};
+
+    return parsed(&t, fa_view_instance_append(&t, res, row));
 }
 
 static json_t *counts_new(void)
@@ -129,7 +154,28 @@ static void counts_add(json_t *counts, long long findings, long long instances)
     json_integer_set(i, json_integer_value(i) + instances);
 }
 
-json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
+/* Adds a by-type row of the summary counts to the severity and category totals. */
+static void add_type_counts(json_t *by_severity, json_t *by_category, const PGresult *counts,
+                            int r, const fa_catalogue *cat)
+{
+    const fa_finding_type *t = fa_catalogue_find(cat, casb_db_get(counts, r, "finding_type"));
+    long long nf = casb_db_get_int(counts, r, "findings", 0);
+    long long ni = casb_db_get_int(counts, r, "instances", 0);
+    json_t *sev = json_object_get(by_severity, casb_db_get(counts, r, "severity"));
+
+    if (sev)
+        counts_add(sev, nf, ni);
+    if (t) {
+        json_t *c = json_object_get(by_category, t->category);
+        if (!c) {
+            c = counts_new();
+            json_object_set_new(by_category, t->category, c);
+        }
+        counts_add(c, nf, ni);
+    }
+}
+
+json_t *fa_view_summary(const PGresult *counts, const PGresult *integrations,
                         const fa_catalogue *cat)
 {
     static const char *const healths[] = {"initializing", "healthy", "unhealthy",
@@ -139,10 +185,11 @@ json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
     json_t *by_severity = json_object();
     json_t *by_category = json_object();
     json_t *by_health = json_object();
-    json_t *integrations = json_array();
+    json_t *by_integration = json_array();
+    json_t *of_integration = json_object(); /* integration id -> row of counts */
     long long total_findings = 0, total_instances = 0;
 
-    if (!by_severity || !by_category || !by_health || !integrations)
+    if (!by_severity || !by_category || !by_health || !by_integration || !of_integration)
         goto fail;
     for (int i = 0; i < 4; i++)
         json_object_set_new(by_severity, fa_severity_name(i), counts_new());
@@ -151,50 +198,46 @@ json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
     for (int i = 0; healths[i]; i++)
         json_object_set_new(by_health, healths[i], json_integer(0));
 
-    for (int r = 0; r < PQntuples(by_type); r++) {
-        const char *type = casb_db_get(by_type, r, "finding_type");
-        const fa_finding_type *t = fa_catalogue_find(cat, type);
-        long long nf = casb_db_get_int(by_type, r, "findings", 0);
-        long long ni = casb_db_get_int(by_type, r, "instances", 0);
-        json_t *sev = json_object_get(by_severity, casb_db_get(by_type, r, "severity"));
-        if (sev)
-            counts_add(sev, nf, ni);
-        if (t) {
-            json_t *c = json_object_get(by_category, t->category);
-            if (!c) {
-                c = counts_new();
-                json_object_set_new(by_category, t->category, c);
-            }
-            counts_add(c, nf, ni);
+    for (int r = 0; r < PQntuples(counts); r++) {
+        const char *integration = casb_db_get(counts, r, "integration_id");
+
+        if (integration) {
+            json_object_set_new(of_integration, integration, json_integer(r));
+            continue;
         }
-        total_findings += nf;
-        total_instances += ni;
+        add_type_counts(by_severity, by_category, counts, r, cat);
+        total_findings += casb_db_get_int(counts, r, "findings", 0);
+        total_instances += casb_db_get_int(counts, r, "instances", 0);
     }
-    for (int r = 0; r < PQntuples(by_integration); r++) {
-        const char *health = casb_db_get(by_integration, r, "health");
+    for (int r = 0; r < PQntuples(integrations); r++) {
+        const char *health = casb_db_get(integrations, r, "health");
         json_t *h = json_object_get(by_health, health);
+        json_t *at = json_object_get(of_integration, casb_db_get(integrations, r, "id"));
+        int c = at ? (int)json_integer_value(at) : -1;
         json_t *one = json_pack(
             "{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "integration_id",
-            casb_db_get(by_integration, r, "id"), "name", casb_db_get(by_integration, r, "name"),
-            "provider", casb_db_get(by_integration, r, "provider"), "health", health,
-            "last_scan_at", col_str(by_integration, r, "last_scan_at"), "last_scan_status",
-            col_str(by_integration, r, "last_scan_status"), "findings",
-            (json_int_t)casb_db_get_int(by_integration, r, "findings", 0), "instances",
-            (json_int_t)casb_db_get_int(by_integration, r, "instances", 0));
+            casb_db_get(integrations, r, "id"), "name", casb_db_get(integrations, r, "name"),
+            "provider", casb_db_get(integrations, r, "provider"), "health", health,
+            "last_scan_at", col_str(integrations, r, "last_scan_at"), "last_scan_status",
+            col_str(integrations, r, "last_scan_status"), "findings",
+            (json_int_t)(c < 0 ? 0 : casb_db_get_int(counts, c, "findings", 0)), "instances",
+            (json_int_t)(c < 0 ? 0 : casb_db_get_int(counts, c, "instances", 0)));
         if (h)
             json_integer_set(h, json_integer_value(h) + 1);
-        if (!one || json_array_append_new(integrations, one) != 0)
+        if (!one || json_array_append_new(by_integration, one) != 0)
             goto fail;
     }
+    json_decref(of_integration);
     return json_pack("{s:o, s:o, s:o, s:o, s:I, s:I}", "by_severity", by_severity,
-                     "by_integration", integrations, "by_category", by_category,
+                     "by_integration", by_integration, "by_category", by_category,
                      "integrations_by_health", by_health, "total_findings",
                      (json_int_t)total_findings, "total_instances", (json_int_t)total_instances);
 fail:
     json_decref(by_severity);
     json_decref(by_category);
     json_decref(by_health);
-    json_decref(integrations);
+    json_decref(by_integration);
+    json_decref(of_integration);
     return NULL;
 }
 
@@ -348,34 +391,15 @@ int fa_cursor_all_instances_decode(const char *cursor, char finding_id[37], char
     return rc;
 }
 
-/* Adds the instance's finding type, severity and finding status to v (NULL-safe). */
-static json_t *with_finding(json_t *v, const PGresult *res, int row, const fa_catalogue *cat)
+int fa_view_instance_of_append(casb_text *out, const PGresult *res, int row,
+                               const fa_catalogue *cat)
 {
     const char *type_id = casb_db_get(res, row, "finding_type");
     const char *severity = casb_db_get(res, row, "severity");
 
-    if (v) {
-        json_object_set_new(v, "finding_type",
-                            finding_type_ref(fa_catalogue_find(cat, type_id), type_id,
-                                             severity));
-        json_object_set_new(v, "severity", json_string(severity));
-        json_object_set_new(v, "finding_status", col_str(res, row, "finding_status"));
-    }
-    return v;
-}
-
-json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *cat)
-{
-    return with_finding(fa_view_instance(res, row), res, row, cat);
-}
-
-int fa_view_instance_of_append(casb_text *out, const PGresult *res, int row,
-                               const fa_catalogue *cat)
-{
-    const char *details = casb_db_get(res, row, "details");
-    json_t *v = with_finding(instance_without_details(res, row), res, row, cat);
-    int rc = casb_text_append_object_with_raw(out, v, "details", details ? details : "{}");
-
-    json_decref(v);
-    return rc;
+    instance_members(out, res, row);
+    finding_type_ref(out, fa_catalogue_find(cat, type_id), type_id, severity);
+    put_str(out, ",\"severity\":", res, row, "severity");
+    put_str(out, ",\"finding_status\":", res, row, "finding_status");
+    return casb_text_append(out, "}", 1);
 }

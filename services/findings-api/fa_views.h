@@ -16,19 +16,19 @@
  * catalogue (GET /v1/findings/{id}). */
 json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, int detailed);
 json_t *fa_view_instance(const PGresult *res, int row);
-/* An instance with its finding's type, severity and status (fa_store_list_all_instances). */
-json_t *fa_view_instance_of(const PGresult *res, int row, const fa_catalogue *cat);
 
-/* The same representations appended to a page's text: the detailed finding with its
- * catalogue members serialised once (fa_finding_type.detail_json), the instance with its
- * details as PostgreSQL returned them, not parsed and serialised again. 0 or -1. */
+/* The same representations appended to a page's text, written straight from the row (the
+ * functions above parse what these write): the detailed finding, with its catalogue
+ * members serialised once (fa_finding_type.detail_json); the instance with its details as
+ * PostgreSQL returned them. 0 or -1. */
 int fa_view_finding_append(casb_text *out, const PGresult *res, int row,
                            const fa_catalogue *cat);
 int fa_view_instance_append(casb_text *out, const PGresult *res, int row);
+/* An instance with its finding's type, severity and status (fa_store_list_all_instances). */
 int fa_view_instance_of_append(casb_text *out, const PGresult *res, int row,
                                const fa_catalogue *cat);
-/* The summary from fa_store_summary_by_type and fa_store_summary_by_integration rows. */
-json_t *fa_view_summary(const PGresult *by_type, const PGresult *by_integration,
+/* The summary from fa_store_summary_counts and fa_store_summary_integrations rows. */
+json_t *fa_view_summary(const PGresult *counts, const PGresult *integrations,
                         const fa_catalogue *cat);
 
 /* One timeline event (fa_store_history row). */

@@ -23,6 +23,7 @@
 static casb_db *db;
 static fa_catalogue *cat;
 static char account[37], other_account[37], integration[37], other_integration[37];
+static char public_finding[37];
 
 static void exec_ok(const char *sql, int n, const char *const *params)
 {
@@ -99,6 +100,13 @@ static int setup(void **state)
     add_finding(account, integration, "github.repo.outside_collaborator_admin", "high", 1, fid);
     add_finding(account, integration, "github.webhook.insecure_ssl", "high", 5, fid);
     add_finding(account, integration, "github.repo.public", "low", 3, fid);
+    snprintf(public_finding, sizeof(public_finding), "%s", fid);
+    /* Every character a view must escape, and some it must not. */
+    add_instance(fid, integration, "zo\xc3\xab \"q\" back\\slash/\nline\ttab\x01", "active");
+    const char *pd[] = {fid};
+    exec_ok("UPDATE finding_instances SET asset_url = 'https://x.example/?a=\"1\"',"
+            " details = '{\"note\": \"a\\\"b\\\\c\\n\", \"n\": [1, {\"x\": null}]}'"
+            " WHERE finding_id = $1", 1, pd);
     add_finding(account, integration, "github.repo.stale", "medium", 2, fid);
     add_finding(account, integration, "github.repo.deploy_key_write", "medium", 2, fid);
     add_finding(account, integration, "github.webhook.no_secret", "medium", 0, fid);
@@ -161,22 +169,101 @@ static char *page_through(fa_findings_query q, int page_size)
     return out;
 }
 
-/* The text an append view gives for row 0 of res (the finding view when append is NULL)
- * parses to the document want. */
-static void assert_json_text_equal(const json_t *want, const PGresult *res,
-                                   int (*append)(casb_text *, const PGresult *, int))
+/* The document an append view writes for row of res, parsed. */
+static json_t *appended(int (*append)(casb_text *, const PGresult *, int), const PGresult *res,
+                        int row)
 {
     casb_text t = {0};
     char err[128] = "";
-    json_t *got;
+    json_t *v;
 
-    assert_int_equal(append ? append(&t, res, 0) : fa_view_finding_append(&t, res, 0, cat), 0);
-    got = casb_json_parse(t.data, t.len, 0, err, sizeof(err));
-    if (!got)
+    assert_int_equal(append(&t, res, row), 0);
+    v = casb_json_parse(t.data, t.len, 0, err, sizeof(err));
+    if (!v)
         fail_msg("%s: %s", err, t.data);
-    assert_true(json_equal(got, want));
-    json_decref(got);
     casb_text_free(&t);
+    return v;
+}
+
+static int finding_append(casb_text *t, const PGresult *res, int row)
+{
+    return fa_view_finding_append(t, res, row, cat);
+}
+
+/* The member at path of v is the column's text, or null for SQL NULL. */
+static void assert_member(const json_t *v, const char *path, const PGresult *res, int row,
+                          const char *column)
+{
+    const char *want = casb_db_get(res, row, column);
+    const json_t *m = casb_json_path(v, path);
+
+    if (!want) {
+        assert_true(json_is_null(m));
+        return;
+    }
+    if (!json_is_string(m))
+        fail_msg("%s: not a string", path);
+    assert_string_equal(json_string_value(m), want);
+}
+
+/* The instance view holds each column of the row, member by member: an oracle apart from
+ * the view's own code, and from its escaping (jansson decodes what the view wrote). */
+static void assert_instance_view(const json_t *v, const PGresult *res, int row)
+{
+    static const char *const members[][2] = {
+        {"id", "id"}, {"finding_id", "finding_id"}, {"integration_id", "integration_id"},
+        {"asset.kind", "asset_kind"}, {"asset.id", "asset_id"}, {"asset.name", "asset_name"},
+        {"asset.url", "asset_url"}, {"state", "state"}, {"first_seen_at", "first_seen_at"},
+        {"last_seen_at", "last_seen_at"}, {"last_scan_id", "last_scan_id"},
+        {"resolved_at", "resolved_at"},
+    };
+    json_t *details = json_loads(casb_db_get(res, row, "details"), 0, NULL);
+
+    for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
+        assert_member(v, members[i][0], res, row, members[i][1]);
+    assert_non_null(details);
+    assert_true(json_equal(json_object_get(v, "details"), details));
+    assert_int_equal(json_object_size(v), 10);
+    assert_int_equal(json_object_size(json_object_get(v, "asset")), 4);
+    json_decref(details);
+}
+
+/* The finding view: its columns, its type from the catalogue and, detailed, the catalogue's
+ * description and the rest. */
+static void assert_finding_view(const json_t *f, const PGresult *res, int row, int detailed)
+{
+    const fa_finding_type *t = fa_catalogue_find(cat, casb_db_get(res, row, "finding_type"));
+    size_t details = 0;
+
+    assert_non_null(t);
+    assert_member(f, "id", res, row, "id");
+    assert_member(f, "integration_id", res, row, "integration_id");
+    assert_member(f, "provider", res, row, "provider");
+    assert_member(f, "integration_name", res, row, "integration_name");
+    assert_member(f, "finding_type.id", res, row, "finding_type");
+    assert_string_equal(casb_json_path_str(f, "finding_type.title"), t->title);
+    assert_string_equal(casb_json_path_str(f, "finding_type.severity"), t->severity);
+    assert_string_equal(casb_json_path_str(f, "finding_type.category"), t->category);
+    assert_member(f, "severity", res, row, "severity");
+    assert_member(f, "status", res, row, "status");
+    assert_int_equal(casb_json_int(f, "instance_count", -1),
+                     casb_db_get_int(res, row, "instance_count", -2));
+    assert_member(f, "first_seen_at", res, row, "first_seen_at");
+    assert_member(f, "last_seen_at", res, row, "last_seen_at");
+    assert_true(json_is_boolean(json_object_get(f, "severity_tuned")));
+    assert_int_equal(json_is_true(json_object_get(f, "severity_tuned")),
+                     casb_db_get_bool(res, row, "severity_tuned"));
+    assert_string_equal(casb_json_str(f, "default_severity"), t->severity);
+    for (int i = 0; FA_DETAIL_MEMBERS[i]; i++) {
+        json_t *want = json_object_get(t->doc, FA_DETAIL_MEMBERS[i]);
+        if (!want || !detailed) {
+            assert_null(json_object_get(f, FA_DETAIL_MEMBERS[i]));
+            continue;
+        }
+        assert_true(json_equal(json_object_get(f, FA_DETAIL_MEMBERS[i]), want));
+        details++;
+    }
+    assert_int_equal(json_object_size(f), 12 + details);
 }
 
 static void test_order_and_keyset_pagination(void **state)
@@ -284,8 +371,14 @@ static void test_get_finding_and_instances(void **state)
     assert_non_null(casb_json_str(f, "description"));
     assert_true(json_is_array(json_object_get(f, "remediation")));
     assert_int_equal(casb_json_int(f, "instance_count", -1), 5);
-    /* A list's page carries the same document, assembled from pieces. */
-    assert_json_text_equal(f, res, NULL);
+    assert_finding_view(f, res, 0, 1);
+    json_decref(f);
+    /* A list's page carries the same document, written as text. */
+    f = appended(finding_append, res, 0);
+    assert_finding_view(f, res, 0, 1);
+    json_decref(f);
+    f = fa_view_finding(res, 0, cat, 0);
+    assert_finding_view(f, res, 0, 0);
     json_decref(f);
     PQclear(res);
     /* Not visible from another account. */
@@ -302,7 +395,19 @@ static void test_get_finding_and_instances(void **state)
     assert_string_equal(casb_json_path_str(inst, "asset.id"), "alice");
     assert_string_equal(casb_json_str(inst, "state"), "active");
     assert_true(json_is_object(json_object_get(inst, "details")));
-    assert_json_text_equal(inst, res, fa_view_instance_append);
+    assert_instance_view(inst, res, 0);
+    json_decref(inst);
+    inst = appended(fa_view_instance_append, res, 1);
+    assert_instance_view(inst, res, 1);
+    json_decref(inst);
+    PQclear(res);
+    res = fa_store_list_instances(db, account, public_finding, NULL, NULL, 10, err, sizeof(err));
+    assert_int_equal(PQntuples(res), 1);
+    inst = appended(fa_view_instance_append, res, 0);
+    assert_instance_view(inst, res, 0);
+    assert_string_equal(casb_json_path_str(inst, "asset.name"),
+                        "zo\xc3\xab \"q\" back\\slash/\nline\ttab\x01");
+    assert_string_equal(casb_json_path_str(inst, "details.note"), "a\"b\\c\n");
     json_decref(inst);
     PQclear(res);
     res = fa_store_list_instances(db, account, id, NULL, "bob", 10, err, sizeof(err));
@@ -319,13 +424,22 @@ static void test_get_finding_and_instances(void **state)
 
 static void test_summary(void **state)
 {
-    char err[256] = "";
-    PGresult *by_type = fa_store_summary_by_type(db, account, err, sizeof(err));
-    PGresult *by_integration = fa_store_summary_by_integration(db, account, err, sizeof(err));
+    char err[256] = "", quiet[37];
 
-    assert_non_null(by_type);
-    assert_non_null(by_integration);
-    json_t *s = fa_view_summary(by_type, by_integration, cat);
+    /* A later integration without findings is listed too, with nothing counted. */
+    casb_uuid_v4(quiet);
+    const char *pq[] = {quiet, account};
+    exec_ok("INSERT INTO integrations (id, account_id, provider, name, credentials_sealed,"
+            " credentials_key_id, scan_interval_s, health, created_at)"
+            " VALUES ($1, $2, 'slack', 'quiet', 'v1.x.y', 'x', 3600, 'paused',"
+            "         now() + interval '1 second')",
+            2, pq);
+    PGresult *counts = fa_store_summary_counts(db, account, err, sizeof(err));
+    PGresult *integrations_res = fa_store_summary_integrations(db, account, err, sizeof(err));
+
+    assert_non_null(counts);
+    assert_non_null(integrations_res);
+    json_t *s = fa_view_summary(counts, integrations_res, cat);
     /* Active findings only: the ignored and the zero-instance ones are left out. */
     assert_int_equal(casb_json_int(s, "total_findings", -1), 7);
     assert_int_equal(casb_json_int(s, "total_instances", -1), 5 + 1 + 1 + 5 + 3 + 2 + 4);
@@ -335,13 +449,20 @@ static void test_summary(void **state)
     assert_int_equal(casb_json_int(casb_json_path(s, "by_category.shadow_it"), "instances", -1), 4);
     assert_int_equal(casb_json_int(json_object_get(s, "integrations_by_health"), "healthy", -1), 1);
     assert_int_equal(casb_json_int(json_object_get(s, "integrations_by_health"), "unhealthy", -1), 0);
+    assert_int_equal(casb_json_int(json_object_get(s, "integrations_by_health"), "paused", -1), 1);
     json_t *integrations = json_object_get(s, "by_integration");
-    assert_int_equal(json_array_size(integrations), 1);
+    assert_int_equal(json_array_size(integrations), 2);
+    assert_string_equal(casb_json_str(json_array_get(integrations, 0), "integration_id"),
+                        integration);
     assert_int_equal(casb_json_int(json_array_get(integrations, 0), "findings", -1), 7);
     assert_int_equal(casb_json_int(json_array_get(integrations, 0), "instances", -1), 21);
+    assert_string_equal(casb_json_str(json_array_get(integrations, 1), "name"), "quiet");
+    assert_int_equal(casb_json_int(json_array_get(integrations, 1), "findings", -1), 0);
+    assert_int_equal(casb_json_int(json_array_get(integrations, 1), "instances", -1), 0);
     json_decref(s);
-    PQclear(by_type);
-    PQclear(by_integration);
+    PQclear(counts);
+    PQclear(integrations_res);
+    exec_ok("DELETE FROM integrations WHERE id = $1", 1, pq);
 }
 
 int main(void)

@@ -182,6 +182,33 @@ static void test_set_and_dump(void **state)
 
 /* Found by tests/apifuzz: a member name cut inside a UTF-8 sequence made a 422 without its
  * detail (jansson refused the string). */
+/* casb_text_append_json_str writes what jansson writes for the same string, for every
+ * character that needs escaping, multi-byte UTF-8 and the empty string. */
+static void test_text_json_str(void **state)
+{
+    static const char *const samples[] = {
+        "", "plain", "q\"uote", "back\\slash", "a/b", "\b\f\n\r\t", "\x01\x1f\x7f",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91", "end\\", "\"", "x\x1fy\"z\\w",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        casb_text t = {0};
+        json_t *s = json_string(samples[i]);
+        char *want = json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT);
+
+        assert_non_null(want);
+        assert_int_equal(casb_text_append_json_str(&t, samples[i]), 0);
+        assert_string_equal(t.data, want);
+        free(want);
+        json_decref(s);
+        casb_text_free(&t);
+    }
+    casb_text t = {0};
+    assert_int_equal(casb_text_append_json_str(&t, NULL), 0);
+    assert_string_equal(t.data, "null");
+    casb_text_free(&t);
+}
+
 static void test_text_pieces(void **state)
 {
     casb_text t = {0};
@@ -257,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_set_and_dump),
         cmocka_unit_test(test_utf8_prefix_ends_on_a_character),
         cmocka_unit_test(test_text_pieces),
+        cmocka_unit_test(test_text_json_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,10 @@ typedef struct {
 int casb_text_append(casb_text *t, const char *s, size_t n); /* 0 or -1 */
 int casb_text_append_str(casb_text *t, const char *s);       /* a C string, as is */
 int casb_text_append_json(casb_text *t, const json_t *v);    /* v's compact serialisation */
+/* The JSON string of s, or null when s is NULL, written straight into t: for rows of
+ * PostgreSQL text, without a jansson value per column. s must be UTF-8 (text of a UTF8
+ * database is); it is copied as it is but for '"', '\\' and control characters. */
+int casb_text_append_json_str(casb_text *t, const char *s);
 /* Appends the compact serialisation of the object v with more members at its end:
  * members is a run of serialised members ("\"a\":1,\"b\":[2]", "" for none); with_raw
  * adds one, key, whose value raw is JSON text already (a jsonb column's). */
