@@ -110,11 +110,7 @@ static int handle_list_findings(casb_http_req *r)
         goto out;
     }
     n = PQntuples(res);
-    for (int i = 0; i < n && i < q.limit; i++) {
-        if (i > 0)
-            casb_text_append(&list, ",", 1);
-        fa_view_finding_append(&list, res, i, a->catalogue);
-    }
+    fa_view_findings_append(&list, res, n < q.limit ? n : q.limit, a->catalogue);
     if (n > q.limit) {
         int last = q.limit - 1;
 
@@ -194,11 +190,7 @@ static int handle_list_instances(casb_http_req *r)
         return status;
     }
     n = PQntuples(res);
-    for (int i = 0; i < n && i < page.limit; i++) {
-        if (i > 0)
-            casb_text_append(&list, ",", 1);
-        fa_view_instance_append(&list, res, i);
-    }
+    fa_view_instances_append(&list, res, n < page.limit ? n : page.limit);
     if (n > page.limit)
         next = fa_cursor_instances_encode(casb_db_get(res, page.limit - 1, "asset_id"));
     PQclear(res);
@@ -250,11 +242,7 @@ static int handle_all_instances(casb_http_req *r)
         goto out;
     }
     n = PQntuples(res);
-    for (int i = 0; i < n && i < q.limit; i++) {
-        if (i > 0)
-            casb_text_append(&list, ",", 1);
-        fa_view_instance_of_append(&list, res, i, a->catalogue);
-    }
+    fa_view_instances_of_append(&list, res, n < q.limit ? n : q.limit, a->catalogue);
     if (n > q.limit)
         next = fa_cursor_all_instances_encode(casb_db_get(res, q.limit - 1, "finding_id"),
                                               casb_db_get(res, q.limit - 1, "asset_id"));

@@ -8,9 +8,10 @@
 #include "casb/db.h"
 #include "casb/json.h"
 
-/* The views are written as text, straight from the row: a page of 200 instances is 2,400
- * columns, and a jansson value for each (then serialised) was most of findings-api's CPU in
- * the query benchmark. The single-resource views parse that text, so both forms are one. */
+/* The views of list pages are written as text, straight from the rows: a page of 200
+ * instances is 2,400 columns, and a jansson value for each (then serialised) was most of
+ * findings-api's CPU in the query benchmark. Columns are found by name once per page. The
+ * single-resource views parse the same text, so both forms are one. */
 
 /* A column as a JSON string, or null when SQL NULL. */
 static json_t *col_str(const PGresult *res, int row, const char *column)
@@ -20,23 +21,79 @@ static json_t *col_str(const PGresult *res, int row, const char *column)
     return v ? json_string(v) : json_null();
 }
 
-/* Appends member (the text up to the value: ",\"key\":") and the column as a JSON string,
- * or null when SQL NULL. */
-static void put_str(casb_text *t, const char *member, const PGresult *res, int row,
-                    const char *column)
+/* A member of a view whose value is a column: member is the text before the value
+ * (",\"key\":"); raw columns are JSON text already (a number, a jsonb's text), with
+ * fallback for SQL NULL; the others are strings, null for SQL NULL. */
+typedef struct {
+    const char *member;
+    const char *column;
+    const char *fallback; /* raw columns only */
+} column_member;
+
+#define MAX_COLUMN_MEMBERS 16
+
+static const column_member FINDING_HEAD[] = {
+    {"{\"id\":", "id", NULL},
+    {",\"integration_id\":", "integration_id", NULL},
+    {",\"provider\":", "provider", NULL},
+    {",\"integration_name\":", "integration_name", NULL},
+};
+/* After the finding_type object. */
+static const column_member FINDING_TAIL[] = {
+    {",\"severity\":", "severity", NULL},
+    {",\"status\":", "status", NULL},
+    {",\"instance_count\":", "instance_count", "0"},
+    {",\"first_seen_at\":", "first_seen_at", NULL},
+    {",\"last_seen_at\":", "last_seen_at", NULL},
+};
+static const column_member INSTANCE[] = {
+    {"{\"id\":", "id", NULL},
+    {",\"finding_id\":", "finding_id", NULL},
+    {",\"integration_id\":", "integration_id", NULL},
+    {",\"asset\":{\"kind\":", "asset_kind", NULL},
+    {",\"id\":", "asset_id", NULL},
+    {",\"name\":", "asset_name", NULL},
+    {",\"url\":", "asset_url", NULL},
+    {"},\"state\":", "state", NULL},
+    {",\"first_seen_at\":", "first_seen_at", NULL},
+    {",\"last_seen_at\":", "last_seen_at", NULL},
+    {",\"last_scan_id\":", "last_scan_id", NULL},
+    {",\"resolved_at\":", "resolved_at", NULL},
+    /* jsonb's text, as PostgreSQL returns it: not parsed and serialised again. */
+    {",\"details\":", "details", "{}"},
+};
+/* An instance of GET /v1/instances: its finding's, after the instance's. */
+static const column_member FINDING_OF_INSTANCE[] = {
+    {",\"severity\":", "severity", NULL},
+    {",\"finding_status\":", "finding_status", NULL},
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The column numbers of members in res (-1 for a column it lacks: SQL NULL). */
+static void find_columns(int *cols, const column_member *members, size_t n, const PGresult *res)
 {
-    casb_text_append_str(t, member);
-    casb_text_append_json_str(t, casb_db_get(res, row, column));
+    for (size_t i = 0; i < n; i++)
+        cols[i] = PQfnumber(res, members[i].column);
 }
 
-/* A column that is JSON text already (a number, a jsonb's text), or fallback when NULL. */
-static void put_raw(casb_text *t, const char *member, const PGresult *res, int row,
-                    const char *column, const char *fallback)
+static const char *value_at(const PGresult *res, int row, int col)
 {
-    const char *v = casb_db_get(res, row, column);
+    return col < 0 || PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
 
-    casb_text_append_str(t, member);
-    casb_text_append_str(t, v ? v : fallback);
+static void put_members(casb_text *t, const column_member *members, const int *cols, size_t n,
+                        const PGresult *res, int row)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *v = value_at(res, row, cols[i]);
+
+        casb_text_append_str(t, members[i].member);
+        if (members[i].fallback)
+            casb_text_append_str(t, v ? v : members[i].fallback);
+        else
+            casb_text_append_json_str(t, v);
+    }
 }
 
 static void finding_type_ref(casb_text *t, const fa_finding_type *ft, const char *type_id,
@@ -54,28 +111,36 @@ static void finding_type_ref(casb_text *t, const fa_finding_type *ft, const char
     casb_text_append(t, "}", 1);
 }
 
+/* The columns of a page of findings or instances in res. */
+typedef struct {
+    int head[MAX_COLUMN_MEMBERS], tail[MAX_COLUMN_MEMBERS];
+    int finding_type, severity, severity_tuned;
+} page_columns;
+
+static void finding_columns(page_columns *c, const PGresult *res)
+{
+    find_columns(c->head, FINDING_HEAD, COUNT(FINDING_HEAD), res);
+    find_columns(c->tail, FINDING_TAIL, COUNT(FINDING_TAIL), res);
+    c->finding_type = PQfnumber(res, "finding_type");
+    c->severity = PQfnumber(res, "severity");
+    c->severity_tuned = PQfnumber(res, "severity_tuned");
+}
+
 /* The finding of row; detailed adds the catalogue's description, impact, remediation and
  * evidence, serialised once per type (fa_finding_type.detail_json). */
-static int finding_text(casb_text *t, const PGresult *res, int row, const fa_catalogue *cat,
-                        int detailed)
+static int finding_text(casb_text *t, const page_columns *c, const PGresult *res, int row,
+                        const fa_catalogue *cat, int detailed)
 {
-    const char *type_id = casb_db_get(res, row, "finding_type");
-    const char *severity = casb_db_get(res, row, "severity");
+    const char *type_id = value_at(res, row, c->finding_type);
     const fa_finding_type *ft = fa_catalogue_find(cat, type_id);
+    const char *tuned = value_at(res, row, c->severity_tuned);
 
-    put_str(t, "{\"id\":", res, row, "id");
-    put_str(t, ",\"integration_id\":", res, row, "integration_id");
-    put_str(t, ",\"provider\":", res, row, "provider");
-    put_str(t, ",\"integration_name\":", res, row, "integration_name");
-    finding_type_ref(t, ft, type_id, severity);
-    put_str(t, ",\"severity\":", res, row, "severity");
-    put_str(t, ",\"status\":", res, row, "status");
-    put_raw(t, ",\"instance_count\":", res, row, "instance_count", "0");
-    put_str(t, ",\"first_seen_at\":", res, row, "first_seen_at");
-    put_str(t, ",\"last_seen_at\":", res, row, "last_seen_at");
+    put_members(t, FINDING_HEAD, c->head, COUNT(FINDING_HEAD), res, row);
+    finding_type_ref(t, ft, type_id, value_at(res, row, c->severity));
+    put_members(t, FINDING_TAIL, c->tail, COUNT(FINDING_TAIL), res, row);
     /* A severity a user tuned survives scans; reset puts back the catalogue's. */
-    casb_text_append_str(t, casb_db_get_bool(res, row, "severity_tuned") ? ",\"severity_tuned\":true"
-                                                        : ",\"severity_tuned\":false");
+    casb_text_append_str(t, tuned && tuned[0] == 't' ? ",\"severity_tuned\":true"
+                                                     : ",\"severity_tuned\":false");
     casb_text_append_str(t, ",\"default_severity\":");
     casb_text_append_json_str(t, ft ? ft->severity : NULL);
     if (detailed && ft && ft->detail_json[0]) {
@@ -85,24 +150,27 @@ static int finding_text(casb_text *t, const PGresult *res, int row, const fa_cat
     return casb_text_append(t, "}", 1);
 }
 
-/* An instance's members, without the closing brace. */
-static void instance_members(casb_text *t, const PGresult *res, int row)
+static void instance_columns(page_columns *c, const PGresult *res)
 {
-    put_str(t, "{\"id\":", res, row, "id");
-    put_str(t, ",\"finding_id\":", res, row, "finding_id");
-    put_str(t, ",\"integration_id\":", res, row, "integration_id");
-    put_str(t, ",\"asset\":{\"kind\":", res, row, "asset_kind");
-    put_str(t, ",\"id\":", res, row, "asset_id");
-    put_str(t, ",\"name\":", res, row, "asset_name");
-    put_str(t, ",\"url\":", res, row, "asset_url");
-    casb_text_append(t, "}", 1);
-    put_str(t, ",\"state\":", res, row, "state");
-    put_str(t, ",\"first_seen_at\":", res, row, "first_seen_at");
-    put_str(t, ",\"last_seen_at\":", res, row, "last_seen_at");
-    put_str(t, ",\"last_scan_id\":", res, row, "last_scan_id");
-    put_str(t, ",\"resolved_at\":", res, row, "resolved_at");
-    /* jsonb's text, as PostgreSQL returns it: not parsed and serialised again. */
-    put_raw(t, ",\"details\":", res, row, "details", "{}");
+    find_columns(c->head, INSTANCE, COUNT(INSTANCE), res);
+    find_columns(c->tail, FINDING_OF_INSTANCE, COUNT(FINDING_OF_INSTANCE), res);
+    c->finding_type = PQfnumber(res, "finding_type");
+    c->severity = PQfnumber(res, "severity");
+}
+
+/* The instance of row; of_finding adds its finding's type, severity and status. */
+static int instance_text(casb_text *t, const page_columns *c, const PGresult *res, int row,
+                         const fa_catalogue *cat, int of_finding)
+{
+    put_members(t, INSTANCE, c->head, COUNT(INSTANCE), res, row);
+    if (of_finding) {
+        const char *type_id = value_at(res, row, c->finding_type);
+
+        finding_type_ref(t, fa_catalogue_find(cat, type_id), type_id,
+                         value_at(res, row, c->severity));
+        put_members(t, FINDING_OF_INSTANCE, c->tail, COUNT(FINDING_OF_INSTANCE), res, row);
+    }
+    return casb_text_append(t, "}", 1);
 }
 
 /* Parses the text a view wrote (NULL when out of memory). */
@@ -117,27 +185,61 @@ static json_t *parsed(casb_text *t, int rc)
 json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, int detailed)
 {
     casb_text t = {0};
+    page_columns c;
 
-    return parsed(&t, finding_text(&t, res, row, cat, detailed));
-}
-
-int fa_view_finding_append(casb_text *out, const PGresult *res, int row,
-                           const fa_catalogue *cat)
-{
-    return finding_text(out, res, row, cat, 1);
-}
-
-int fa_view_instance_append(casb_text *out, const PGresult *res, int row)
-{
-    instance_members(out, res, row);
-    return casb_text_append(out, "}", 1);
+    finding_columns(&c, res);
+    return parsed(&t, finding_text(&t, &c, res, row, cat, detailed));
 }
 
 json_t *fa_view_instance(const PGresult *res, int row)
 {
     casb_text t = {0};
+    page_columns c;
 
-    return parsed(&t, fa_view_instance_append(&t, res, row));
+    instance_columns(&c, res);
+    return parsed(&t, instance_text(&t, &c, res, row, NULL, 0));
+}
+
+int fa_view_findings_append(casb_text *out, const PGresult *res, int n,
+                            const fa_catalogue *cat)
+{
+    page_columns c;
+    int rc = 0;
+
+    finding_columns(&c, res);
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (i > 0)
+            casb_text_append(out, ",", 1);
+        rc = finding_text(out, &c, res, i, cat, 1);
+    }
+    return rc;
+}
+
+/* The first n instances of res, comma-separated; of_finding: see instance_text. */
+static int instances_append(casb_text *out, const PGresult *res, int n, const fa_catalogue *cat,
+                            int of_finding)
+{
+    page_columns c;
+    int rc = 0;
+
+    instance_columns(&c, res);
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (i > 0)
+            casb_text_append(out, ",", 1);
+        rc = instance_text(out, &c, res, i, cat, of_finding);
+    }
+    return rc;
+}
+
+int fa_view_instances_append(casb_text *out, const PGresult *res, int n)
+{
+    return instances_append(out, res, n, NULL, 0);
+}
+
+int fa_view_instances_of_append(casb_text *out, const PGresult *res, int n,
+                                const fa_catalogue *cat)
+{
+    return instances_append(out, res, n, cat, 1);
 }
 
 static json_t *counts_new(void)
@@ -389,17 +491,4 @@ int fa_cursor_all_instances_decode(const char *cursor, char finding_id[37], char
     }
     free(raw);
     return rc;
-}
-
-int fa_view_instance_of_append(casb_text *out, const PGresult *res, int row,
-                               const fa_catalogue *cat)
-{
-    const char *type_id = casb_db_get(res, row, "finding_type");
-    const char *severity = casb_db_get(res, row, "severity");
-
-    instance_members(out, res, row);
-    finding_type_ref(out, fa_catalogue_find(cat, type_id), type_id, severity);
-    put_str(out, ",\"severity\":", res, row, "severity");
-    put_str(out, ",\"finding_status\":", res, row, "finding_status");
-    return casb_text_append(out, "}", 1);
 }

@@ -17,16 +17,16 @@
 json_t *fa_view_finding(const PGresult *res, int row, const fa_catalogue *cat, int detailed);
 json_t *fa_view_instance(const PGresult *res, int row);
 
-/* The same representations appended to a page's text, written straight from the row (the
- * functions above parse what these write): the detailed finding, with its catalogue
- * members serialised once (fa_finding_type.detail_json); the instance with its details as
- * PostgreSQL returned them. 0 or -1. */
-int fa_view_finding_append(casb_text *out, const PGresult *res, int row,
-                           const fa_catalogue *cat);
-int fa_view_instance_append(casb_text *out, const PGresult *res, int row);
-/* An instance with its finding's type, severity and status (fa_store_list_all_instances). */
-int fa_view_instance_of_append(casb_text *out, const PGresult *res, int row,
-                               const fa_catalogue *cat);
+/* The first n rows of res as the items of a list page, comma-separated, appended to out
+ * (the functions above parse what these write). Findings are detailed, with the catalogue
+ * members serialised once per type (fa_finding_type.detail_json); instances carry their
+ * details as PostgreSQL returned them. 0 or -1. */
+int fa_view_findings_append(casb_text *out, const PGresult *res, int n,
+                            const fa_catalogue *cat);
+int fa_view_instances_append(casb_text *out, const PGresult *res, int n);
+/* Instances with their finding's type, severity and status (fa_store_list_all_instances). */
+int fa_view_instances_of_append(casb_text *out, const PGresult *res, int n,
+                                const fa_catalogue *cat);
 /* The summary from fa_store_summary_counts and fa_store_summary_integrations rows. */
 json_t *fa_view_summary(const PGresult *counts, const PGresult *integrations,
                         const fa_catalogue *cat);

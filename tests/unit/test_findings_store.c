@@ -169,25 +169,25 @@ static char *page_through(fa_findings_query q, int page_size)
     return out;
 }
 
-/* The document an append view writes for row of res, parsed. */
-static json_t *appended(int (*append)(casb_text *, const PGresult *, int), const PGresult *res,
-                        int row)
+/* The list page a page view writes for the first n rows of res, parsed: an array. */
+static json_t *page_of(const PGresult *res, int n, int findings)
 {
     casb_text t = {0};
     char err[128] = "";
     json_t *v;
 
-    assert_int_equal(append(&t, res, row), 0);
+    casb_text_append_str(&t, "[");
+    if (findings)
+        assert_int_equal(fa_view_findings_append(&t, res, n, cat), 0);
+    else
+        assert_int_equal(fa_view_instances_append(&t, res, n), 0);
+    casb_text_append_str(&t, "]");
     v = casb_json_parse(t.data, t.len, 0, err, sizeof(err));
     if (!v)
         fail_msg("%s: %s", err, t.data);
+    assert_int_equal(json_array_size(v), (size_t)n);
     casb_text_free(&t);
     return v;
-}
-
-static int finding_append(casb_text *t, const PGresult *res, int row)
-{
-    return fa_view_finding_append(t, res, row, cat);
 }
 
 /* The member at path of v is the column's text, or null for SQL NULL. */
@@ -374,8 +374,8 @@ static void test_get_finding_and_instances(void **state)
     assert_finding_view(f, res, 0, 1);
     json_decref(f);
     /* A list's page carries the same document, written as text. */
-    f = appended(finding_append, res, 0);
-    assert_finding_view(f, res, 0, 1);
+    f = page_of(res, 1, 1);
+    assert_finding_view(json_array_get(f, 0), res, 0, 1);
     json_decref(f);
     f = fa_view_finding(res, 0, cat, 0);
     assert_finding_view(f, res, 0, 0);
@@ -397,17 +397,19 @@ static void test_get_finding_and_instances(void **state)
     assert_true(json_is_object(json_object_get(inst, "details")));
     assert_instance_view(inst, res, 0);
     json_decref(inst);
-    inst = appended(fa_view_instance_append, res, 1);
-    assert_instance_view(inst, res, 1);
+    inst = page_of(res, 3, 0);
+    for (int i = 0; i < 3; i++)
+        assert_instance_view(json_array_get(inst, i), res, i);
     json_decref(inst);
     PQclear(res);
     res = fa_store_list_instances(db, account, public_finding, NULL, NULL, 10, err, sizeof(err));
     assert_int_equal(PQntuples(res), 1);
-    inst = appended(fa_view_instance_append, res, 0);
-    assert_instance_view(inst, res, 0);
-    assert_string_equal(casb_json_path_str(inst, "asset.name"),
+    inst = page_of(res, 1, 0);
+    assert_instance_view(json_array_get(inst, 0), res, 0);
+    assert_string_equal(casb_json_path_str(json_array_get(inst, 0), "asset.name"),
                         "zo\xc3\xab \"q\" back\\slash/\nline\ttab\x01");
-    assert_string_equal(casb_json_path_str(inst, "details.note"), "a\"b\\c\n");
+    assert_string_equal(casb_json_path_str(json_array_get(inst, 0), "details.note"),
+                        "a\"b\\c\n");
     json_decref(inst);
     PQclear(res);
     res = fa_store_list_instances(db, account, id, NULL, "bob", 10, err, sizeof(err));
