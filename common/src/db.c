@@ -491,13 +491,23 @@ int casb_db_get_bool(const PGresult *res, int row, const char *column)
 
 /* ---- pool ---- */
 
+/* A thread waiting for a connection. Released connections go to the longest waiting thread
+ * first, handed over directly: with a condition variable shared by all waiters, whichever
+ * thread the scheduler ran first took it, and a few requests waited far longer than the
+ * rest (the query benchmark's p99 latency). */
+typedef struct pool_waiter {
+    pthread_cond_t cv;
+    casb_db *db; /* set by the releasing thread */
+    struct pool_waiter *next;
+} pool_waiter;
+
 struct casb_db_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* signalled when a connection is released */
     casb_db **all;
     casb_db **idle; /* stack of free connections */
     int size;
     int nidle;
+    pool_waiter *first, *last; /* waiting threads, oldest first */
 };
 
 /* casb_db_pool_connections{state="in_use|idle"}: process-wide gauges moved by deltas, so
@@ -517,7 +527,6 @@ int casb_db_pool_new(casb_db_pool **out, const char *url, int size, int connect_
                      char *err, size_t errlen)
 {
     casb_db_pool *pool = NULL;
-    pthread_condattr_t cattr;
     int i;
 
     *out = NULL;
@@ -535,11 +544,6 @@ int casb_db_pool_new(casb_db_pool **out, const char *url, int size, int connect_
         return casb_fail(err, errlen, CASB_ERROR, "out of memory");
     }
     pthread_mutex_init(&pool->mu, NULL);
-    /* Deadlines on the monotonic clock: a wall-clock jump must not stretch a wait. */
-    pthread_condattr_init(&cattr);
-    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-    pthread_cond_init(&pool->cv, &cattr);
-    pthread_condattr_destroy(&cattr);
     for (i = 0; i < size; i++) {
         int rc = casb_db_open(&pool->all[i], url, connect_timeout_ms, err, errlen);
 
@@ -555,10 +559,53 @@ int casb_db_pool_new(casb_db_pool **out, const char *url, int size, int connect_
     return 0;
 }
 
+/* Removes w from the waiters (it timed out). Called with the lock held. */
+static void unlink_waiter(casb_db_pool *pool, pool_waiter *w)
+{
+    pool_waiter **p = &pool->first, *prev = NULL;
+
+    while (*p && *p != w) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    if (!*p)
+        return;
+    *p = w->next;
+    if (pool->last == w)
+        pool->last = prev;
+}
+
+/* Waits in line for a connection until deadline. Called with the lock held. */
+static casb_db *wait_in_line(casb_db_pool *pool, const struct timespec *deadline)
+{
+    pool_waiter w = {.db = NULL, .next = NULL};
+    pthread_condattr_t cattr;
+
+    /* Deadlines on the monotonic clock: a wall-clock jump must not stretch a wait. */
+    pthread_condattr_init(&cattr);
+    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cv, &cattr);
+    pthread_condattr_destroy(&cattr);
+    if (pool->last)
+        pool->last->next = &w;
+    else
+        pool->first = &w;
+    pool->last = &w;
+    while (!w.db) {
+        if (pthread_cond_timedwait(&w.cv, &pool->mu, deadline) == ETIMEDOUT && !w.db) {
+            unlink_waiter(pool, &w);
+            break;
+        }
+    }
+    pthread_cond_destroy(&w.cv);
+    return w.db;
+}
+
 casb_db *casb_db_pool_acquire(casb_db_pool *pool, int timeout_ms)
 {
     struct timespec deadline;
     casb_db *db = NULL;
+    int was_idle = 0;
 
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += timeout_ms / 1000;
@@ -568,17 +615,17 @@ casb_db *casb_db_pool_acquire(casb_db_pool *pool, int timeout_ms)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&pool->mu);
-    while (pool->nidle == 0) {
-        if (timeout_ms <= 0 || pthread_cond_timedwait(&pool->cv, &pool->mu, &deadline) == ETIMEDOUT)
-            break;
-    }
-    if (pool->nidle > 0)
+    if (pool->nidle > 0) {
         db = pool->idle[--pool->nidle];
+        was_idle = 1;
+    } else if (timeout_ms > 0) {
+        db = wait_in_line(pool, &deadline); /* handed over in use */
+    }
     pthread_mutex_unlock(&pool->mu);
-    if (db)
-        pool_gauges(1, -1);
     if (!db)
         return NULL;
+    if (was_idle)
+        pool_gauges(1, -1);
 
     /* A connection idle in the pool for a while may have been cut (server restart, idle
      * timeout, a network device's idle timer); find out here. */
@@ -597,6 +644,8 @@ casb_db *casb_db_pool_acquire(casb_db_pool *pool, int timeout_ms)
 
 void casb_db_pool_release(casb_db_pool *pool, casb_db *db)
 {
+    pool_waiter *waiter;
+
     if (!db)
         return;
     /* A handler that returned early must not hand an open transaction to the next one.
@@ -605,11 +654,20 @@ void casb_db_pool_release(casb_db_pool *pool, casb_db *db)
         casb_db_rollback(db);
     db->in_tx = 0;
     db->released_ms = casb_monotonic_ms();
-    pool_gauges(-1, 1);
     pthread_mutex_lock(&pool->mu);
-    pool->idle[pool->nidle++] = db;
-    pthread_cond_signal(&pool->cv);
+    waiter = pool->first;
+    if (waiter) {
+        pool->first = waiter->next;
+        if (!pool->first)
+            pool->last = NULL;
+        waiter->db = db; /* still in use: the gauges do not move */
+        pthread_cond_signal(&waiter->cv);
+    } else {
+        pool->idle[pool->nidle++] = db;
+    }
     pthread_mutex_unlock(&pool->mu);
+    if (!waiter)
+        pool_gauges(-1, 1);
 }
 
 /* Every connection must have been released. */
@@ -622,7 +680,6 @@ void casb_db_pool_free(casb_db_pool *pool)
     pool_gauges(-(pool->size - pool->nidle), -pool->nidle);
     for (i = 0; i < pool->size; i++)
         casb_db_close(pool->all[i]);
-    pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
     free(pool->all);
     free(pool->idle);

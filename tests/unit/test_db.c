@@ -594,6 +594,68 @@ static void test_pool_gauges(void **state)
     assert_pool_gauges(0, 0);
 }
 
+/* Threads waiting for a connection get one in the order they came, each handed over
+ * directly; one that gave up waiting leaves the line. */
+typedef struct {
+    casb_db_pool *pool;
+    int timeout_ms;
+    int *order, *next; /* where this thread writes its place */
+    pthread_mutex_t *mu;
+    int id;
+    int got;
+} line_waiter;
+
+static void *wait_for_connection(void *arg)
+{
+    line_waiter *w = arg;
+    casb_db *db = casb_db_pool_acquire(w->pool, w->timeout_ms);
+
+    w->got = db != NULL;
+    if (!db)
+        return NULL;
+    pthread_mutex_lock(w->mu);
+    w->order[(*w->next)++] = w->id;
+    pthread_mutex_unlock(w->mu);
+    casb_sleep_ms(20);
+    casb_db_pool_release(w->pool, db);
+    return NULL;
+}
+
+static void test_pool_hands_over_in_order(void **state)
+{
+    casb_db_pool *pool = NULL;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_t threads[4];
+    line_waiter w[4];
+    int order[4] = {-1, -1, -1, -1}, next = 0;
+    char err[256] = "";
+    casb_db *held;
+
+    (void)state;
+    assert_int_equal(casb_db_pool_new(&pool, test_url(), 1, 5000, err, sizeof err), 0);
+    held = casb_db_pool_acquire(pool, 1000);
+    assert_non_null(held);
+    /* Thread 1 gives up after 150 ms, before the connection comes back. */
+    for (int i = 0; i < 4; i++) {
+        w[i] = (line_waiter){pool, i == 1 ? 150 : 5000, order, &next, &mu, i, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, wait_for_connection, &w[i]), 0);
+        casb_sleep_ms(100); /* each is in line before the next comes */
+    }
+    casb_sleep_ms(200);
+    casb_db_pool_release(pool, held);
+    for (int i = 0; i < 4; i++)
+        pthread_join(threads[i], NULL);
+    assert_int_equal(w[1].got, 0);
+    assert_int_equal(next, 3);
+    assert_int_equal(order[0], 0);
+    assert_int_equal(order[1], 2);
+    assert_int_equal(order[2], 3);
+    /* Handed over in use, the connection ends idle once: the gauges agree. */
+    assert_pool_gauges(0, 1);
+    casb_db_pool_free(pool);
+    assert_pool_gauges(0, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -609,6 +671,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_across_threads, setup_table, teardown_table),
         cmocka_unit_test(test_pool_timeout_and_repair),
         cmocka_unit_test(test_pool_gauges),
+        cmocka_unit_test(test_pool_hands_over_in_order),
     };
 
     casb_log_init("test_db", CASB_LOG_WARN);
