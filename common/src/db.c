@@ -1,6 +1,5 @@
 /* PostgreSQL access on libpq: connect with backoff, parameterised statements only (text
- * format, prepared once per connection), transparent reconnect outside transactions, and a
- * small thread-safe pool. */
+ * format), transparent reconnect outside transactions, and a small thread-safe pool. */
 #include "casb/db.h"
 
 #include <errno.h>
@@ -28,21 +27,6 @@
  * is not: the ping was a round trip on every request, and a connection that did break is
  * repaired by its first statement anyway (casb_db_query reconnects outside transactions). */
 #define POOL_PING_AFTER_IDLE_MS 10000
-/* Statements prepared per connection; a connection runs any further ones unprepared. Every
- * statement of the services is a constant, about 150 in all, a few dozen per service. */
-#define STATEMENT_CACHE_MAX 96
-/* SQLSTATEs after which a connection's prepared statements are dropped and the statement
- * run again unprepared (outside a transaction): the server no longer has them (a DISCARD
- * ALL), or a migration changed what one returns. */
-#define SQLSTATE_NO_SUCH_STATEMENT "26000"
-#define SQLSTATE_CACHED_PLAN_CHANGED "0A000"
-
-/* A statement prepared on a connection: sql is the caller's pointer (the services pass
- * constants), text a copy that tells a reused buffer from the statement it held. */
-typedef struct {
-    const char *sql;
-    char *text;
-} prepared_statement;
 
 struct casb_db {
     PGconn *conn;
@@ -52,14 +36,6 @@ struct casb_db {
     int in_tx;
     char sqlstate[6];
     int64_t released_ms; /* when it went back to its pool (monotonic) */
-    /* Statements are prepared on first use and their parse reused: a third of a list
-     * query's database time was parsing and analysing it again (pgbench -M extended versus
-     * -M prepared). Plans stay custom (plan_cache_mode, set_session): each execution is
-     * planned for its parameters, as the filter-style statements need. */
-    int prepare;        /* 0 when the session could not be set up for it */
-    unsigned cache_gen; /* names of the current cache: casb_<gen>_<i> */
-    int nprepared;
-    prepared_statement prepared[STATEMENT_CACHE_MAX];
 };
 
 /* Server notices (e.g. "there is no transaction in progress") would otherwise go to
@@ -101,82 +77,6 @@ static PGconn *connect_once(const char *url)
     if (conn)
         PQsetNoticeProcessor(conn, notice_processor, NULL);
     return conn;
-}
-
-/* ---- prepared statements ---- */
-
-/* Forgets the connection's prepared statements (the session that had them is gone, or
- * they are to be replaced: later ones get names of a new generation). */
-static void forget_prepared(casb_db *db)
-{
-    for (int i = 0; i < db->nprepared; i++)
-        free(db->prepared[i].text);
-    db->nprepared = 0;
-    db->cache_gen++;
-}
-
-/* Plans of prepared statements stay custom, as those of one-shot statements are. A server
- * without the setting (before PostgreSQL 12) gets one-shot statements. */
-static void set_session(casb_db *db)
-{
-    PGresult *res = PQexec(db->conn, "SET plan_cache_mode = force_custom_plan");
-
-    db->prepare = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!db->prepare)
-        casb_log_warn("database: statements will not be prepared",
-                      "error", PQresultErrorMessage(res));
-    PQclear(res);
-}
-
-static void statement_name(const casb_db *db, int i, char *name, size_t len)
-{
-    snprintf(name, len, "casb_%u_%d", db->cache_gen, i);
-}
-
-/* The index of sql among the prepared statements, preparing it when there is room; -1 to
- * run it unprepared. A failed prepare's result is left in *failed (the statement's error:
- * a syntax error, an aborted transaction, a broken connection). */
-static int prepared_index(casb_db *db, const char *sql, int nparams, PGresult **failed)
-{
-    char name[32];
-    PGresult *res;
-    char *text;
-    int i;
-
-    *failed = NULL;
-    for (i = 0; i < db->nprepared; i++) {
-        if (db->prepared[i].sql == sql && strcmp(db->prepared[i].text, sql) == 0)
-            return i;
-    }
-    if (!db->prepare || db->nprepared == STATEMENT_CACHE_MAX || !(text = strdup(sql)))
-        return -1;
-    statement_name(db, db->nprepared, name, sizeof name);
-    res = PQprepare(db->conn, name, sql, nparams, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        free(text);
-        *failed = res;
-        return -1;
-    }
-    PQclear(res);
-    db->prepared[db->nprepared].sql = sql;
-    db->prepared[db->nprepared].text = text;
-    return db->nprepared++;
-}
-
-/* Runs sql once: prepared (once per connection) and executed, or one-shot. */
-static PGresult *run_statement(casb_db *db, const char *sql, int nparams,
-                               const char *const *params)
-{
-    PGresult *failed = NULL;
-    int i = prepared_index(db, sql, nparams, &failed);
-    char name[32];
-
-    if (failed)
-        return failed;
-    if (i < 0) /* text format both ways, types inferred by the server */
-        return PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    statement_name(db, i, name, sizeof name);
-    return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 }
 
 int casb_db_open(casb_db **out, const char *url, int timeout_ms, char *err, size_t errlen)
@@ -234,7 +134,6 @@ int casb_db_open(casb_db **out, const char *url, int timeout_ms, char *err, size
         return casb_fail(err, errlen, CASB_ERROR, "out of memory");
     }
     db->conn = conn;
-    set_session(db);
     *out = db;
     return 0;
 }
@@ -243,7 +142,6 @@ void casb_db_close(casb_db *db)
 {
     if (!db)
         return;
-    forget_prepared(db);
     PQfinish(db->conn);
     free(db);
 }
@@ -257,13 +155,11 @@ static int reset_connection(casb_db *db, const char *why)
     casb_log_warn("database connection lost, reconnecting", "error", why);
     PQreset(db->conn);
     db->in_tx = 0;
-    forget_prepared(db);
     if (PQstatus(db->conn) != CONNECTION_OK) {
         copy_first_line(msg, sizeof msg, PQerrorMessage(db->conn));
         casb_log_error("database reconnect failed", "error", msg);
         return -1;
     }
-    set_session(db);
     casb_log_info("database reconnected");
     return 0;
 }
@@ -319,7 +215,8 @@ PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *c
         ExecStatusType st;
         char why[256];
 
-        res = run_statement(db, sql, nparams, params);
+        /* Text format both ways, types inferred by the server. */
+        res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
         st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             sync_tx_state(db);
@@ -329,15 +226,6 @@ PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *c
         PQclear(res);
         res = NULL;
         sync_tx_state(db);
-        if (strcmp(db->sqlstate, SQLSTATE_NO_SUCH_STATEMENT) == 0 ||
-            strcmp(db->sqlstate, SQLSTATE_CACHED_PLAN_CHANGED) == 0) {
-            /* Prepared statements the server lost or a migration outdated: new ones, and
-             * this one again if no transaction is lost with it. */
-            forget_prepared(db);
-            if (attempt > 0 || db->in_tx)
-                break;
-            continue;
-        }
         /* A broken connection outside a transaction: the statement never reached a live
          * backend (or its session died with it), so running it again on a fresh session
          * is what the caller would do anyway. Inside a transaction the earlier statements

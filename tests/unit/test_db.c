@@ -371,77 +371,6 @@ struct pool_ctx {
     atomic_int failures;
 };
 
-/* The first value of the statement's first row, as text, into buf ("" when none). */
-static const char *first_value(casb_db *db, const char *sql, int n, const char *const *params,
-                               char *buf, size_t len)
-{
-    char err[256] = "";
-    PGresult *res = casb_db_query(db, sql, n, params, err, sizeof err);
-
-    if (!res)
-        fail_msg("%s: %s", sql, err);
-    snprintf(buf, len, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-    PQclear(res);
-    return buf;
-}
-
-static void test_prepared_statements(void **state)
-{
-    static const char by_name[] = "SELECT n FROM " TABLE " WHERE name = $1";
-    static const char whole_row[] = "SELECT * FROM " TABLE " WHERE name = $1";
-    static const char prepared_count[] =
-        "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1";
-    casb_db *db = *state;
-    const char *a[1] = {"a"};
-    const char *by_name_p[1] = {by_name};
-    char buf[64], err[256] = "";
-    PGresult *res;
-
-    exec_ok(db, "INSERT INTO " TABLE " (name, n) VALUES ($1, 5)", 1, a);
-    /* Prepared on first use, once per connection; plans stay custom. */
-    assert_string_equal(first_value(db, by_name, 1, a, buf, sizeof buf), "5");
-    assert_string_equal(first_value(db, by_name, 1, a, buf, sizeof buf), "5");
-    assert_string_equal(first_value(db, prepared_count, 1, by_name_p, buf, sizeof buf), "1");
-    assert_string_equal(first_value(db, "SHOW plan_cache_mode", 0, NULL, buf, sizeof buf),
-                        "force_custom_plan");
-
-    /* A migration changes what a prepared statement returns: it runs again, unprepared,
-     * and is prepared anew. */
-    res = casb_db_query(db, whole_row, 1, a, err, sizeof err);
-    assert_non_null(res);
-    assert_int_equal(PQnfields(res), 5);
-    PQclear(res);
-    casb_db *other = open_db();
-    exec_ok(other, "ALTER TABLE " TABLE " ADD COLUMN extra integer DEFAULT 7", 0, NULL);
-    casb_db_close(other);
-    res = casb_db_query(db, whole_row, 1, a, err, sizeof err);
-    if (!res)
-        fail_msg("after the migration: %s", err);
-    assert_string_equal(casb_db_get(res, 0, "extra"), "7");
-    PQclear(res);
-
-    /* The server forgets them (DEALLOCATE ALL): the statement runs again, outside a
-     * transaction; inside one the failure surfaces, as the transaction is lost. */
-    PQclear(PQexec(casb_db_conn(db), "DEALLOCATE ALL"));
-    assert_string_equal(first_value(db, by_name, 1, a, buf, sizeof buf), "5");
-    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
-    PQclear(PQexec(casb_db_conn(db), "DEALLOCATE ALL"));
-    assert_null(casb_db_query(db, by_name, 1, a, err, sizeof err));
-    assert_string_equal(casb_db_last_sqlstate(db), "26000");
-    casb_db_rollback(db);
-    assert_string_equal(first_value(db, by_name, 1, a, buf, sizeof buf), "5");
-
-    /* More statements than a connection prepares still run; one buffer holding several
-     * statements in turn runs each of them. */
-    for (int i = 0; i < 200; i++) {
-        char sql[64], want[16];
-
-        snprintf(sql, sizeof sql, "SELECT %d + n FROM " TABLE " WHERE name = $1", i);
-        snprintf(want, sizeof want, "%d", i + 5);
-        assert_string_equal(first_value(db, sql, 1, a, buf, sizeof buf), want);
-    }
-}
-
 static void *pool_worker(void *arg)
 {
     struct pool_ctx *ctx = arg;
@@ -667,7 +596,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconnect_after_terminate, setup_table, teardown_table),
         cmocka_unit_test_setup_teardown(test_no_silent_retry_inside_transaction, setup_table,
                                         teardown_table),
-        cmocka_unit_test_setup_teardown(test_prepared_statements, setup_table, teardown_table),
         cmocka_unit_test_setup_teardown(test_pool_across_threads, setup_table, teardown_table),
         cmocka_unit_test(test_pool_timeout_and_repair),
         cmocka_unit_test(test_pool_gauges),

@@ -4,11 +4,9 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-/* PostgreSQL access. Every statement is parameterised (text format); there is no API that
- * takes SQL built from input. A connection prepares each statement the first time it runs
- * it and reuses the parse after that, with custom plans (plan_cache_mode), so statements
- * must be constants, as they are. A casb_db is one connection, used by one thread at a
- * time; HTTP handlers take one from a casb_db_pool. */
+/* PostgreSQL access. Every statement is parameterised (PQexecParams, text format); there is
+ * no API that takes SQL built from input. A casb_db is one connection, used by one thread at
+ * a time; HTTP handlers take one from a casb_db_pool. */
 typedef struct casb_db casb_db;
 
 /* Connects, retrying with capped exponential backoff (250 ms .. 5 s) until timeout_ms has
