@@ -175,12 +175,26 @@ static int lookup(casb_db *db, const char *digest_hex, casb_principal *who)
 
 int casb_auth_check(const casb_auth *a, const char *authorization_header, casb_principal *who)
 {
+    return casb_auth_check_keep(a, authorization_header, who, NULL);
+}
+
+void casb_auth_release(const casb_auth *a, casb_db *db)
+{
+    if (a && db)
+        casb_db_pool_release(a->pool, db);
+}
+
+int casb_auth_check_keep(const casb_auth *a, const char *authorization_header,
+                         casb_principal *who, casb_db **keep)
+{
     const char *token;
     size_t n = 0;
     char digest[65];
     casb_db *db;
     int rc;
 
+    if (keep)
+        *keep = NULL;
     if (!a || !who || !(token = bearer_token(authorization_header, &n)))
         return CASB_EAUTH;
     casb_sha256_hex(token, n, digest);
@@ -195,7 +209,10 @@ int casb_auth_check(const casb_auth *a, const char *authorization_header, casb_p
     if (!db)
         return CASB_EUNAVAILABLE;
     rc = lookup(db, digest, who);
-    casb_db_pool_release(a->pool, db);
+    if (rc == 0 && keep)
+        *keep = db;
+    else
+        casb_db_pool_release(a->pool, db);
     if (rc != 0)
         memset(who, 0, sizeof(*who));
     return rc;

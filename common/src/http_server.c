@@ -57,6 +57,7 @@ struct casb_http_server {
     int num_threads;
     size_t max_header_bytes;
     const casb_auth *auth;
+    int share_auth_db;          /* see casb_http_server_opts */
     casb_rate_limiter *limiter; /* NULL: no per-token limit */
     casb_http_ready_fn ready;
     void *app;
@@ -94,6 +95,7 @@ struct casb_http_req {
     int body_consumed; /* the request body has been read (or there was none) */
     casb_principal principal;
     int authenticated;
+    casb_db *db; /* the token check's connection, until the handler takes it */
     header_kv headers[MAX_EXTRA_HEADERS];
     int nheaders;
     int status;
@@ -874,7 +876,11 @@ static int authorize(casb_http_req *req, const route *r)
 {
     casb_http_server *s = req->server;
     const char *authz = mg_get_header(req->conn, "Authorization");
-    int rc = s->auth ? casb_auth_check(s->auth, authz, &req->principal) : CASB_EAUTH;
+    /* Not while a request body is still to be read: a slow client would hold it. */
+    int keep = s->share_auth_db && (req->head || strcmp(req->ri->request_method, "GET") == 0);
+    int rc = s->auth ? casb_auth_check_keep(s->auth, authz, &req->principal,
+                                            keep ? &req->db : NULL)
+                     : CASB_EAUTH;
     int retry_after = 0;
     casb_role need = required_role(r->flags);
     char detail[128];
@@ -904,6 +910,14 @@ static int authorize(casb_http_req *req, const route *r)
         return -1;
     }
     return 0;
+}
+
+casb_db *casb_http_take_db(casb_http_req *r)
+{
+    casb_db *db = r->db;
+
+    r->db = NULL;
+    return db;
 }
 
 static void dispatch(casb_http_req *req)
@@ -1046,6 +1060,8 @@ static int on_request(struct mg_connection *conn, void *cbdata)
         dispatch(&req);
     else
         casb_http_reply_problem(&req, 503, "the server is shutting down", NULL);
+    /* Not taken by the handler (or the request ended before it). */
+    casb_auth_release(s->auth, casb_http_take_db(&req));
     if (req.streaming)
         casb_http_stream_end(&req);
     if (!req.replied)
@@ -1099,6 +1115,7 @@ int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *op
     }
     s->max_body_bytes = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY_BYTES;
     s->num_threads = opts->num_threads > 0 ? opts->num_threads : DEFAULT_NUM_THREADS;
+    s->share_auth_db = opts->share_auth_db;
     s->max_header_bytes =
         opts->max_header_bytes ? opts->max_header_bytes : DEFAULT_MAX_HEADER_BYTES;
     s->auth = opts->auth;

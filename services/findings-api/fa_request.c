@@ -26,11 +26,15 @@ int fa_reply_not_found(casb_http_req *r)
     return casb_http_reply_problem(r, 404, "finding not found", NULL);
 }
 
-/* A pooled connection, or NULL with *status the 503 already answered. */
+/* A pooled connection, or NULL with *status the 503 already answered: the one the request's
+ * token was checked on when the server kept it (share_auth_db), else one from the pool. */
 casb_db *fa_acquire(casb_http_req *r, int *status)
 {
     fa_app *a = casb_http_app(r);
-    casb_db *db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
+    casb_db *db = casb_http_take_db(r);
+
+    if (!db)
+        db = casb_db_pool_acquire(a->pool, FA_POOL_WAIT_MS);
 
     if (!db) {
         casb_log_warn("no database connection available");

@@ -156,6 +156,8 @@ int main(int argc, char **argv)
         .rate_per_second = (double)st.api_rate_per_second,
         .rate_burst = (int)st.api_rate_burst,
         .num_threads = (int)st.http_threads,
+        /* Every handler acquires through fa_acquire, which takes it first. */
+        .share_auth_db = 1,
     };
     if (casb_http_server_new(&http, &ho, err, sizeof(err)) != 0 ||
         fa_routes_register(http) != 0 || fa_webhook_routes_register(http) != 0 ||

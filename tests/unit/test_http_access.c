@@ -261,6 +261,87 @@ static void test_each_role_reaches_its_routes_only(void **state)
     casb_db_pool_free(pool);
 }
 
+/* share_auth_db: a GET handler runs on the connection its token was checked on; a POST
+ * handler does not get one (its body is still to be read) and takes one from the pool; a
+ * request refused after the check (403) or whose handler left the connection gives it
+ * back. With a pool of one connection, any of these going wrong leaves none for the next. */
+static casb_db_pool *share_pool;
+
+static int h_with_db(casb_http_req *r)
+{
+    casb_db *db = casb_http_take_db(r);
+    int kept = db != NULL;
+
+    if (!db)
+        db = casb_db_pool_acquire(share_pool, 0);
+    if (!db)
+        return casb_http_reply_problem(r, 503, "no connection", NULL);
+    casb_db_pool_release(share_pool, db);
+    return casb_http_reply_json(r, 200, json_pack("{sb}", "kept", kept));
+}
+
+static void test_the_token_check_connection_serves_the_handler(void **state)
+{
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+    casb_auth *dbauth = NULL;
+    casb_http_server *s = NULL;
+    casb_http_server_opts opts = {0};
+    char token[CASB_TOKEN_SIZE], id[37], err[512];
+    casb_db *db;
+    static const struct {
+        const char *method, *path;
+        long status;
+        const char *body;
+    } calls[] = {
+        {"GET", "/v1/with-db", 200, "\"kept\":true"},
+        {"GET", "/v1/without-db", 200, "\"role\""},
+        {"GET", "/v1/admin-read", 403, NULL},
+        {"POST", "/v1/with-db", 200, "\"kept\":false"},
+        {"GET", "/v1/with-db", 200, "\"kept\":true"},
+    };
+
+    (void)state;
+    if (!url || !*url)
+        skip();
+    assert_int_equal(casb_service_migrate(url, err, sizeof(err)), 0);
+    assert_int_equal(casb_db_pool_new(&share_pool, url, 1, 10000, err, sizeof(err)), 0);
+    db = casb_db_pool_acquire(share_pool, 1000);
+    casb_token_spec spec = {CASB_DEFAULT_ACCOUNT_ID, "http-share", CASB_ROLE_ANALYST, NULL, "t"};
+    assert_int_equal(casb_auth_issue(db, &spec, token, id, err, sizeof(err)), 0);
+    casb_db_pool_release(share_pool, db);
+    assert_int_equal(casb_auth_new(&dbauth, NULL, err, sizeof(err)), 0);
+    assert_int_equal(casb_auth_connect(dbauth, share_pool, err, sizeof(err)), 0);
+    opts.addr = "127.0.0.1:18195";
+    opts.auth = dbauth;
+    opts.share_auth_db = 1;
+    assert_int_equal(casb_http_server_new(&s, &opts, err, sizeof(err)), 0);
+    assert_int_equal(casb_http_route(s, "GET", "/v1/with-db", h_with_db, 0), 0);
+    assert_int_equal(casb_http_route(s, "POST", "/v1/with-db", h_with_db, 0), 0);
+    assert_int_equal(casb_http_route(s, "GET", "/v1/without-db", h_ok, 0), 0);
+    assert_int_equal(casb_http_route(s, "GET", "/v1/admin-read", h_ok, CASB_ROUTE_ADMIN), 0);
+    assert_int_equal(casb_http_server_start(s, err, sizeof(err)), 0);
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        char u[128], authz[200];
+        const char *hdrs[] = {authz, NULL};
+        response r;
+
+        snprintf(u, sizeof(u), "http://127.0.0.1:18195%s", calls[i].path);
+        snprintf(authz, sizeof(authz), "Authorization: Bearer %s", token);
+        r = http_request(calls[i].method, u, hdrs, NULL);
+        assert_int_equal(r.status, calls[i].status);
+        if (calls[i].body && !strstr(r.body, calls[i].body))
+            fail_msg("%s %s: %s", calls[i].method, calls[i].path, r.body);
+        response_free(&r);
+        /* The one connection is back in the pool after every request. */
+        db = casb_db_pool_acquire(share_pool, 0);
+        assert_non_null(db);
+        casb_db_pool_release(share_pool, db);
+    }
+    casb_http_server_free(s);
+    casb_auth_free(dbauth);
+    casb_db_pool_free(share_pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_over_the_rate_a_token_gets_429_with_retry_after),
         cmocka_unit_test(test_request_headers_beyond_the_limit_are_refused),
         cmocka_unit_test(test_each_role_reaches_its_routes_only),
+        cmocka_unit_test(test_the_token_check_connection_serves_the_handler),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

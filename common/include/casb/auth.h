@@ -51,6 +51,13 @@ int casb_auth_connect(casb_auth *a, casb_db_pool *pool, char *err, size_t errlen
  * CASB_EAUTH for a missing, malformed, unknown, expired or revoked token; CASB_EUNAVAILABLE
  * when the database cannot be asked. Records the token's last use (at most once a minute). */
 int casb_auth_check(const casb_auth *a, const char *authorization_header, casb_principal *who);
+/* casb_auth_check that, when it returns 0 after asking the database, leaves the pooled
+ * connection it used in *keep instead of releasing it (NULL otherwise): the request's
+ * handler then runs on it without queueing for the pool a second time. Give it back with
+ * casb_auth_release (or to the pool casb_auth_connect was given). */
+int casb_auth_check_keep(const casb_auth *a, const char *authorization_header,
+                         casb_principal *who, casb_db **keep);
+void casb_auth_release(const casb_auth *a, casb_db *db); /* NULL-safe */
 
 /* A token to issue. expires_at is RFC 3339 or NULL (never expires). */
 typedef struct {

@@ -50,6 +50,12 @@ typedef struct {
      * 600. An unlisted Origin gets no CORS headers, and its preflight 403. NULL or empty:
      * no CORS at all (OPTIONS is then an ordinary method, answered 405). */
     const char *cors_origins;
+    /* GET and HEAD requests keep the pooled connection their token was checked on, and the
+     * handler takes it with casb_http_take_db (one wait for the pool per request instead of
+     * two). Only for a service whose every handler acquires through casb_http_take_db
+     * first: one that acquired another while the request held this one would need two
+     * connections per request. */
+    int share_auth_db;
 } casb_http_server_opts;
 
 int casb_http_server_new(casb_http_server **out, const casb_http_server_opts *opts,
@@ -70,6 +76,10 @@ int casb_http_routes(casb_http_server *s, const casb_http_route_def *defs, size_
 int casb_http_server_start(casb_http_server *s, char *err, size_t errlen);
 /* Stops accepting, waits for in-flight requests, frees. NULL-safe. */
 void casb_http_server_free(casb_http_server *s);
+
+/* The connection the request's token was checked on (share_auth_db), now the caller's to
+ * release to its pool; NULL when there is none (or it was taken already). */
+casb_db *casb_http_take_db(casb_http_req *r);
 
 /* Request accessors; strings are borrowed for the duration of the handler. */
 const char *casb_http_method(const casb_http_req *r);
