@@ -537,7 +537,8 @@ void casb_db_pool_release(casb_db_pool *pool, casb_db *db)
     if (!db)
         return;
     /* A handler that returned early must not hand an open transaction to the next one.
-     * A broken connection is left for the next acquire to repair (it pings first). */
+     * A broken connection is repaired by its next user's first statement (casb_db_query
+     * reconnects outside a transaction), or by the ping of one idle for a while. */
     if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
         casb_db_rollback(db);
     db->in_tx = 0;

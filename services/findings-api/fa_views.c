@@ -70,6 +70,12 @@ static const column_member FINDING_OF_INSTANCE[] = {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+_Static_assert(COUNT(FINDING_HEAD) <= MAX_COLUMN_MEMBERS &&
+                   COUNT(FINDING_TAIL) <= MAX_COLUMN_MEMBERS &&
+                   COUNT(INSTANCE) <= MAX_COLUMN_MEMBERS &&
+                   COUNT(FINDING_OF_INSTANCE) <= MAX_COLUMN_MEMBERS,
+               "a view's column numbers fit page_columns");
+
 /* The column numbers of members in res (-1 for a column it lacks: SQL NULL). */
 static void find_columns(int *cols, const column_member *members, size_t n, const PGresult *res)
 {
