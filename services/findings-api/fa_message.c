@@ -97,12 +97,16 @@ static int str_member(const json_t *obj, const char *key, size_t max, int option
     return 0;
 }
 
-/* The finding type must be catalogued for this provider. */
+/* The finding type must be catalogued for this provider; *found (when not NULL) is its
+ * catalogue entry. */
 static int known_type(const fa_catalogue *cat, const char *provider, const char *type,
-                      const char *where, char *reason, size_t reasonlen)
+                      const fa_finding_type **found, const char *where, char *reason,
+                      size_t reasonlen)
 {
     const fa_finding_type *t = fa_catalogue_find(cat, type);
 
+    if (found)
+        *found = t;
     if (!t)
         return casb_fail(reason, reasonlen, CASB_EINVALID, "%s: unknown finding type", where);
     if (strcmp(t->provider, provider) != 0)
@@ -111,8 +115,10 @@ static int known_type(const fa_catalogue *cat, const char *provider, const char 
     return 0;
 }
 
+/* Checks finding f, the i-th; *t is its type's catalogue entry. */
 static int check_finding(const json_t *f, size_t i, const fa_catalogue *cat,
-                         const char *provider, char *reason, size_t reasonlen)
+                         const char *provider, const fa_finding_type **t, char *reason,
+                         size_t reasonlen)
 {
     char where[64];
     const char *type, *s;
@@ -124,7 +130,7 @@ static int check_finding(const json_t *f, size_t i, const fa_catalogue *cat,
     if (str_member(f, "finding_type", 128, 0, &type, where, reason, reasonlen) != 0)
         return CASB_EINVALID;
     snprintf(where, sizeof(where), "findings[%zu].finding_type", i);
-    if (known_type(cat, provider, type, where, reason, reasonlen) != 0)
+    if (known_type(cat, provider, type, t, where, reason, reasonlen) != 0)
         return CASB_EINVALID;
     snprintf(where, sizeof(where), "findings[%zu].asset", i);
     asset = json_object_get(f, "asset");
@@ -162,7 +168,8 @@ static int check_coverage(const json_t *cov, const fa_catalogue *cat, const char
         snprintf(where, sizeof(where), "coverage.ran[%zu]", i);
         if (!json_is_string(v))
             return casb_fail(reason, reasonlen, CASB_EINVALID, "%s: not a string", where);
-        if (known_type(cat, provider, json_string_value(v), where, reason, reasonlen) != 0)
+        if (known_type(cat, provider, json_string_value(v), NULL, where, reason,
+                       reasonlen) != 0)
             return CASB_EINVALID;
     }
     json_array_foreach(skipped, i, v) {
@@ -280,28 +287,19 @@ int fa_message_instance_rows(const fa_result_msg *const *ms, size_t n, casb_text
     return casb_text_append(out, "]", 1);
 }
 
-/* The rows and distinct types of the findings message m, whose findings are valid. */
-static int prepare_rows(fa_result_msg *m, const fa_catalogue *cat)
+/* Adds the row of m's i-th finding f, valid and of type t, and t to m's distinct types
+ * (room for one per finding). */
+static int add_row(fa_result_msg *m, const json_t *f, size_t i, const fa_finding_type *t)
 {
-    size_t n = json_array_size(m->findings), i;
-    json_t *f;
+    size_t j = 0;
 
-    if (n > 0 && !(m->types = calloc(n, sizeof(*m->types))))
-        return -1;
-    json_array_foreach(m->findings, i, f) {
-        const fa_finding_type *t = fa_catalogue_find(cat, casb_json_str(f, "finding_type"));
-        size_t j = 0;
-
-        while (j < m->ntypes && m->types[j] != t)
-            j++;
-        if (j == m->ntypes)
-            m->types[m->ntypes++] = t;
-        if (i > 0)
-            casb_text_append(&m->rows, ",", 1);
-        if (append_instance_row(&m->rows, f, m->seq, i) != 0)
-            return -1;
-    }
-    return 0;
+    while (j < m->ntypes && m->types[j] != t)
+        j++;
+    if (j == m->ntypes)
+        m->types[m->ntypes++] = t;
+    if (i > 0)
+        casb_text_append(&m->rows, ",", 1);
+    return append_instance_row(&m->rows, f, m->seq, i);
 }
 
 int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_catalogue *cat,
@@ -381,14 +379,17 @@ int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_c
                       FA_MAX_FINDINGS_PER_MESSAGE);
             goto fail;
         }
+        if (json_array_size(out->findings) > 0 &&
+            !(out->types = calloc(json_array_size(out->findings), sizeof(*out->types))))
+            goto out_of_memory;
+        /* Each finding is checked, then its row written, in one pass. */
         json_array_foreach(out->findings, i, f) {
-            if (check_finding(f, i, cat, out->provider, reason, reasonlen) != 0)
+            const fa_finding_type *t = NULL;
+
+            if (check_finding(f, i, cat, out->provider, &t, reason, reasonlen) != 0)
                 goto fail;
-        }
-        if (prepare_rows(out, cat) != 0) {
-            casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
-            fa_message_clear(out);
-            return CASB_ERROR;
+            if (add_row(out, f, i, t) != 0)
+                goto out_of_memory;
         }
         break;
     }
@@ -427,6 +428,10 @@ int fa_message_parse(fa_result_msg *out, const char *buf, size_t len, const fa_c
 fail:
     fa_message_clear(out);
     return CASB_EINVALID;
+out_of_memory:
+    casb_fail(reason, reasonlen, CASB_ERROR, "out of memory");
+    fa_message_clear(out);
+    return CASB_ERROR;
 }
 
 void fa_message_clear(fa_result_msg *m)
