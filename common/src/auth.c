@@ -146,14 +146,13 @@ static int lookup(casb_db *db, const char *digest_hex, casb_principal *who)
 
     /* The index finds the row by digest; the digest is then compared again in constant time,
      * so that nothing about a near miss depends on the presented bytes. */
-    res = casb_db_query(db,
-                        "SELECT id, account_id, name, role, encode(secret_sha256, 'hex') AS sha,"
-                        " (expires_at IS NULL OR expires_at > now()) AND revoked_at IS NULL"
-                        " AS valid,"
-                        " last_used_at IS NULL OR last_used_at < now() - interval '1 minute'"
-                        " AS stale"
-                        " FROM api_tokens WHERE secret_sha256 = decode($1, 'hex')",
-                        1, params, err, sizeof(err));
+    res = casb_db_query_generic(
+        db,
+        "SELECT id, account_id, name, role, encode(secret_sha256, 'hex') AS sha,"
+        " (expires_at IS NULL OR expires_at > now()) AND revoked_at IS NULL AS valid,"
+        " last_used_at IS NULL OR last_used_at < now() - interval '1 minute' AS stale"
+        " FROM api_tokens WHERE secret_sha256 = decode($1, 'hex')",
+        1, params, err, sizeof(err));
     if (!res) {
         casb_log_warn("cannot look up an API token", "error", err);
         return CASB_EUNAVAILABLE;

@@ -1,9 +1,11 @@
 /* PostgreSQL access on libpq: connect with backoff, parameterised statements only (text
- * format), transparent reconnect outside transactions, and a small thread-safe pool. */
+ * format; one-shot, or prepared with a generic plan on request), transparent reconnect
+ * outside transactions, and a small thread-safe pool. */
 #include "casb/db.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,26 @@
  * is not: the ping was a round trip on every request, and a connection that did break is
  * repaired by its first statement anyway (casb_db_query reconnects outside transactions). */
 #define POOL_PING_AFTER_IDLE_MS 10000
+/* Statements casb_db_query_generic prepares per connection; further ones run unprepared
+ * (still with a generic plan). The services' generic statements, one text per combination
+ * of filters in use (casb_sql_specialize), are a few dozen at most. */
+#define GENERIC_CACHE_MAX 64
+/* SQLSTATEs after which a connection's prepared statements are forgotten and the statement
+ * run again (outside a transaction): the server no longer has them (DISCARD ALL), or a
+ * migration changed what one returns. */
+#define SQLSTATE_NO_SUCH_STATEMENT "26000"
+#define SQLSTATE_CACHED_PLAN_CHANGED "0A000"
+
+/* How the session plans statements (plan_cache_mode), which applies to every statement it
+ * runs, PostgreSQL's own foreign-key checks included: the server's default (custom plans
+ * for one-shot statements) for everything but casb_db_query_generic's statements, which
+ * set force_generic_plan. UNKNOWN after a rollback undid a switch made in the transaction. */
+typedef enum { PLANS_DEFAULT, PLANS_GENERIC, PLANS_UNKNOWN } plan_mode;
+
+typedef struct {
+    uint64_t hash;
+    char *text;
+} prepared_statement;
 
 struct casb_db {
     PGconn *conn;
@@ -36,6 +58,11 @@ struct casb_db {
     int in_tx;
     char sqlstate[6];
     int64_t released_ms; /* when it went back to its pool (monotonic) */
+    plan_mode plans;
+    int plans_switched_in_tx; /* a rollback of the current transaction undoes the switch */
+    unsigned cache_gen;       /* prepared statements are named casb_g<gen>_<i> */
+    int nprepared;
+    prepared_statement prepared[GENERIC_CACHE_MAX];
 };
 
 /* Server notices (e.g. "there is no transaction in progress") would otherwise go to
@@ -77,6 +104,119 @@ static PGconn *connect_once(const char *url)
     if (conn)
         PQsetNoticeProcessor(conn, notice_processor, NULL);
     return conn;
+}
+
+/* ---- generic plans ---- */
+
+/* Forgets the connection's prepared statements: their session is gone, or they are to be
+ * replaced (later ones get names of a new generation, so no name is reused). */
+static void forget_prepared(casb_db *db)
+{
+    for (int i = 0; i < db->nprepared; i++)
+        free(db->prepared[i].text);
+    db->nprepared = 0;
+    db->cache_gen++;
+}
+
+/* Puts the session in the plan mode the next statement needs: NULL, or the failed result
+ * (an aborted transaction, a broken connection). */
+static PGresult *switch_plans(casb_db *db, plan_mode want)
+{
+    PGresult *res;
+
+    if (db->plans == want)
+        return NULL;
+    res = PQexec(db->conn, want == PLANS_GENERIC ? "SET plan_cache_mode = force_generic_plan"
+                                                 : "RESET plan_cache_mode");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return res ? res : PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+    PQclear(res);
+    db->plans = want;
+    if (db->in_tx)
+        db->plans_switched_in_tx = 1;
+    return NULL;
+}
+
+/* The end of a transaction: a rollback restores the plan mode it began with, which is not
+ * known any more if the transaction switched it. */
+static void transaction_ended(casb_db *db, int committed)
+{
+    if (db->plans_switched_in_tx && !committed)
+        db->plans = PLANS_UNKNOWN;
+    db->plans_switched_in_tx = 0;
+}
+
+static uint64_t text_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void statement_name(const casb_db *db, int i, char *name, size_t len)
+{
+    snprintf(name, len, "casb_g%u_%d", db->cache_gen, i);
+}
+
+/* The index of sql among the connection's prepared statements, preparing it when there is
+ * room; -1 to run it unprepared. A failed prepare's result is left in *failed. */
+static int prepared_index(casb_db *db, const char *sql, int nparams, PGresult **failed)
+{
+    uint64_t h = text_hash(sql);
+    char name[32];
+    PGresult *res;
+    char *text;
+
+    *failed = NULL;
+    for (int i = 0; i < db->nprepared; i++) {
+        if (db->prepared[i].hash == h && strcmp(db->prepared[i].text, sql) == 0)
+            return i;
+    }
+    if (db->nprepared == GENERIC_CACHE_MAX || !(text = strdup(sql)))
+        return -1;
+    statement_name(db, db->nprepared, name, sizeof name);
+    res = PQprepare(db->conn, name, sql, nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        free(text);
+        *failed = res ? res : PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+        return -1;
+    }
+    PQclear(res);
+    db->prepared[db->nprepared].hash = h;
+    db->prepared[db->nprepared].text = text;
+    return db->nprepared++;
+}
+
+/* What a statement is, for how it is run. */
+typedef enum {
+    STMT_PLANNED, /* one-shot, planned for its parameters */
+    STMT_GENERIC, /* prepared once per connection, with a generic plan */
+    STMT_CONTROL  /* BEGIN, COMMIT: not planned, run in whatever mode the session is in */
+} statement_kind;
+
+/* Runs sql once in the plan mode it needs: one-shot, or prepared (once per connection)
+ * and executed with the connection's generic plan of it. */
+static PGresult *run_statement(casb_db *db, const char *sql, int nparams,
+                               const char *const *params, statement_kind kind)
+{
+    PGresult *failed = NULL;
+    char name[32];
+    int i = -1;
+
+    if (kind != STMT_CONTROL)
+        failed = switch_plans(db, kind == STMT_GENERIC ? PLANS_GENERIC : PLANS_DEFAULT);
+    if (failed)
+        return failed;
+    if (kind != STMT_GENERIC || (i = prepared_index(db, sql, nparams, &failed)) < 0) {
+        if (failed)
+            return failed;
+        /* Text format both ways, types inferred by the server. */
+        return PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    }
+    statement_name(db, i, name, sizeof name);
+    return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
 }
 
 int casb_db_open(casb_db **out, const char *url, int timeout_ms, char *err, size_t errlen)
@@ -142,6 +282,7 @@ void casb_db_close(casb_db *db)
 {
     if (!db)
         return;
+    forget_prepared(db);
     PQfinish(db->conn);
     free(db);
 }
@@ -155,6 +296,9 @@ static int reset_connection(casb_db *db, const char *why)
     casb_log_warn("database connection lost, reconnecting", "error", why);
     PQreset(db->conn);
     db->in_tx = 0;
+    forget_prepared(db);
+    db->plans = PLANS_DEFAULT;
+    db->plans_switched_in_tx = 0;
     if (PQstatus(db->conn) != CONNECTION_OK) {
         copy_first_line(msg, sizeof msg, PQerrorMessage(db->conn));
         casb_log_error("database reconnect failed", "error", msg);
@@ -204,8 +348,8 @@ static void record_failure(casb_db *db, const PGresult *res, char *err, size_t e
               db->sqlstate, db->sqlstate[0] ? ")" : "");
 }
 
-PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *const *params,
-                        char *err, size_t errlen)
+static PGresult *query(casb_db *db, const char *sql, int nparams, const char *const *params,
+                       statement_kind kind, char *err, size_t errlen)
 {
     PGresult *res = NULL;
     int attempt;
@@ -215,8 +359,7 @@ PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *c
         ExecStatusType st;
         char why[256];
 
-        /* Text format both ways, types inferred by the server. */
-        res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        res = run_statement(db, sql, nparams, params, kind);
         st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             sync_tx_state(db);
@@ -226,6 +369,16 @@ PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *c
         PQclear(res);
         res = NULL;
         sync_tx_state(db);
+        if (kind == STMT_GENERIC &&
+            (strcmp(db->sqlstate, SQLSTATE_NO_SUCH_STATEMENT) == 0 ||
+             strcmp(db->sqlstate, SQLSTATE_CACHED_PLAN_CHANGED) == 0)) {
+            /* Prepared statements the server lost or a migration outdated: new ones, and
+             * this one again if no transaction is lost with it. */
+            forget_prepared(db);
+            if (attempt > 0 || db->in_tx)
+                break;
+            continue;
+        }
         /* A broken connection outside a transaction: the statement never reached a live
          * backend (or its session died with it), so running it again on a fresh session
          * is what the caller would do anyway. Inside a transaction the earlier statements
@@ -237,6 +390,18 @@ PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *c
             break;
     }
     return NULL;
+}
+
+PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *const *params,
+                        char *err, size_t errlen)
+{
+    return query(db, sql, nparams, params, STMT_PLANNED, err, errlen);
+}
+
+PGresult *casb_db_query_generic(casb_db *db, const char *sql, int nparams,
+                                const char *const *params, char *err, size_t errlen)
+{
+    return query(db, sql, nparams, params, STMT_GENERIC, err, errlen);
 }
 
 int casb_db_exec(casb_db *db, const char *sql, int nparams, const char *const *params,
@@ -257,25 +422,30 @@ int casb_db_exec(casb_db *db, const char *sql, int nparams, const char *const *p
 
 int casb_db_begin(casb_db *db, char *err, size_t errlen)
 {
+    PGresult *res;
+
     if (db->in_tx)
         return casb_fail(err, errlen, CASB_ECONFLICT, "database: already in a transaction");
-    if (casb_db_exec(db, "BEGIN", 0, NULL, NULL, err, errlen) < 0)
+    res = query(db, "BEGIN", 0, NULL, STMT_CONTROL, err, errlen);
+    if (!res)
         return CASB_ERROR;
+    PQclear(res);
     db->in_tx = 1;
     return 0;
 }
 
 int casb_db_commit(casb_db *db, char *err, size_t errlen)
 {
-    PGresult *res = casb_db_query(db, "COMMIT", 0, NULL, err, errlen);
+    PGresult *res = query(db, "COMMIT", 0, NULL, STMT_CONTROL, err, errlen);
     int rc = 0;
 
     /* Whatever happened, the transaction is over: committed, rolled back by the server,
      * or lost with the connection (and then the next statement may reconnect). */
     db->in_tx = 0;
+    /* COMMIT of a transaction that had failed succeeds with the tag ROLLBACK. */
+    transaction_ended(db, res && strcmp(PQcmdStatus(res), "ROLLBACK") != 0);
     if (!res)
         return CASB_ERROR;
-    /* COMMIT of a transaction that had failed succeeds with the tag ROLLBACK. */
     if (strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
         if (!db->sqlstate[0])
             snprintf(db->sqlstate, sizeof db->sqlstate, "25P02"); /* in_failed_sql_transaction */
@@ -302,12 +472,14 @@ void casb_db_rollback(casb_db *db)
     }
     if (PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
         db->in_tx = 0;
+        transaction_ended(db, 0);
         return;
     }
     /* Not through casb_db_query: the SQLSTATE of the failure that led here stays readable. */
     res = PQexec(db->conn, "ROLLBACK");
     PQclear(res);
     db->in_tx = 0;
+    transaction_ended(db, 0);
 }
 
 const char *casb_db_last_sqlstate(const casb_db *db)
@@ -330,6 +502,14 @@ int casb_db_ping(casb_db *db)
 
 PGconn *casb_db_conn(casb_db *db)
 {
+    /* Statements run on the PGconn are planned as one-shot ones are. */
+    PGresult *failed = switch_plans(db, PLANS_DEFAULT);
+
+    if (failed) {
+        casb_log_warn("database: cannot restore the default plan mode", "error",
+                      PQresultErrorMessage(failed));
+        PQclear(failed);
+    }
     return db->conn;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "casb/sql.h"
 #include "fa_query.h"
 
 #define TS(col) FA_SQL_TS(col)
@@ -24,8 +25,10 @@
  * migration 0009's indexes are: an ascending index scan of the account's findings then yields
  * the page without sorting all of them (the query benchmark: 18,000 findings per account).
  * The keyset condition compares (k1, k2, id) as a row, which matches the ORDER BY exactly and
- * bounds the index scan. The planner sees the parameters (one-shot statements), so a NULL
- * filter or cursor drops out of the plan. */
+ * bounds the index scan. The statements run specialised (casb_db_query_specialised): the
+ * groups of NULL filters and of an absent cursor become constants, and each combination
+ * gets one generic plan per connection (the query benchmark: planning a list statement took
+ * more database time than running it). */
 #define LAST_SEEN_US "(extract(epoch FROM f.last_seen_at) * 1000000)::bigint"
 #define SQL_LIST_FINDINGS(k1, k2)                                                              \
     "SELECT " FINDING_COLUMNS ", " LAST_SEEN_US " AS last_seen_us,"                            \
@@ -143,7 +146,7 @@ PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *
     params[11] = q->has_cursor ? k2_s : NULL;
     params[12] = q->has_cursor ? q->cursor.id : NULL;
     params[13] = limit_s;
-    return casb_db_query(db, SQL_LIST_FINDINGS_BY[sort], 14, params, err, errlen);
+    return casb_db_query_specialised(db, SQL_LIST_FINDINGS_BY[sort], 14, params, err, errlen);
 }
 
 PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,
@@ -151,7 +154,7 @@ PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *
 {
     const char *params[] = {account_id, finding_id};
 
-    return casb_db_query(db, SQL_GET_FINDING, 2, params, err, errlen);
+    return casb_db_query_generic(db, SQL_GET_FINDING, 2, params, err, errlen);
 }
 
 PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const char *finding_id,
@@ -162,7 +165,7 @@ PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const cha
 
     snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
     const char *params[] = {account_id, finding_id, state, after_asset_id, limit_s};
-    return casb_db_query(db, SQL_LIST_INSTANCES, 5, params, err, errlen);
+    return casb_db_query_specialised(db, SQL_LIST_INSTANCES, 5, params, err, errlen);
 }
 
 PGresult *fa_store_summary_counts(casb_db *db, const char *account_id, char *err,
@@ -186,7 +189,7 @@ PGresult *fa_store_get_instance(casb_db *db, const char *account_id, const char 
 {
     const char *params[] = {account_id, instance_id};
 
-    return casb_db_query(db, SQL_GET_INSTANCE, 2, params, err, errlen);
+    return casb_db_query_generic(db, SQL_GET_INSTANCE, 2, params, err, errlen);
 }
 
 PGresult *fa_store_history(casb_db *db, const char *account_id, const char *finding_id,
@@ -197,7 +200,7 @@ PGresult *fa_store_history(casb_db *db, const char *account_id, const char *find
     snprintf(before_s, sizeof(before_s), "%lld", before_id);
     snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
     const char *params[] = {account_id, finding_id, before_id > 0 ? before_s : NULL, limit_s};
-    return casb_db_query(db, SQL_HISTORY, 4, params, err, errlen);
+    return casb_db_query_specialised(db, SQL_HISTORY, 4, params, err, errlen);
 }
 
 PGresult *fa_store_trend(casb_db *db, const char *account_id, const char *integration_id,

@@ -585,6 +585,141 @@ static void test_pool_hands_over_in_order(void **state)
     assert_pool_gauges(0, 0);
 }
 
+/* ---- generic plans ---- */
+
+/* plan_cache_mode as a one-shot statement sees it, or as a generic one does. */
+static char *plan_mode(casb_db *db, int generic)
+{
+    static const char sql[] = "SELECT current_setting('plan_cache_mode') AS m";
+    static char mode[64];
+    char err[256] = "";
+    PGresult *res = generic ? casb_db_query_generic(db, sql, 0, NULL, err, sizeof err)
+                            : casb_db_query(db, sql, 0, NULL, err, sizeof err);
+
+    if (!res)
+        fail_msg("plan mode: %s", err);
+    snprintf(mode, sizeof mode, "%s", casb_db_get(res, 0, "m"));
+    PQclear(res);
+    return mode;
+}
+
+static long long generic_count(casb_db *db, const char *id)
+{
+    const char *params[1] = {id};
+    char err[256] = "";
+    PGresult *res =
+        casb_db_query_generic(db, "SELECT count(*) AS n FROM " TABLE " WHERE name = $1", 1,
+                              params, err, sizeof err);
+    long long n;
+
+    if (!res)
+        fail_msg("generic count: %s", err);
+    n = casb_db_get_int(res, 0, "n", -1);
+    PQclear(res);
+    return n;
+}
+
+/* Prepared once, run with one generic plan; the statements around it keep the server's
+ * plan mode. */
+static void test_generic_statements_are_prepared_once(void **state)
+{
+    casb_db *db = *state;
+    const char *params[1] = {"a"};
+    char err[256] = "";
+    PGresult *res;
+
+    exec_ok(db, "INSERT INTO " TABLE " (name) VALUES ($1)", 1, params);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(generic_count(db, i % 2 ? "a" : "b"), i % 2 ? 1 : 0);
+    res = casb_db_query(db,
+                        "SELECT count(*) AS n, sum(generic_plans) AS g, sum(custom_plans) AS c"
+                        " FROM pg_prepared_statements WHERE statement LIKE '%" TABLE "%'",
+                        0, NULL, err, sizeof err);
+    assert_non_null(res);
+    assert_int_equal(casb_db_get_int(res, 0, "n", -1), 1);
+    assert_int_equal(casb_db_get_int(res, 0, "g", -1), 8);
+    assert_int_equal(casb_db_get_int(res, 0, "c", -1), 0);
+    PQclear(res);
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+    assert_string_equal(plan_mode(db, 0), "auto");
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+    /* What runs on the borrowed PGconn is planned as one-shot statements are. */
+    res = PQexec(casb_db_conn(db), "SHOW plan_cache_mode");
+    assert_string_equal(PQgetvalue(res, 0, 0), "auto");
+    PQclear(res);
+}
+
+/* A rollback undoes a switch of plan mode made in its transaction: the connection must
+ * not take the undone mode for the current one. */
+static void test_plan_mode_survives_rollback(void **state)
+{
+    casb_db *db = *state;
+    char err[256] = "";
+
+    /* Generic outside; switched back inside; the rollback restores generic. */
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    assert_string_equal(plan_mode(db, 0), "auto");
+    casb_db_rollback(db);
+    assert_string_equal(plan_mode(db, 0), "auto");
+    /* Default outside; generic inside; the rollback restores the default. */
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+    casb_db_rollback(db);
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+    assert_string_equal(plan_mode(db, 0), "auto");
+    /* A transaction that failed ends in ROLLBACK through COMMIT. */
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    assert_string_equal(plan_mode(db, 0), "auto");
+    assert_null(casb_db_query(db, "SELECT 1/0", 0, NULL, err, sizeof err));
+    assert_int_not_equal(casb_db_commit(db, err, sizeof err), 0);
+    assert_string_equal(plan_mode(db, 0), "auto");
+    /* A committed switch stays. */
+    assert_int_equal(casb_db_begin(db, err, sizeof err), 0);
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+    assert_int_equal(casb_db_commit(db, err, sizeof err), 0);
+    assert_string_equal(plan_mode(db, 1), "force_generic_plan");
+}
+
+/* Statements the server dropped (DISCARD ALL), a result type a migration changed, and a
+ * reconnect: the statement is prepared again and runs. More texts than the cache holds
+ * still run. */
+static void test_generic_statements_recover(void **state)
+{
+    casb_db *db = *state;
+    const char *params[1] = {"a"};
+    char err[256] = "", sql[128];
+    PGresult *res;
+
+    exec_ok(db, "INSERT INTO " TABLE " (name, n) VALUES ($1, 7)", 1, params);
+    assert_int_equal(generic_count(db, "a"), 1);
+    exec_ok(db, "DEALLOCATE ALL", 0, NULL);
+    assert_int_equal(generic_count(db, "a"), 1);
+    res = casb_db_query_generic(db, "SELECT * FROM " TABLE " WHERE name = $1", 1, params, err,
+                                sizeof err);
+    assert_non_null(res);
+    assert_int_equal(PQnfields(res), 5);
+    PQclear(res);
+    exec_ok(db, "ALTER TABLE " TABLE " ADD COLUMN extra int", 0, NULL);
+    res = casb_db_query_generic(db, "SELECT * FROM " TABLE " WHERE name = $1", 1, params, err,
+                                sizeof err);
+    assert_non_null(res);
+    assert_int_equal(PQnfields(res), 6);
+    PQclear(res);
+    terminate_backend(backend_pid(db));
+    assert_int_equal(generic_count(db, "a"), 1);
+    assert_string_equal(plan_mode(db, 0), "auto");
+    for (int i = 0; i < 80; i++) {
+        snprintf(sql, sizeof sql, "SELECT n + %d AS v FROM " TABLE " WHERE name = $1", i);
+        res = casb_db_query_generic(db, sql, 1, params, err, sizeof err);
+        if (!res)
+            fail_msg("statement %d: %s", i, err);
+        assert_int_equal(casb_db_get_int(res, 0, "v", -1), 7 + i);
+        PQclear(res);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +735,12 @@ int main(void)
         cmocka_unit_test(test_pool_timeout_and_repair),
         cmocka_unit_test(test_pool_gauges),
         cmocka_unit_test(test_pool_hands_over_in_order),
+        cmocka_unit_test_setup_teardown(test_generic_statements_are_prepared_once, setup_table,
+                                        teardown_table),
+        cmocka_unit_test_setup_teardown(test_plan_mode_survives_rollback, setup_table,
+                                        teardown_table),
+        cmocka_unit_test_setup_teardown(test_generic_statements_recover, setup_table,
+                                        teardown_table),
     };
 
     casb_log_init("test_db", CASB_LOG_WARN);

@@ -4,8 +4,8 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-/* PostgreSQL access. Every statement is parameterised (PQexecParams, text format); there is
- * no API that takes SQL built from input. A casb_db is one connection, used by one thread at
+/* PostgreSQL access. Every statement is parameterised (text format); there is no API that
+ * takes SQL built from input. A casb_db is one connection, used by one thread at
  * a time; HTTP handlers take one from a casb_db_pool. */
 typedef struct casb_db casb_db;
 
@@ -20,6 +20,16 @@ void casb_db_close(casb_db *db);
  * a failed call at most, never a dead process. params may contain NULLs (SQL NULL). */
 PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *const *params,
                         char *err, size_t errlen);
+/* casb_db_query for a statement whose best plan does not depend on its parameters' values:
+ * a key lookup, or a list statement specialised with casb_sql_specialize (casb/sql.h), so
+ * that each filter present is a condition and each absent one a constant. The connection
+ * prepares it the first time (up to 64 texts per connection) and runs it with one generic
+ * plan after that (plan_cache_mode = force_generic_plan while it runs: left to itself,
+ * PostgreSQL keeps planning a LIMIT $n statement for its values, and planning a list
+ * query took more of its database time than running it). Other statements on the
+ * connection are planned as before: it switches back for them. */
+PGresult *casb_db_query_generic(casb_db *db, const char *sql, int nparams,
+                                const char *const *params, char *err, size_t errlen);
 /* casb_db_query for statements whose rows are not needed; also returns the affected row
  * count in *affected when non-NULL. */
 int casb_db_exec(casb_db *db, const char *sql, int nparams, const char *const *params,
@@ -33,7 +43,8 @@ void casb_db_rollback(casb_db *db); /* best effort; safe outside a transaction *
 const char *casb_db_last_sqlstate(const casb_db *db);
 /* 1 when the connection is usable right now (a "SELECT 1" round trip). */
 int casb_db_ping(casb_db *db);
-PGconn *casb_db_conn(casb_db *db); /* borrowed; for COPY and pipeline mode */
+/* Borrowed, in the default plan mode; for COPY and pipeline mode. */
+PGconn *casb_db_conn(casb_db *db);
 
 /* Helpers reading a column by name from row r: NULL / def when the value is SQL NULL. */
 const char *casb_db_get(const PGresult *res, int row, const char *column);
