@@ -34,22 +34,65 @@ void casb_sleep_ms(int64_t ms)
         req = rem;
 }
 
+/* The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+ * civil_from_days, the inverse of days_from_civil below). */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static char *digits(char *p, int64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* Without gmtime_r and snprintf: the API writes three of these per instance of a page. */
 static void format_utc(char *buf, size_t buflen, time_t t, int ms)
 {
-    struct tm tm;
+    int64_t days = (int64_t)t / 86400, secs = (int64_t)t % 86400, year;
+    char out[32], *p = out;
+    int mon, day;
 
     if (!buf || buflen == 0)
         return;
-    if (!gmtime_r(&t, &tm)) {
+    if (secs < 0) {
+        secs += 86400;
+        days--;
+    }
+    civil_from_days(days, &year, &mon, &day);
+    if (year < 0 || year > 9999) {
         buf[0] = '\0';
         return;
     }
-    if (ms < 0)
-        snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    else
-        snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    p = digits(p, year, 4);
+    *p++ = '-';
+    p = digits(p, mon, 2);
+    *p++ = '-';
+    p = digits(p, day, 2);
+    *p++ = 'T';
+    p = digits(p, secs / 3600, 2);
+    *p++ = ':';
+    p = digits(p, secs / 60 % 60, 2);
+    *p++ = ':';
+    p = digits(p, secs % 60, 2);
+    if (ms >= 0) {
+        *p++ = '.';
+        p = digits(p, ms, 3);
+    }
+    *p++ = 'Z';
+    *p = '\0';
+    snprintf(buf, buflen, "%s", out);
 }
 
 void casb_time_rfc3339(char *buf, size_t buflen, time_t t)

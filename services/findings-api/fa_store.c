@@ -8,6 +8,7 @@
 #include "fa_query.h"
 
 #define TS(col) FA_SQL_TS(col)
+#define EPOCH(col) FA_SQL_EPOCH(col)
 
 /* The same expression as in migration 0009's indexes, which the list's orders use. */
 #define SEVERITY_RANK                                                                          \
@@ -17,7 +18,8 @@
 #define FINDING_COLUMNS                                                                        \
     "f.id, f.integration_id, i.provider, i.name AS integration_name, f.finding_type,"         \
     " f.severity, f.severity_tuned, f.status, f.instance_count,"                               \
-    " " TS("f.first_seen_at") " AS first_seen_at, " TS("f.last_seen_at") " AS last_seen_at,"  \
+    " " EPOCH("f.first_seen_at") " AS first_seen_epoch,"                                     \
+    " " EPOCH("f.last_seen_at") " AS last_seen_epoch,"                                       \
     " " SEVERITY_RANK " AS severity_rank"
 
 /* Every filter is a parameter that is either NULL (no filter) or a value, so each statement
@@ -57,9 +59,9 @@ static const char SQL_GET_FINDING[] =
 #define INSTANCE_COLUMNS                                                                       \
     "fi.id, fi.finding_id, fi.integration_id, fi.asset_kind, fi.asset_id, fi.asset_name,"     \
     " fi.asset_url, fi.details::text AS details, fi.state,"                                   \
-    " " TS("fi.first_seen_at") " AS first_seen_at,"                                           \
-    " " TS("fi.last_seen_at") " AS last_seen_at, fi.last_scan_id,"                            \
-    " " TS("fi.resolved_at") " AS resolved_at"
+    " " EPOCH("fi.first_seen_at") " AS first_seen_epoch,"                                    \
+    " " EPOCH("fi.last_seen_at") " AS last_seen_epoch, fi.last_scan_id,"                     \
+    " " EPOCH("fi.resolved_at") " AS resolved_epoch"
 
 static const char SQL_LIST_INSTANCES[] =
     "SELECT " INSTANCE_COLUMNS

@@ -7,6 +7,7 @@
 #include "casb/crypto.h"
 #include "casb/db.h"
 #include "casb/json.h"
+#include "casb/timeutil.h"
 
 /* The views of list pages are written as text, straight from the rows: a page of 200
  * instances is 2,400 columns, and a jansson value for each (then serialised) was most of
@@ -22,50 +23,55 @@ static json_t *col_str(const PGresult *res, int row, const char *column)
 }
 
 /* A member of a view whose value is a column: member is the text before the value
- * (",\"key\":"); raw columns are JSON text already (a number, a jsonb's text), with
- * fallback for SQL NULL; the others are strings, null for SQL NULL. */
+ * (",\"key\":"). A string column becomes a JSON string (escaped), null for SQL NULL; a
+ * plain one the same without the escaping, for columns that never need it (uuid); a time
+ * column holds seconds since 1970 (FA_SQL_EPOCH) and becomes RFC 3339 UTC; a raw column is
+ * JSON text already (a number, a jsonb's text), with fallback for SQL NULL. */
+typedef enum { COL_STRING, COL_PLAIN, COL_TIME, COL_RAW } column_kind;
+
 typedef struct {
     const char *member;
     const char *column;
+    column_kind kind;
     const char *fallback; /* raw columns only */
 } column_member;
 
 #define MAX_COLUMN_MEMBERS 16
 
 static const column_member FINDING_HEAD[] = {
-    {"{\"id\":", "id", NULL},
-    {",\"integration_id\":", "integration_id", NULL},
-    {",\"provider\":", "provider", NULL},
-    {",\"integration_name\":", "integration_name", NULL},
+    {"{\"id\":", "id", COL_PLAIN, NULL},
+    {",\"integration_id\":", "integration_id", COL_PLAIN, NULL},
+    {",\"provider\":", "provider", COL_STRING, NULL},
+    {",\"integration_name\":", "integration_name", COL_STRING, NULL},
 };
 /* After the finding_type object. */
 static const column_member FINDING_TAIL[] = {
-    {",\"severity\":", "severity", NULL},
-    {",\"status\":", "status", NULL},
-    {",\"instance_count\":", "instance_count", "0"},
-    {",\"first_seen_at\":", "first_seen_at", NULL},
-    {",\"last_seen_at\":", "last_seen_at", NULL},
+    {",\"severity\":", "severity", COL_STRING, NULL},
+    {",\"status\":", "status", COL_STRING, NULL},
+    {",\"instance_count\":", "instance_count", COL_RAW, "0"},
+    {",\"first_seen_at\":", "first_seen_epoch", COL_TIME, NULL},
+    {",\"last_seen_at\":", "last_seen_epoch", COL_TIME, NULL},
 };
 static const column_member INSTANCE[] = {
-    {"{\"id\":", "id", NULL},
-    {",\"finding_id\":", "finding_id", NULL},
-    {",\"integration_id\":", "integration_id", NULL},
-    {",\"asset\":{\"kind\":", "asset_kind", NULL},
-    {",\"id\":", "asset_id", NULL},
-    {",\"name\":", "asset_name", NULL},
-    {",\"url\":", "asset_url", NULL},
-    {"},\"state\":", "state", NULL},
-    {",\"first_seen_at\":", "first_seen_at", NULL},
-    {",\"last_seen_at\":", "last_seen_at", NULL},
-    {",\"last_scan_id\":", "last_scan_id", NULL},
-    {",\"resolved_at\":", "resolved_at", NULL},
+    {"{\"id\":", "id", COL_PLAIN, NULL},
+    {",\"finding_id\":", "finding_id", COL_PLAIN, NULL},
+    {",\"integration_id\":", "integration_id", COL_PLAIN, NULL},
+    {",\"asset\":{\"kind\":", "asset_kind", COL_STRING, NULL},
+    {",\"id\":", "asset_id", COL_STRING, NULL},
+    {",\"name\":", "asset_name", COL_STRING, NULL},
+    {",\"url\":", "asset_url", COL_STRING, NULL},
+    {"},\"state\":", "state", COL_STRING, NULL},
+    {",\"first_seen_at\":", "first_seen_epoch", COL_TIME, NULL},
+    {",\"last_seen_at\":", "last_seen_epoch", COL_TIME, NULL},
+    {",\"last_scan_id\":", "last_scan_id", COL_PLAIN, NULL},
+    {",\"resolved_at\":", "resolved_epoch", COL_TIME, NULL},
     /* jsonb's text, as PostgreSQL returns it: not parsed and serialised again. */
-    {",\"details\":", "details", "{}"},
+    {",\"details\":", "details", COL_RAW, "{}"},
 };
 /* An instance of GET /v1/instances: its finding's, after the instance's. */
 static const column_member FINDING_OF_INSTANCE[] = {
-    {",\"severity\":", "severity", NULL},
-    {",\"finding_status\":", "finding_status", NULL},
+    {",\"severity\":", "severity", COL_STRING, NULL},
+    {",\"finding_status\":", "finding_status", COL_STRING, NULL},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -88,6 +94,22 @@ static const char *value_at(const PGresult *res, int row, int col)
     return col < 0 || PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/* The JSON string of a time column's seconds since 1970, or null. */
+static void put_time(casb_text *t, const char *v)
+{
+    char buf[40], *end;
+    long long secs = v ? strtoll(v, &end, 10) : 0;
+
+    if (!v || end == v || *end) {
+        casb_text_append(t, "null", 4);
+        return;
+    }
+    buf[0] = '"';
+    casb_time_rfc3339(buf + 1, sizeof buf - 2, (time_t)secs);
+    strcat(buf, "\"");
+    casb_text_append_str(t, buf);
+}
+
 static void put_members(casb_text *t, const column_member *members, const int *cols, size_t n,
                         const PGresult *res, int row)
 {
@@ -95,10 +117,26 @@ static void put_members(casb_text *t, const column_member *members, const int *c
         const char *v = value_at(res, row, cols[i]);
 
         casb_text_append_str(t, members[i].member);
-        if (members[i].fallback)
+        switch (members[i].kind) {
+        case COL_RAW:
             casb_text_append_str(t, v ? v : members[i].fallback);
-        else
+            break;
+        case COL_TIME:
+            put_time(t, v);
+            break;
+        case COL_PLAIN:
+            if (!v) {
+                casb_text_append(t, "null", 4);
+                break;
+            }
+            casb_text_append(t, "\"", 1);
+            casb_text_append(t, v, (size_t)PQgetlength(res, row, cols[i]));
+            casb_text_append(t, "\"", 1);
+            break;
+        case COL_STRING:
             casb_text_append_json_str(t, v);
+            break;
+        }
     }
 }
 

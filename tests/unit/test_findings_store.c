@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "casb/crypto.h"
 #include "casb/db.h"
@@ -206,6 +207,29 @@ static void assert_member(const json_t *v, const char *path, const PGresult *res
     assert_string_equal(json_string_value(m), want);
 }
 
+/* The member at path of v is the time of the column's seconds since 1970 in RFC 3339 UTC
+ * (as strftime writes it), or null for SQL NULL. */
+static void assert_time_member(const json_t *v, const char *path, const PGresult *res, int row,
+                               const char *column)
+{
+    const char *secs = casb_db_get(res, row, column);
+    const json_t *m = casb_json_path(v, path);
+    char want[32];
+    struct tm tm;
+    time_t t;
+
+    if (!secs) {
+        assert_true(json_is_null(m));
+        return;
+    }
+    t = (time_t)strtoll(secs, NULL, 10);
+    assert_non_null(gmtime_r(&t, &tm));
+    strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!json_is_string(m))
+        fail_msg("%s: not a string", path);
+    assert_string_equal(json_string_value(m), want);
+}
+
 /* The instance view holds each column of the row, member by member: an oracle apart from
  * the view's own code, and from its escaping (jansson decodes what the view wrote). */
 static void assert_instance_view(const json_t *v, const PGresult *res, int row)
@@ -213,14 +237,15 @@ static void assert_instance_view(const json_t *v, const PGresult *res, int row)
     static const char *const members[][2] = {
         {"id", "id"}, {"finding_id", "finding_id"}, {"integration_id", "integration_id"},
         {"asset.kind", "asset_kind"}, {"asset.id", "asset_id"}, {"asset.name", "asset_name"},
-        {"asset.url", "asset_url"}, {"state", "state"}, {"first_seen_at", "first_seen_at"},
-        {"last_seen_at", "last_seen_at"}, {"last_scan_id", "last_scan_id"},
-        {"resolved_at", "resolved_at"},
+        {"asset.url", "asset_url"}, {"state", "state"}, {"last_scan_id", "last_scan_id"},
     };
     json_t *details = json_loads(casb_db_get(res, row, "details"), 0, NULL);
 
     for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
         assert_member(v, members[i][0], res, row, members[i][1]);
+    assert_time_member(v, "first_seen_at", res, row, "first_seen_epoch");
+    assert_time_member(v, "last_seen_at", res, row, "last_seen_epoch");
+    assert_time_member(v, "resolved_at", res, row, "resolved_epoch");
     assert_non_null(details);
     assert_true(json_equal(json_object_get(v, "details"), details));
     assert_int_equal(json_object_size(v), 10);
@@ -248,8 +273,8 @@ static void assert_finding_view(const json_t *f, const PGresult *res, int row, i
     assert_member(f, "status", res, row, "status");
     assert_int_equal(casb_json_int(f, "instance_count", -1),
                      casb_db_get_int(res, row, "instance_count", -2));
-    assert_member(f, "first_seen_at", res, row, "first_seen_at");
-    assert_member(f, "last_seen_at", res, row, "last_seen_at");
+    assert_time_member(f, "first_seen_at", res, row, "first_seen_epoch");
+    assert_time_member(f, "last_seen_at", res, row, "last_seen_epoch");
     assert_true(json_is_boolean(json_object_get(f, "severity_tuned")));
     assert_int_equal(json_is_true(json_object_get(f, "severity_tuned")),
                      casb_db_get_bool(res, row, "severity_tuned"));

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "casb/timeutil.h"
 
@@ -29,6 +30,32 @@ static void test_format(void **state)
     /* A short buffer is truncated, never overrun. */
     casb_time_rfc3339(buf, 5, 0);
     assert_string_equal(buf, "1970");
+}
+
+/* The same text as gmtime_r and strftime give, over four centuries of instants (leap days
+ * and century years included), without the C library. */
+static void test_format_matches_gmtime(void **state)
+{
+    char buf[32], want[32];
+    struct tm tm;
+
+    (void)state;
+    for (int64_t t = -2208988800LL; t < 7258118400LL; t += 86400 * 7 / 5 + 3607) {
+        time_t tt = (time_t)t;
+
+        assert_non_null(gmtime_r(&tt, &tm));
+        strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        casb_time_rfc3339(buf, sizeof buf, tt);
+        if (strcmp(buf, want) != 0)
+            fail_msg("%lld: %s != %s", (long long)t, buf, want);
+    }
+    casb_time_rfc3339(buf, sizeof buf, 951782400); /* 2000-02-29 */
+    assert_string_equal(buf, "2000-02-29T00:00:00Z");
+    casb_time_rfc3339(buf, sizeof buf, 253402300799LL);
+    assert_string_equal(buf, "9999-12-31T23:59:59Z");
+    /* Past what four digits hold: empty, not a wrong year. */
+    casb_time_rfc3339(buf, sizeof buf, 253402300800LL);
+    assert_string_equal(buf, "");
 }
 
 static time_t parse_ok(const char *s)
@@ -126,6 +153,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_matches_gmtime),
         cmocka_unit_test(test_parse_forms),
         cmocka_unit_test(test_parse_roundtrip),
         cmocka_unit_test(test_parse_rejects),
