@@ -63,6 +63,7 @@ static void format_utc(char *buf, size_t buflen, time_t t, int ms)
     int64_t days = (int64_t)t / 86400, secs = (int64_t)t % 86400, year;
     char out[32], *p = out;
     int mon, day;
+    size_t n;
 
     if (!buf || buflen == 0)
         return;
@@ -91,8 +92,11 @@ static void format_utc(char *buf, size_t buflen, time_t t, int ms)
         p = digits(p, ms, 3);
     }
     *p++ = 'Z';
-    *p = '\0';
-    snprintf(buf, buflen, "%s", out);
+    n = (size_t)(p - out);
+    if (n >= buflen) /* truncated, like snprintf */
+        n = buflen - 1;
+    memcpy(buf, out, n);
+    buf[n] = '\0';
 }
 
 void casb_time_rfc3339(char *buf, size_t buflen, time_t t)
