@@ -43,12 +43,29 @@
     " ORDER BY " k1 ", " k2 ", f.id"                                                           \
     " LIMIT $14"
 
+/* Most recently seen first, on migration 0012's index (account_id, last_seen_at DESC, id).
+ * Its cursor key k1 is the time in microseconds, negated, as the other orders' keys ascend;
+ * the cursor's time is rebuilt from it exactly (timestamptz keeps microseconds) and bounds
+ * the index scan, the id breaking ties. k2 is 0 in this order's cursors. */
+#define CURSOR_LAST_SEEN "(timestamptz 'epoch' - $11::bigint * interval '1 microsecond')"
+#define SQL_LIST_FINDINGS_BY_LAST_SEEN                                                         \
+    "SELECT " FINDING_COLUMNS ", " LAST_SEEN_US " AS last_seen_us,"                            \
+    "       (-" LAST_SEEN_US ")::bigint AS k1, 0::bigint AS k2"                                \
+    "  FROM findings f JOIN integrations i ON i.id = f.integration_id"                         \
+    FA_SQL_FINDING_FILTERS                                                                     \
+    "   AND ($8::boolean OR f.instance_count > 0)"                                             \
+    "   AND ($11::bigint IS NULL"                                                              \
+    "        OR (f.last_seen_at <= " CURSOR_LAST_SEEN " AND $12::bigint = 0"                   \
+    "            AND (f.last_seen_at < " CURSOR_LAST_SEEN " OR f.id > $13::uuid)))"            \
+    " ORDER BY f.last_seen_at DESC, f.id"                                                      \
+    " LIMIT $14"
+
 /* Indexed by fa_sort: critical first then more instances; more instances first then the more
- * severe; most recently seen first (not indexed: the time is computed). */
+ * severe; most recently seen first. */
 static const char *const SQL_LIST_FINDINGS_BY[] = {
     SQL_LIST_FINDINGS(SEVERITY_RANK, "-f.instance_count"),
     SQL_LIST_FINDINGS("-f.instance_count", SEVERITY_RANK),
-    SQL_LIST_FINDINGS("-" LAST_SEEN_US, "0::bigint"),
+    SQL_LIST_FINDINGS_BY_LAST_SEEN,
 };
 
 static const char SQL_GET_FINDING[] =

@@ -492,6 +492,40 @@ static void test_summary(void **state)
     exec_ok("DELETE FROM integrations WHERE id = $1", 1, pq);
 }
 
+/* Most recently seen first, to the microsecond, ties broken by id, whatever the page size:
+ * the cursor's time is rebuilt from its microseconds and bounds the index scan. The
+ * account's findings get times a microsecond apart, three findings to a time. */
+static void test_last_seen_order_to_the_microsecond(void **state)
+{
+    const char *pa[] = {account};
+    fa_findings_query q = {.account_id = account, .sort = FA_SORT_LAST_SEEN};
+    char want[4096] = "", err[256] = "";
+    PGresult *res;
+
+    (void)state;
+    exec_ok("UPDATE findings f SET last_seen_at = timestamptz '2026-11-01 00:00:00.000001+00'"
+            "        + (x.n / 3) * interval '1 microsecond'"
+            "  FROM (SELECT id, row_number() OVER (ORDER BY finding_type) AS n FROM findings"
+            "         WHERE account_id = $1) x"
+            " WHERE f.id = x.id",
+            1, pa);
+    res = casb_db_query(db,
+                        "SELECT finding_type FROM findings WHERE account_id = $1"
+                        " AND instance_count > 0 ORDER BY last_seen_at DESC, id",
+                        1, pa, err, sizeof(err));
+    assert_non_null(res);
+    assert_true(PQntuples(res) >= 6);
+    for (int i = 0; i < PQntuples(res); i++) {
+        strcat(want, PQgetvalue(res, i, 0));
+        strcat(want, ",");
+    }
+    PQclear(res);
+    for (int size = 1; size <= 9; size++) {
+        if (strcmp(page_through(q, size), want) != 0)
+            fail_msg("page size %d: %s != %s", size, page_through(q, size), want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_filters_and_account_scope),
         cmocka_unit_test(test_get_finding_and_instances),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_last_seen_order_to_the_microsecond),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
