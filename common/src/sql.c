@@ -176,7 +176,7 @@ int casb_sql_specialize(const char *sql, int nparams, const char *const *params,
             s = skip_quoted(s);
             continue;
         }
-        if (!(body = group_head(s, &lead)) || lead.n > nparams) {
+        if (!(body = group_head(s, &lead)) || lead.n < 1 || lead.n > nparams) {
             s++;
             continue;
         }

@@ -84,9 +84,12 @@ static void test_what_is_left_alone(void **state)
                         "SELECT '($1::text IS NULL OR a)' WHERE (b = ')')");
     assert_string_equal(specialize(nested, 3, first),
                         "WHERE (a = $1 AND ($2::int IS NULL)) AND ($3::boolean OR c > 0)");
-    /* A parameter number past the ones given, and unbalanced text: as written. */
+    /* A parameter number past the ones given or not one ($0), and unbalanced text: as
+     * written. */
     assert_string_equal(specialize("WHERE ($4::int IS NULL OR a)", 1, nulls),
                         "WHERE ($4::int IS NULL OR a)");
+    assert_string_equal(specialize("WHERE ($0::int IS NULL OR a)", 1, nulls),
+                        "WHERE ($0::int IS NULL OR a)");
     assert_string_equal(specialize("WHERE ($1::int IS NULL OR (a", 1, nulls),
                         "WHERE ($1::int IS NULL OR (a");
     assert_string_equal(specialize("", 0, nulls), "");
