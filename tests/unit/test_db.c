@@ -49,12 +49,16 @@ static void exec_ok(casb_db *db, const char *sql, int n, const char *const *para
         fail_msg("%s: %s", sql, err);
 }
 
-static long long count_rows(casb_db *db, const char *where_name)
+typedef PGresult *(*query_fn)(casb_db *db, const char *sql, int nparams,
+                              const char *const *params, char *err, size_t errlen);
+
+/* The rows named where_name, counted by a statement that query runs (one-shot or generic). */
+static long long count_with(casb_db *db, query_fn query, const char *where_name)
 {
     const char *params[1] = {where_name};
     char err[256] = "";
-    PGresult *res = casb_db_query(db, "SELECT count(*) AS n FROM " TABLE " WHERE name = $1", 1,
-                                  params, err, sizeof err);
+    PGresult *res = query(db, "SELECT count(*) AS n FROM " TABLE " WHERE name = $1", 1, params,
+                          err, sizeof err);
     long long n;
 
     if (!res)
@@ -62,6 +66,11 @@ static long long count_rows(casb_db *db, const char *where_name)
     n = casb_db_get_int(res, 0, "n", -1);
     PQclear(res);
     return n;
+}
+
+static long long count_rows(casb_db *db, const char *where_name)
+{
+    return count_with(db, casb_db_query, where_name);
 }
 
 static int backend_pid(casb_db *db)
@@ -605,18 +614,7 @@ static char *plan_mode(casb_db *db, int generic)
 
 static long long generic_count(casb_db *db, const char *id)
 {
-    const char *params[1] = {id};
-    char err[256] = "";
-    PGresult *res =
-        casb_db_query_generic(db, "SELECT count(*) AS n FROM " TABLE " WHERE name = $1", 1,
-                              params, err, sizeof err);
-    long long n;
-
-    if (!res)
-        fail_msg("generic count: %s", err);
-    n = casb_db_get_int(res, 0, "n", -1);
-    PQclear(res);
-    return n;
+    return count_with(db, casb_db_query_generic, id);
 }
 
 /* Prepared once, run with one generic plan; the statements around it keep the server's
