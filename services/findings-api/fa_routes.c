@@ -257,9 +257,11 @@ static int handle_summary(casb_http_req *r)
 {
     fa_app *a = casb_http_app(r);
     const casb_query_param none[] = {{NULL, NULL}};
-    PGresult *counts = NULL, *integrations = NULL;
+    fa_summary *summary;
+    const char *json;
     char err[256];
     casb_db *db;
+    size_t len;
     int status;
 
     status = casb_query_read(r, none, NULL);
@@ -268,17 +270,14 @@ static int handle_summary(casb_http_req *r)
     db = fa_acquire(r, &status);
     if (!db)
         return status;
-    counts = fa_store_summary_counts(db, fa_account_of(r), err, sizeof(err));
-    if (counts)
-        integrations = fa_store_summary_integrations(db, fa_account_of(r), err, sizeof(err));
+    summary = fa_summary_get(a->summaries, db, fa_account_of(r), a->catalogue, err,
+                             sizeof(err));
     fa_release(r, db);
-    if (!counts || !integrations)
-        status = fa_reply_internal(r, "summary", err);
-    else
-        status = casb_http_reply_json(r, 200,
-                                      fa_view_summary(counts, integrations, a->catalogue));
-    PQclear(counts);
-    PQclear(integrations);
+    if (!summary)
+        return fa_reply_internal(r, "summary", err);
+    json = fa_summary_json(summary, &len);
+    status = casb_http_reply_text(r, 200, "application/json", json, len);
+    fa_summary_release(summary);
     return status;
 }
 

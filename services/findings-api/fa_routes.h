@@ -9,6 +9,7 @@
 #include "casb/service.h"
 #include "fa_catalogue.h"
 #include "fa_ingest.h"
+#include "fa_summary.h"
 #include "fa_webhook_send.h"
 
 /* The HTTP API of findings-api (proto/openapi/findings-api.yaml). */
@@ -20,6 +21,7 @@ typedef struct {
     fa_ingest *ingest;       /* for /readyz: started before the HTTP server */
     casb_service_probe *probe; /* for /readyz: PostgreSQL and Kafka */
     const fa_webhook_env *webhooks; /* keys, egress guard: for /v1/webhooks */
+    fa_summary_cache *summaries;    /* for /v1/summary; NULL: rendered for every request */
 } fa_app;
 
 /* Registers every route; the server's app must be an fa_app. 0 or -1. */

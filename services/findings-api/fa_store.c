@@ -142,6 +142,10 @@ static const char SQL_SUMMARY_COUNTS[] =
     " WHERE f.account_id = $1 AND f.status = 'active'"
     " GROUP BY GROUPING SETS ((f.finding_type, f.severity), (f.integration_id))";
 
+/* The account's summary version (migration 0013), as text; no row before its first change. */
+static const char SQL_SUMMARY_VERSION[] =
+    "SELECT changed_by::text AS version FROM summary_versions WHERE account_id = $1";
+
 static const char SQL_SUMMARY_INTEGRATIONS[] =
     "SELECT i.id, i.name, i.provider, i.health, i.last_scan_status,"
     "       " TS("i.last_scan_at") " AS last_scan_at"
@@ -193,6 +197,14 @@ PGresult *fa_store_summary_counts(casb_db *db, const char *account_id, char *err
     const char *params[] = {account_id};
 
     return casb_db_query(db, SQL_SUMMARY_COUNTS, 1, params, err, errlen);
+}
+
+PGresult *fa_store_summary_version(casb_db *db, const char *account_id, char *err,
+                                   size_t errlen)
+{
+    const char *params[] = {account_id};
+
+    return casb_db_query_generic(db, SQL_SUMMARY_VERSION, 1, params, err, errlen);
 }
 
 PGresult *fa_store_summary_integrations(casb_db *db, const char *account_id, char *err,

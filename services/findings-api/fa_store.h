@@ -128,6 +128,11 @@ PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const cha
                                   const char *state, const char *after_asset_id, int limit,
                                   char *err, size_t errlen);
 
+/* The account's summary version (summary_versions): 0 rows before the account's first
+ * change, else one with column version, which changes with every commit that changes what
+ * the summary shows. */
+PGresult *fa_store_summary_version(casb_db *db, const char *account_id, char *err,
+                                   size_t errlen);
 /* The account's findings of status active counted by type and by integration: rows of
  * finding_type, severity and NULL integration_id, and rows of integration_id alone, each
  * with findings (those with instances) and instances (their sum). */

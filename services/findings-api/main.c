@@ -20,6 +20,10 @@
 #include "fa_webhook_sender.h"
 
 #define PROG "casb-findings-api"
+/* Rendered summaries kept (fa_summary.h): a dashboard's account of 1,000 integrations is
+ * about 230 KB, so the byte bound is the one a large installation meets first. */
+#define SUMMARY_CACHE_ACCOUNTS 256
+#define SUMMARY_CACHE_BYTES (32u << 20)
 
 /* The dashboard's directory, or NULL (with a warning) when it is missing: the API works
  * without its web page, e.g. from an install that left the files out. */
@@ -60,6 +64,7 @@ int main(int argc, char **argv)
     casb_producer *producer = NULL;
     casb_service_probe *probe = NULL;
     fa_ingest *ingest = NULL;
+    fa_summary_cache *summaries = NULL;
     casb_http_server *http = NULL;
     fa_app app = {0};
     char err[512];
@@ -141,6 +146,12 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    summaries = fa_summary_cache_new(SUMMARY_CACHE_ACCOUNTS, SUMMARY_CACHE_BYTES);
+    if (!summaries) {
+        casb_log_error("cannot create the summary cache", "error", "out of memory");
+        goto out;
+    }
+    app.summaries = summaries;
     app.pool = pool;
     app.webhooks = &webhooks;
     app.catalogue = cat;
@@ -178,6 +189,7 @@ out:
     /* The server first: its handlers use the ingest (readyz). The ingest's message in
      * progress is then either committed or redelivered later. */
     casb_http_server_free(http);
+    fa_summary_cache_free(summaries);
     fa_webhook_sender_stop(sender);
     fa_ingest_stop(ingest);
     casb_service_flush(producer, st.shutdown_grace_s);

@@ -492,6 +492,152 @@ static void test_summary(void **state)
     exec_ok("DELETE FROM integrations WHERE id = $1", 1, pq);
 }
 
+/* The account's summary version as text ("" without a row). */
+static const char *summary_version(void)
+{
+    static char out[64];
+    char err[256] = "";
+    PGresult *res = fa_store_summary_version(db, account, err, sizeof(err));
+
+    if (!res)
+        fail_msg("fa_store_summary_version: %s", err);
+    snprintf(out, sizeof(out), "%s", PQntuples(res) ? casb_db_get(res, 0, "version") : "");
+    PQclear(res);
+    return out;
+}
+
+/* Runs sql and says whether the account's summary version changed. */
+static int changes_version(const char *sql, int n, const char *const *params)
+{
+    char before[64];
+
+    snprintf(before, sizeof(before), "%s", summary_version());
+    exec_ok(sql, n, params);
+    return strcmp(before, summary_version()) != 0;
+}
+
+/* The version changes with what the summary shows, and only with that. */
+static void test_summary_version_follows_what_it_shows(void **state)
+{
+    const char *pa[] = {account};
+    const char *pi[] = {integration};
+    const char *pf[] = {public_finding};
+    char quiet[37];
+
+    (void)state;
+    assert_true(summary_version()[0] != '\0');
+    assert_true(changes_version("UPDATE findings SET instance_count = instance_count + 1"
+                                " WHERE id = $1", 1, pf));
+    assert_true(changes_version("UPDATE findings SET status = 'ignored' WHERE id = $1", 1, pf));
+    assert_true(changes_version("UPDATE findings SET status = 'active' WHERE id = $1", 1, pf));
+    assert_true(changes_version("UPDATE findings SET severity = 'critical', severity_tuned = true"
+                                " WHERE id = $1", 1, pf));
+    assert_true(changes_version("UPDATE findings SET severity = 'low', severity_tuned = false"
+                                " WHERE id = $1", 1, pf));
+    assert_true(changes_version("UPDATE integrations SET name = 'acme-renamed' WHERE id = $1",
+                                1, pi));
+    assert_true(changes_version("UPDATE integrations SET health = 'unhealthy' WHERE id = $1",
+                                1, pi));
+    assert_true(changes_version("UPDATE integrations SET health = 'healthy',"
+                                " last_scan_at = now(), last_scan_status = 'succeeded'"
+                                " WHERE id = $1", 1, pi));
+    casb_uuid_v4(quiet);
+    const char *pq[] = {quiet, account};
+    assert_true(changes_version("INSERT INTO integrations (id, account_id, provider, name,"
+                                " credentials_sealed, credentials_key_id, scan_interval_s)"
+                                " VALUES ($1, $2, 'slack', 'quiet', 'v1.x.y', 'x', 3600)",
+                                2, pq));
+    assert_true(changes_version("DELETE FROM integrations WHERE id = $1", 1, pq));
+    /* What the summary does not show: a finding seen again, the next scan's time, a value
+     * written unchanged. */
+    assert_false(changes_version("UPDATE findings SET last_seen_at = now() WHERE account_id = $1",
+                                 1, pa));
+    assert_false(changes_version("UPDATE integrations SET next_scan_at = now() + interval '1 h',"
+                                 " updated_at = now() WHERE id = $1", 1, pi));
+    assert_false(changes_version("UPDATE findings SET status = status, severity = severity"
+                                 " WHERE account_id = $1", 1, pa));
+    /* Another account's change is not this account's. */
+    const char *po[] = {other_integration};
+    assert_false(changes_version("UPDATE integrations SET name = 'other-renamed' WHERE id = $1",
+                                 1, po));
+    exec_ok("UPDATE integrations SET name = 'acme' WHERE id = $1", 1, pi);
+}
+
+/* Runs sql on conn without waiting for it; fails the test if it cannot be sent. */
+static void send_async(PGconn *conn, const char *sql)
+{
+    if (!PQsendQuery(conn, sql))
+        fail_msg("%s: %s", sql, PQerrorMessage(conn));
+}
+
+/* Waits for what conn was sent and says whether it succeeded. */
+static int finish_async(PGconn *conn, char *err, size_t errlen)
+{
+    int ok = 1;
+    PGresult *res;
+
+    while ((res = PQgetResult(conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+            ok = 0;
+        }
+        PQclear(res);
+    }
+    return ok;
+}
+
+/* The version row is locked as each transaction commits, not at the statement that changed
+ * a finding. Two transactions of one account change a finding each, then the first the
+ * second's: it waits for the second to commit, which then writes the version. Were the
+ * version locked at the statement, the second would wait for the first's version lock
+ * from its own update on, and the first for the second's finding: a deadlock, here the
+ * second's 5 s statement timeout. */
+static void test_summary_version_locked_at_commit(void **state)
+{
+    char ids[2][37], sql[2][256], err[256] = "";
+    const char *pa[] = {account};
+    casb_db *other = NULL;
+    PGconn *a, *b;
+    PGresult *res;
+
+    (void)state;
+    res = casb_db_query(db, "SELECT id::text FROM findings WHERE account_id = $1"
+                            " ORDER BY id LIMIT 2", 1, pa, err, sizeof(err));
+    assert_non_null(res);
+    assert_int_equal(PQntuples(res), 2);
+    for (int i = 0; i < 2; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%s", PQgetvalue(res, i, 0));
+        snprintf(sql[i], sizeof(sql[i]),
+                 "UPDATE findings SET instance_count = instance_count + 1 WHERE id = '%s'",
+                 ids[i]);
+    }
+    PQclear(res);
+    if (casb_db_open(&other, getenv("CASB_TEST_DATABASE_URL"), 5000, err, sizeof(err)) != 0)
+        fail_msg("casb_db_open: %s", err);
+    a = casb_db_conn(db);
+    b = casb_db_conn(other);
+
+    send_async(a, "BEGIN");
+    assert_true(finish_async(a, err, sizeof(err)));
+    send_async(a, sql[0]);
+    assert_true(finish_async(a, err, sizeof(err)));
+    send_async(b, "BEGIN; SET LOCAL statement_timeout = '5s'");
+    assert_true(finish_async(b, err, sizeof(err)));
+    send_async(b, sql[1]);
+    if (!finish_async(b, err, sizeof(err)))
+        fail_msg("the second transaction's update: %s", err);
+    send_async(a, sql[1]); /* waits for b's row */
+    send_async(b, "COMMIT");
+    int b_ok = finish_async(b, err, sizeof(err));
+    assert_true(finish_async(a, err, sizeof(err)));
+    send_async(a, "COMMIT");
+    assert_true(finish_async(a, err, sizeof(err)));
+    casb_db_close(other);
+    if (!b_ok)
+        fail_msg("the second transaction failed: %s", err);
+}
+
 /* Most recently seen first, to the microsecond, ties broken by id, whatever the page size:
  * the cursor's time is rebuilt from its microseconds and bounds the index scan. The
  * account's findings get times a microsecond apart, three findings to a time. */
@@ -534,6 +680,8 @@ int main(void)
         cmocka_unit_test(test_get_finding_and_instances),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_last_seen_order_to_the_microsecond),
+        cmocka_unit_test(test_summary_version_follows_what_it_shows),
+        cmocka_unit_test(test_summary_version_locked_at_commit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -31,6 +31,15 @@ static void test_schema_exec(casb_db *conn, const char *schema, const char *stat
         fail_msg("%s on %s: %s", statement_format, schema, err);
 }
 
+/* The test database's URL with schema as the search path, for more connections to it. */
+static void test_schema_url(const char *schema, char *out, size_t outlen)
+{
+    const char *url = getenv("CASB_TEST_DATABASE_URL");
+
+    snprintf(out, outlen, "%s%coptions=-csearch_path%%3D%s", url, strchr(url, '?') ? '&' : '?',
+             schema);
+}
+
 /* Creates schema "<prefix>_<pid>" (schema receives it), migrates it and opens *db on it:
  * every connection (and reconnection) of the test works in the schema. */
 static void test_schema_open(casb_db **db, const char *prefix, char schema[64])
@@ -48,8 +57,7 @@ static void test_schema_open(casb_db **db, const char *prefix, char schema[64])
     test_schema_exec(plain, schema, "DROP SCHEMA IF EXISTS %I CASCADE");
     test_schema_exec(plain, schema, "CREATE SCHEMA %I");
     casb_db_close(plain);
-    snprintf(schema_url, sizeof(schema_url), "%s%coptions=-csearch_path%%3D%s", url,
-             strchr(url, '?') ? '&' : '?', schema);
+    test_schema_url(schema, schema_url, sizeof(schema_url));
     if (casb_db_open(db, schema_url, 5000, err, sizeof(err)) != 0)
         fail_msg("casb_db_open (schema %s): %s", schema, err);
     if (casb_migrate(*db, casb_migrations, casb_migrations_count, NULL, err, sizeof(err)) != 0)
