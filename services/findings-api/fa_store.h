@@ -122,8 +122,11 @@ PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *
 PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,
                                char *err, size_t errlen);
 
-/* Instances of a finding in asset_id order. state NULL: every state; after_asset_id NULL:
- * from the start. */
+/* A page of a finding's instances: row 0 is the finding's (finding_id and integration_id;
+ * NULL in every instance column), then its instances in asset_id order (finding_id and
+ * integration_id NULL: fa_view_instances_append takes them from row 0). No row: the
+ * account has no such finding. state NULL: every state; after_asset_id NULL: from the
+ * start. Up to limit + 1 instances. */
 PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const char *finding_id,
                                   const char *state, const char *after_asset_id, int limit,
                                   char *err, size_t errlen);

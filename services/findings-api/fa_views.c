@@ -110,11 +110,19 @@ static void put_time(casb_text *t, const char *v)
     casb_text_append_str(t, buf);
 }
 
+/* header: a row whose values stand in for the row's SQL NULLs (fa_store_list_instances'
+ * finding row, NULL where the instances have values), or -1. */
 static void put_members(casb_text *t, const column_member *members, const int *cols, size_t n,
-                        const PGresult *res, int row)
+                        const PGresult *res, int row, int header)
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = value_at(res, row, cols[i]);
+        int from = row;
+
+        if (!v && header >= 0) {
+            from = header;
+            v = value_at(res, header, cols[i]);
+        }
 
         casb_text_append_str(t, members[i].member);
         switch (members[i].kind) {
@@ -130,7 +138,7 @@ static void put_members(casb_text *t, const column_member *members, const int *c
                 break;
             }
             casb_text_append(t, "\"", 1);
-            casb_text_append(t, v, (size_t)PQgetlength(res, row, cols[i]));
+            casb_text_append(t, v, (size_t)PQgetlength(res, from, cols[i]));
             casb_text_append(t, "\"", 1);
             break;
         case COL_STRING:
@@ -159,6 +167,7 @@ static void finding_type_ref(casb_text *t, const fa_finding_type *ft, const char
 typedef struct {
     int head[MAX_COLUMN_MEMBERS], tail[MAX_COLUMN_MEMBERS];
     int finding_type, severity, severity_tuned;
+    int header; /* instances: the row standing in for their NULLs (put_members), or -1 */
 } page_columns;
 
 static void finding_columns(page_columns *c, const PGresult *res)
@@ -179,9 +188,9 @@ static int finding_text(casb_text *t, const page_columns *c, const PGresult *res
     const fa_finding_type *ft = fa_catalogue_find(cat, type_id);
     const char *tuned = value_at(res, row, c->severity_tuned);
 
-    put_members(t, FINDING_HEAD, c->head, COUNT(FINDING_HEAD), res, row);
+    put_members(t, FINDING_HEAD, c->head, COUNT(FINDING_HEAD), res, row, -1);
     finding_type_ref(t, ft, type_id, value_at(res, row, c->severity));
-    put_members(t, FINDING_TAIL, c->tail, COUNT(FINDING_TAIL), res, row);
+    put_members(t, FINDING_TAIL, c->tail, COUNT(FINDING_TAIL), res, row, -1);
     /* A severity a user tuned survives scans; reset puts back the catalogue's. */
     casb_text_append_str(t, tuned && tuned[0] == 't' ? ",\"severity_tuned\":true"
                                                      : ",\"severity_tuned\":false");
@@ -194,8 +203,9 @@ static int finding_text(casb_text *t, const page_columns *c, const PGresult *res
     return casb_text_append(t, "}", 1);
 }
 
-static void instance_columns(page_columns *c, const PGresult *res)
+static void instance_columns(page_columns *c, const PGresult *res, int header)
 {
+    c->header = header;
     find_columns(c->head, INSTANCE, COUNT(INSTANCE), res);
     find_columns(c->tail, FINDING_OF_INSTANCE, COUNT(FINDING_OF_INSTANCE), res);
     c->finding_type = PQfnumber(res, "finding_type");
@@ -206,13 +216,13 @@ static void instance_columns(page_columns *c, const PGresult *res)
 static int instance_text(casb_text *t, const page_columns *c, const PGresult *res, int row,
                          const fa_catalogue *cat, int of_finding)
 {
-    put_members(t, INSTANCE, c->head, COUNT(INSTANCE), res, row);
+    put_members(t, INSTANCE, c->head, COUNT(INSTANCE), res, row, c->header);
     if (of_finding) {
         const char *type_id = value_at(res, row, c->finding_type);
 
         finding_type_ref(t, fa_catalogue_find(cat, type_id), type_id,
                          value_at(res, row, c->severity));
-        put_members(t, FINDING_OF_INSTANCE, c->tail, COUNT(FINDING_OF_INSTANCE), res, row);
+        put_members(t, FINDING_OF_INSTANCE, c->tail, COUNT(FINDING_OF_INSTANCE), res, row, -1);
     }
     return casb_text_append(t, "}", 1);
 }
@@ -240,7 +250,7 @@ json_t *fa_view_instance(const PGresult *res, int row)
     casb_text t = {0};
     page_columns c;
 
-    instance_columns(&c, res);
+    instance_columns(&c, res, -1);
     return parsed(&t, instance_text(&t, &c, res, row, NULL, 0));
 }
 
@@ -259,31 +269,32 @@ int fa_view_findings_append(casb_text *out, const PGresult *res, int n,
     return rc;
 }
 
-/* The first n instances of res, comma-separated; of_finding: see instance_text. */
-static int instances_append(casb_text *out, const PGresult *res, int n, const fa_catalogue *cat,
-                            int of_finding)
+/* n instances of res from row first, comma-separated; header: see page_columns;
+ * of_finding: see instance_text. */
+static int instances_append(casb_text *out, const PGresult *res, int first, int n, int header,
+                            const fa_catalogue *cat, int of_finding)
 {
     page_columns c;
     int rc = 0;
 
-    instance_columns(&c, res);
+    instance_columns(&c, res, header);
     for (int i = 0; i < n && rc == 0; i++) {
         if (i > 0)
             casb_text_append(out, ",", 1);
-        rc = instance_text(out, &c, res, i, cat, of_finding);
+        rc = instance_text(out, &c, res, first + i, cat, of_finding);
     }
     return rc;
 }
 
 int fa_view_instances_append(casb_text *out, const PGresult *res, int n)
 {
-    return instances_append(out, res, n, NULL, 0);
+    return instances_append(out, res, 1, n, 0, NULL, 0);
 }
 
 int fa_view_instances_of_append(casb_text *out, const PGresult *res, int n,
                                 const fa_catalogue *cat)
 {
-    return instances_append(out, res, n, cat, 1);
+    return instances_append(out, res, 0, n, -1, cat, 1);
 }
 
 static json_t *counts_new(void)

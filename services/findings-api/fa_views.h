@@ -23,6 +23,8 @@ json_t *fa_view_instance(const PGresult *res, int row);
  * details as PostgreSQL returned them. 0 or -1. */
 int fa_view_findings_append(casb_text *out, const PGresult *res, int n,
                             const fa_catalogue *cat);
+/* The first n instances of a page of fa_store_list_instances (rows 1 to n), each with the
+ * finding's ids of its row 0. */
 int fa_view_instances_append(casb_text *out, const PGresult *res, int n);
 /* Instances with their finding's type, severity and status (fa_store_list_all_instances). */
 int fa_view_instances_of_append(casb_text *out, const PGresult *res, int n,

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,18 @@ static void expect_status(const char *path_and_query, long want)
     json_decref(r.body);
 }
 
+/* The answer is 200 with n items under key and no next page. */
+static void expect_last_page(const char *path_and_query, const char *key, size_t n)
+{
+    reply r = get(path_and_query);
+
+    if (r.status != 200)
+        fail_msg("GET %s answered %ld, not 200", path_and_query, r.status);
+    assert_int_equal(json_array_size(json_object_get(r.body, key)), n);
+    assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
+    json_decref(r.body);
+}
+
 static void test_unknown_parameters(void **state)
 {
     char path[256];
@@ -261,11 +274,7 @@ static void test_filters_and_pages(void **state)
 
     (void)state;
     snprintf(path, sizeof(path), "/v1/findings?integration_id=%s&severity=high", integration);
-    r = get(path);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(json_array_size(json_object_get(r.body, "findings")), 1);
-    assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
-    json_decref(r.body);
+    expect_last_page(path, "findings", 1);
 
     /* Three findings of the integration, one a page: two cursors, then the end. */
     snprintf(path, sizeof(path), "/v1/findings?integration_id=%s&limit=1", integration);
@@ -299,6 +308,24 @@ static void test_filters_and_pages(void **state)
                                            "asset.id"),
                         "carol");
     json_decref(r.body);
+    /* Each instance names its finding and integration as stored (lower case), whatever the
+     * case of the path's id; a finding with no instance in the state asked for has an
+     * empty page, not a 404. */
+    char upper[37];
+    for (int i = 0; i < 37; i++)
+        upper[i] = (char)toupper((unsigned char)finding[i]);
+    snprintf(path, sizeof(path), "/v1/findings/%s/instances?limit=5", upper);
+    r = get(path);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.body, "instances")), 3);
+    for (size_t i = 0; i < 3; i++) {
+        const json_t *inst = json_array_get(json_object_get(r.body, "instances"), i);
+        assert_string_equal(casb_json_str(inst, "finding_id"), finding);
+        assert_string_equal(casb_json_str(inst, "integration_id"), integration);
+    }
+    json_decref(r.body);
+    snprintf(path, sizeof(path), "/v1/findings/%s/instances?state=resolved", finding);
+    expect_last_page(path, "instances", 0);
 
     r = get("/v1/finding-types?provider=github");
     assert_int_equal(r.status, 200);

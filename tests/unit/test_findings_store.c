@@ -170,7 +170,8 @@ static char *page_through(fa_findings_query q, int page_size)
     return out;
 }
 
-/* The list page a page view writes for the first n rows of res, parsed: an array. */
+/* The list page a page view writes for the first n findings or instances of res, parsed: an
+ * array. */
 static json_t *page_of(const PGresult *res, int n, int findings)
 {
     casb_text t = {0};
@@ -232,17 +233,23 @@ static void assert_time_member(const json_t *v, const char *path, const PGresult
 
 /* The instance view holds each column of the row, member by member: an oracle apart from
  * the view's own code, and from its escaping (jansson decodes what the view wrote). */
-static void assert_instance_view(const json_t *v, const PGresult *res, int row)
+/* The instance view of row: its columns, and its finding's ids from header (a page of
+ * fa_store_list_instances: row 0), or from the row itself when header is -1. */
+static void assert_instance_view(const json_t *v, const PGresult *res, int row, int header)
 {
     static const char *const members[][2] = {
-        {"id", "id"}, {"finding_id", "finding_id"}, {"integration_id", "integration_id"},
-        {"asset.kind", "asset_kind"}, {"asset.id", "asset_id"}, {"asset.name", "asset_name"},
-        {"asset.url", "asset_url"}, {"state", "state"}, {"last_scan_id", "last_scan_id"},
+        {"id", "id"}, {"asset.kind", "asset_kind"}, {"asset.id", "asset_id"},
+        {"asset.name", "asset_name"}, {"asset.url", "asset_url"}, {"state", "state"},
+        {"last_scan_id", "last_scan_id"},
     };
     json_t *details = json_loads(casb_db_get(res, row, "details"), 0, NULL);
 
     for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++)
         assert_member(v, members[i][0], res, row, members[i][1]);
+    assert_member(v, "finding_id", res, header >= 0 ? header : row, "finding_id");
+    assert_member(v, "integration_id", res, header >= 0 ? header : row, "integration_id");
+    assert_non_null(casb_json_str(v, "finding_id"));
+    assert_non_null(casb_json_str(v, "integration_id"));
     assert_time_member(v, "first_seen_at", res, row, "first_seen_epoch");
     assert_time_member(v, "last_seen_at", res, row, "last_seen_epoch");
     assert_time_member(v, "resolved_at", res, row, "resolved_epoch");
@@ -411,26 +418,36 @@ static void test_get_finding_and_instances(void **state)
     assert_int_equal(PQntuples(res), 0);
     PQclear(res);
 
-    /* Instances in asset order, by state, with a keyset cursor. */
-    /* A page of 2 brings a third row: the sign that another page exists. */
+    /* Instances in asset order, by state, with a keyset cursor, after the finding's row. */
+    /* A page of 2 brings a third instance: the sign that another page exists. */
     res = fa_store_list_instances(db, account, id, "active", NULL, 2, err, sizeof(err));
-    assert_int_equal(PQntuples(res), 3);
-    assert_string_equal(casb_db_get(res, 2, "asset_id"), "erin");
-    json_t *inst = fa_view_instance(res, 0);
+    assert_int_equal(PQntuples(res), 1 + 3);
+    assert_string_equal(casb_db_get(res, 0, "finding_id"), id);
+    assert_string_equal(casb_db_get(res, 0, "integration_id"), integration);
+    assert_null(casb_db_get(res, 0, "asset_id"));
+    assert_null(casb_db_get(res, 1, "finding_id"));
+    assert_string_equal(casb_db_get(res, 3, "asset_id"), "erin");
+    json_t *inst = page_of(res, 3, 0);
+    for (int i = 0; i < 3; i++)
+        assert_instance_view(json_array_get(inst, i), res, 1 + i, 0);
+    assert_string_equal(casb_json_path_str(json_array_get(inst, 0), "asset.id"), "alice");
+    json_decref(inst);
+    /* One instance on its own (fa_store_get_instance): the same document. */
+    PGresult *one = fa_store_get_instance(db, account, casb_db_get(res, 1, "id"), err,
+                                          sizeof(err));
+    assert_int_equal(PQntuples(one), 1);
+    inst = fa_view_instance(one, 0);
     assert_string_equal(casb_json_path_str(inst, "asset.id"), "alice");
     assert_string_equal(casb_json_str(inst, "state"), "active");
     assert_true(json_is_object(json_object_get(inst, "details")));
-    assert_instance_view(inst, res, 0);
+    assert_instance_view(inst, one, 0, -1);
     json_decref(inst);
-    inst = page_of(res, 3, 0);
-    for (int i = 0; i < 3; i++)
-        assert_instance_view(json_array_get(inst, i), res, i);
-    json_decref(inst);
+    PQclear(one);
     PQclear(res);
     res = fa_store_list_instances(db, account, public_finding, NULL, NULL, 10, err, sizeof(err));
-    assert_int_equal(PQntuples(res), 1);
+    assert_int_equal(PQntuples(res), 1 + 1);
     inst = page_of(res, 1, 0);
-    assert_instance_view(json_array_get(inst, 0), res, 0);
+    assert_instance_view(json_array_get(inst, 0), res, 1, 0);
     assert_string_equal(casb_json_path_str(json_array_get(inst, 0), "asset.name"),
                         "zo\xc3\xab \"q\" back\\slash/\nline\ttab\x01");
     assert_string_equal(casb_json_path_str(json_array_get(inst, 0), "details.note"),
@@ -438,11 +455,16 @@ static void test_get_finding_and_instances(void **state)
     json_decref(inst);
     PQclear(res);
     res = fa_store_list_instances(db, account, id, NULL, "bob", 10, err, sizeof(err));
-    assert_int_equal(PQntuples(res), 3);
-    assert_string_equal(casb_db_get(res, 0, "asset_id"), "carol");
+    assert_int_equal(PQntuples(res), 1 + 3);
+    assert_string_equal(casb_db_get(res, 1, "asset_id"), "carol");
     PQclear(res);
     res = fa_store_list_instances(db, account, id, "resolved", NULL, 10, err, sizeof(err));
+    assert_int_equal(PQntuples(res), 1 + 1);
+    PQclear(res);
+    /* A finding without instances in the state asked for: its row alone. */
+    res = fa_store_list_instances(db, account, id, "active", "zz", 10, err, sizeof(err));
     assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(casb_db_get(res, 0, "finding_id"), id);
     PQclear(res);
     res = fa_store_list_instances(db, other_account, id, NULL, NULL, 10, err, sizeof(err));
     assert_int_equal(PQntuples(res), 0);
