@@ -11,9 +11,7 @@
 #define EPOCH(col) FA_SQL_EPOCH(col)
 
 /* The same expression as in migration 0009's indexes, which the list's orders use. */
-#define SEVERITY_RANK                                                                          \
-    "(CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"          \
-    " ELSE 3 END)"
+#define SEVERITY_RANK FA_SQL_SEVERITY_RANK("f.severity")
 
 #define FINDING_COLUMNS                                                                        \
     "f.id, f.integration_id, i.provider, i.name AS integration_name, f.finding_type,"         \

@@ -75,15 +75,26 @@ typedef struct {
     "    SET critical = excluded.critical, high = excluded.high, medium = excluded.medium,"    \
     "        low = excluded.low"
 
+/* A severity's rank, critical first: the expression of migration 0009's indexes. */
+#define FA_SQL_SEVERITY_RANK(severity)                                                         \
+    "(CASE " severity " WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2"        \
+    " ELSE 3 END)"
+
 /* The finding filters on findings f joined to integrations i, each NULL or a value so that
  * the statement is constant: $1 account, $2 integration, $3 provider, $4 severity, $5 status,
  * $6 category's type ids (JSON), $7 finding type, $9 the text search's ILIKE pattern and $10
- * the type ids whose title it matches. */
+ * the type ids whose title it matches. A severity is compared by its rank as well: the
+ * planner then holds the rank constant, so migration 0009's findings_by_severity index yields
+ * one severity's page in either order (severity or instance count) and the scan stops after
+ * it (the query benchmark's high findings by instance count read 53 rows for a page of 51,
+ * not 208, in a third of the time). */
 #define FA_SQL_FINDING_FILTERS                                                                 \
     " WHERE f.account_id = $1"                                                                 \
     "   AND ($2::uuid IS NULL OR f.integration_id = $2::uuid)"                                 \
     "   AND ($3::text IS NULL OR i.provider = $3)"                                             \
-    "   AND ($4::text IS NULL OR f.severity = $4)"                                             \
+    "   AND ($4::text IS NULL"                                                                 \
+    "        OR (f.severity = $4 AND " FA_SQL_SEVERITY_RANK("f.severity") " = "               \
+    "            " FA_SQL_SEVERITY_RANK("$4::text") "))"                                      \
     "   AND ($5::text IS NULL OR f.status = $5)"                                               \
     "   AND ($6::jsonb IS NULL OR f.finding_type IN"                                           \
     "        (SELECT jsonb_array_elements_text($6::jsonb)))"                                   \
