@@ -119,19 +119,20 @@ static const char SQL_UPSERT_FINDINGS[] =
  * reopened instances are exactly the ones that became active, so each finding's
  * instance_count grows by theirs: recounting the findings' instances for every message made
  * ingest quadratic in a scan's instances (the ingest benchmark: 200,000 instances). The
- * completed message recounts every finding of the integration (SQL_RECOUNT). */
+ * completed message recounts every finding of the integration (SQL_RECOUNT). The rows are
+ * read as json, not jsonb: the details are stored as their text (migration 0014). */
 static const char SQL_UPSERT_INSTANCES[] =
     "WITH up AS ("
     "INSERT INTO finding_instances AS fi (id, finding_id, integration_id, asset_kind, asset_id,"
     "       asset_name, asset_url, details, state, first_seen_at, last_seen_at, last_scan_id,"
     "       last_scan_started_at, last_transition)"
     " SELECT gen_random_uuid(), f.id, f.integration_id, r.asset_kind, r.asset_id, r.asset_name,"
-    "        r.asset_url, coalesce(r.details, '{}'::jsonb), 'active', now(), now(), $3,"
+    "        r.asset_url, coalesce(r.details, '{}'::json), 'active', now(), now(), $3,"
     "        $4::timestamptz, 'detected'"
     "   FROM (SELECT DISTINCT ON (x.finding_type, x.asset_id) x.*"
-    "           FROM jsonb_to_recordset($1::jsonb) AS x(seq int, ord int, finding_type text,"
+    "           FROM json_to_recordset($1::json) AS x(seq int, ord int, finding_type text,"
     "                asset_kind text, asset_id text, asset_name text, asset_url text,"
-    "                details jsonb)"
+    "                details json)"
     "          ORDER BY x.finding_type, x.asset_id, x.seq DESC, x.ord DESC) r"
     "   JOIN findings f ON f.integration_id = $2 AND f.finding_type = r.finding_type"
     " ON CONFLICT (finding_id, asset_id) DO UPDATE"

@@ -361,6 +361,29 @@ static void test_not_seen_hidden_stays_hidden(void **state)
     assert_int_equal(instance_count(f, T_2FA), 0);
 }
 
+/* Details are kept as the scanner wrote them (a json column, migration 0014): the text
+ * comes back with its members in the order sent, not in jsonb's. */
+static void test_details_kept_as_sent(void **state)
+{
+    fixture *f = *state;
+    char scan_id[37], buf[256];
+    const char *t = "2026-03-01T00:00:00Z";
+    const char *e[] = {T_PUBLIC "|acme/web", NULL};
+    json_t *m;
+
+    new_scan(f, scan_id, t);
+    m = findings(f, scan_id, t, 1, e);
+    json_object_set_new(json_array_get(json_object_get(m, "findings"), 0), "details",
+                        json_pack("{s:s, s:[i, {s:n}], s:s}", "zeta", "z", "alpha", 1, "b",
+                                  "note", "caf\xc3\xa9 \"x\""));
+    apply_ok(m);
+    const char *p[] = {f->integration_id};
+    assert_string_equal(
+        value(buf, sizeof(buf),
+              "SELECT details::text FROM finding_instances WHERE integration_id = $1", 1, p),
+        "{\"zeta\":\"z\",\"alpha\":[1,{\"b\":null}],\"note\":\"caf\xc3\xa9 \\\"x\\\"\"}");
+}
+
 static void test_late_message_of_older_scan_changes_nothing(void **state)
 {
     fixture *f = *state;
@@ -1030,6 +1053,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_seen_hidden_stays_hidden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhook_deliveries_queued_once, setup, teardown),
         cmocka_unit_test(test_events_go_with_their_findings),
+        cmocka_unit_test_setup_teardown(test_details_kept_as_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_message_of_older_scan_changes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_repeated_asset_in_one_message_and_big_batch, setup,
