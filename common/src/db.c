@@ -199,7 +199,7 @@ typedef enum {
 /* Runs sql once in the plan mode it needs: one-shot, or prepared (once per connection)
  * and executed with the connection's generic plan of it. */
 static PGresult *run_statement(casb_db *db, const char *sql, int nparams,
-                               const char *const *params, statement_kind kind)
+                               const char *const *params, statement_kind kind, int binary)
 {
     PGresult *failed = NULL;
     char name[32];
@@ -212,11 +212,11 @@ static PGresult *run_statement(casb_db *db, const char *sql, int nparams,
     if (kind != STMT_GENERIC || (i = prepared_index(db, sql, nparams, &failed)) < 0) {
         if (failed)
             return failed;
-        /* Text format both ways, types inferred by the server. */
-        return PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        /* Parameters in text, their types inferred by the server. */
+        return PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, binary);
     }
     statement_name(db, i, name, sizeof name);
-    return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+    return PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, binary);
 }
 
 int casb_db_open(casb_db **out, const char *url, int timeout_ms, char *err, size_t errlen)
@@ -349,7 +349,7 @@ static void record_failure(casb_db *db, const PGresult *res, char *err, size_t e
 }
 
 static PGresult *query(casb_db *db, const char *sql, int nparams, const char *const *params,
-                       statement_kind kind, char *err, size_t errlen)
+                       statement_kind kind, int binary, char *err, size_t errlen)
 {
     PGresult *res = NULL;
     int attempt;
@@ -359,7 +359,7 @@ static PGresult *query(casb_db *db, const char *sql, int nparams, const char *co
         ExecStatusType st;
         char why[256];
 
-        res = run_statement(db, sql, nparams, params, kind);
+        res = run_statement(db, sql, nparams, params, kind, binary);
         st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             sync_tx_state(db);
@@ -395,13 +395,25 @@ static PGresult *query(casb_db *db, const char *sql, int nparams, const char *co
 PGresult *casb_db_query(casb_db *db, const char *sql, int nparams, const char *const *params,
                         char *err, size_t errlen)
 {
-    return query(db, sql, nparams, params, STMT_PLANNED, err, errlen);
+    return query(db, sql, nparams, params, STMT_PLANNED, 0, err, errlen);
 }
 
 PGresult *casb_db_query_generic(casb_db *db, const char *sql, int nparams,
                                 const char *const *params, char *err, size_t errlen)
 {
-    return query(db, sql, nparams, params, STMT_GENERIC, err, errlen);
+    return query(db, sql, nparams, params, STMT_GENERIC, 0, err, errlen);
+}
+
+PGresult *casb_db_query_binary(casb_db *db, const char *sql, int nparams,
+                               const char *const *params, char *err, size_t errlen)
+{
+    return query(db, sql, nparams, params, STMT_PLANNED, 1, err, errlen);
+}
+
+PGresult *casb_db_query_generic_binary(casb_db *db, const char *sql, int nparams,
+                                       const char *const *params, char *err, size_t errlen)
+{
+    return query(db, sql, nparams, params, STMT_GENERIC, 1, err, errlen);
 }
 
 int casb_db_exec(casb_db *db, const char *sql, int nparams, const char *const *params,
@@ -426,7 +438,7 @@ int casb_db_begin(casb_db *db, char *err, size_t errlen)
 
     if (db->in_tx)
         return casb_fail(err, errlen, CASB_ECONFLICT, "database: already in a transaction");
-    res = query(db, "BEGIN", 0, NULL, STMT_CONTROL, err, errlen);
+    res = query(db, "BEGIN", 0, NULL, STMT_CONTROL, 0, err, errlen);
     if (!res)
         return CASB_ERROR;
     PQclear(res);
@@ -436,7 +448,7 @@ int casb_db_begin(casb_db *db, char *err, size_t errlen)
 
 int casb_db_commit(casb_db *db, char *err, size_t errlen)
 {
-    PGresult *res = query(db, "COMMIT", 0, NULL, STMT_CONTROL, err, errlen);
+    PGresult *res = query(db, "COMMIT", 0, NULL, STMT_CONTROL, 0, err, errlen);
     int rc = 0;
 
     /* Whatever happened, the transaction is over: committed, rolled back by the server,
@@ -511,50 +523,6 @@ PGconn *casb_db_conn(casb_db *db)
         PQclear(failed);
     }
     return db->conn;
-}
-
-/* Returns the column index, or -1 (logged: a wrong name is a programming error). */
-static int column_index(const PGresult *res, int row, const char *column)
-{
-    int col;
-
-    if (!res || row < 0 || row >= PQntuples(res))
-        return -1;
-    col = PQfnumber(res, column);
-    if (col < 0)
-        casb_log_error("database: no such column in result", "column", column);
-    return col;
-}
-
-const char *casb_db_get(const PGresult *res, int row, const char *column)
-{
-    int col = column_index(res, row, column);
-
-    if (col < 0 || PQgetisnull(res, row, col))
-        return NULL;
-    return PQgetvalue(res, row, col);
-}
-
-long long casb_db_get_int(const PGresult *res, int row, const char *column, long long def)
-{
-    const char *s = casb_db_get(res, row, column);
-    char *end = NULL;
-    long long v;
-
-    if (!s || !*s)
-        return def;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0')
-        return def;
-    return v;
-}
-
-int casb_db_get_bool(const PGresult *res, int row, const char *column)
-{
-    const char *s = casb_db_get(res, row, column);
-
-    return s && s[0] == 't';
 }
 
 /* ---- pool ---- */

@@ -200,16 +200,32 @@ int casb_sql_specialize(const char *sql, int nparams, const char *const *params,
     return out->failed ? -1 : 0;
 }
 
-PGresult *casb_db_query_specialised(casb_db *db, const char *sql, int nparams,
-                                    const char *const *params, char *err, size_t errlen)
+static PGresult *query_specialised(casb_db *db, const char *sql, int nparams,
+                                   const char *const *params, int binary, char *err,
+                                   size_t errlen)
 {
     casb_text text = {0};
     PGresult *res = NULL;
 
     if (casb_sql_specialize(sql, nparams, params, &text) != 0)
         casb_fail(err, errlen, CASB_ERROR, "database: out of memory");
+    else if (binary)
+        res = casb_db_query_generic_binary(db, text.data, nparams, params, err, errlen);
     else
         res = casb_db_query_generic(db, text.data, nparams, params, err, errlen);
     casb_text_free(&text);
     return res;
+}
+
+PGresult *casb_db_query_specialised(casb_db *db, const char *sql, int nparams,
+                                    const char *const *params, char *err, size_t errlen)
+{
+    return query_specialised(db, sql, nparams, params, 0, err, errlen);
+}
+
+PGresult *casb_db_query_specialised_binary(casb_db *db, const char *sql, int nparams,
+                                           const char *const *params, char *err,
+                                           size_t errlen)
+{
+    return query_specialised(db, sql, nparams, params, 1, err, errlen);
 }

@@ -117,7 +117,7 @@ static int handle_list_findings(casb_http_req *r)
         fa_findings_cursor c = {q.sort, casb_db_get_int(res, last, "k1", 0),
                                 casb_db_get_int(res, last, "k2", 0), ""};
 
-        memcpy(c.id, casb_db_get(res, last, "id"), sizeof(c.id)); /* a UUID's text */
+        casb_db_get_uuid(res, last, "id", c.id);
         next = fa_cursor_findings_encode(&c);
     }
     status = casb_query_reply_list_text(r, "findings", &list, next);
@@ -244,9 +244,13 @@ static int handle_all_instances(casb_http_req *r)
     }
     n = PQntuples(res);
     fa_view_instances_of_append(&list, res, n < q.limit ? n : q.limit, a->catalogue);
-    if (n > q.limit)
-        next = fa_cursor_all_instances_encode(casb_db_get(res, q.limit - 1, "finding_id"),
-                                              casb_db_get(res, q.limit - 1, "asset_id"));
+    if (n > q.limit) {
+        char finding_id[37];
+
+        next = fa_cursor_all_instances_encode(
+            casb_db_get_uuid(res, q.limit - 1, "finding_id", finding_id),
+            casb_db_get(res, q.limit - 1, "asset_id"));
+    }
     status = casb_query_reply_list_text(r, "instances", &list, next);
 out:
     PQclear(res);

@@ -8,31 +8,30 @@
 #include "fa_query.h"
 
 #define TS(col) FA_SQL_TS(col)
-#define EPOCH(col) FA_SQL_EPOCH(col)
 
 /* The same expression as in migration 0009's indexes, which the list's orders use. */
 #define SEVERITY_RANK FA_SQL_SEVERITY_RANK("f.severity")
 
+/* The statements that fa_views.c writes out run with binary results
+ * (casb_db_query_binary): their uuids, numbers and times are read as PostgreSQL keeps
+ * them, not written out as text by the server and parsed back here. */
 #define FINDING_COLUMNS                                                                        \
     "f.id, f.integration_id, i.provider, i.name AS integration_name, f.finding_type,"         \
-    " f.severity, f.severity_tuned, f.status, f.instance_count,"                               \
-    " " EPOCH("f.first_seen_at") " AS first_seen_epoch,"                                     \
-    " " EPOCH("f.last_seen_at") " AS last_seen_epoch,"                                       \
-    " " SEVERITY_RANK " AS severity_rank"
+    " f.severity, f.severity_tuned, f.status, f.instance_count, f.first_seen_at,"              \
+    " f.last_seen_at"
 
 /* Every filter is a parameter that is either NULL (no filter) or a value, so each statement
  * is constant. One statement per order, whose sort key (k1, k2, id) is written the way
  * migration 0009's indexes are: an ascending index scan of the account's findings then yields
  * the page without sorting all of them (the query benchmark: 18,000 findings per account).
  * The keyset condition compares (k1, k2, id) as a row, which matches the ORDER BY exactly and
- * bounds the index scan. The statements run specialised (casb_db_query_specialised): the
- * groups of NULL filters and of an absent cursor become constants, and each combination
+ * bounds the index scan. The statements run specialised (casb_db_query_specialised_binary):
+ * the groups of NULL filters and of an absent cursor become constants, and each combination
  * gets one generic plan per connection (the query benchmark: planning a list statement took
  * more database time than running it). */
 #define LAST_SEEN_US "(extract(epoch FROM f.last_seen_at) * 1000000)::bigint"
 #define SQL_LIST_FINDINGS(k1, k2)                                                              \
-    "SELECT " FINDING_COLUMNS ", " LAST_SEEN_US " AS last_seen_us,"                            \
-    "       (" k1 ")::bigint AS k1, (" k2 ")::bigint AS k2"                                    \
+    "SELECT " FINDING_COLUMNS ", (" k1 ")::bigint AS k1, (" k2 ")::bigint AS k2"               \
     "  FROM findings f JOIN integrations i ON i.id = f.integration_id"                         \
     FA_SQL_FINDING_FILTERS                                                                     \
     "   AND ($8::boolean OR f.instance_count > 0)"                                             \
@@ -47,8 +46,7 @@
  * the index scan, the id breaking ties. k2 is 0 in this order's cursors. */
 #define CURSOR_LAST_SEEN "(timestamptz 'epoch' - $11::bigint * interval '1 microsecond')"
 #define SQL_LIST_FINDINGS_BY_LAST_SEEN                                                         \
-    "SELECT " FINDING_COLUMNS ", " LAST_SEEN_US " AS last_seen_us,"                            \
-    "       (-" LAST_SEEN_US ")::bigint AS k1, 0::bigint AS k2"                                \
+    "SELECT " FINDING_COLUMNS ", (-" LAST_SEEN_US ")::bigint AS k1, 0::bigint AS k2"           \
     "  FROM findings f JOIN integrations i ON i.id = f.integration_id"                         \
     FA_SQL_FINDING_FILTERS                                                                     \
     "   AND ($8::boolean OR f.instance_count > 0)"                                             \
@@ -74,10 +72,8 @@ static const char SQL_GET_FINDING[] =
 /* finding_ids: the columns finding_id and integration_id. */
 #define INSTANCE_COLUMNS_WITH(finding_ids)                                                     \
     "fi.id, " finding_ids ", fi.asset_kind, fi.asset_id, fi.asset_name,"                       \
-    " fi.asset_url, fi.details::text AS details, fi.state,"                                   \
-    " " EPOCH("fi.first_seen_at") " AS first_seen_epoch,"                                    \
-    " " EPOCH("fi.last_seen_at") " AS last_seen_epoch, fi.last_scan_id,"                     \
-    " " EPOCH("fi.resolved_at") " AS resolved_epoch"
+    " fi.asset_url, fi.details, fi.state, fi.first_seen_at, fi.last_seen_at,"                 \
+    " fi.last_scan_id, fi.resolved_at"
 #define INSTANCE_COLUMNS INSTANCE_COLUMNS_WITH("fi.finding_id, fi.integration_id")
 
 /* The finding's row, then its instances (Append runs the two branches in order). The
@@ -87,9 +83,9 @@ static const char SQL_GET_FINDING[] =
 static const char SQL_LIST_INSTANCES[] =
     "SELECT NULL::uuid AS id, f.id AS finding_id, f.integration_id, NULL::text AS asset_kind,"
     "       NULL::text AS asset_id, NULL::text AS asset_name, NULL::text AS asset_url,"
-    "       NULL::text AS details, NULL::text AS state, NULL::bigint AS first_seen_epoch,"
-    "       NULL::bigint AS last_seen_epoch, NULL::uuid AS last_scan_id,"
-    "       NULL::bigint AS resolved_epoch"
+    "       NULL::json AS details, NULL::text AS state, NULL::timestamptz AS first_seen_at,"
+    "       NULL::timestamptz AS last_seen_at, NULL::uuid AS last_scan_id,"
+    "       NULL::timestamptz AS resolved_at"
     "  FROM findings f"
     " WHERE f.account_id = $1 AND f.id = $2"
     " UNION ALL"
@@ -181,7 +177,8 @@ PGresult *fa_store_list_findings(casb_db *db, const fa_findings_query *q, char *
     params[11] = q->has_cursor ? k2_s : NULL;
     params[12] = q->has_cursor ? q->cursor.id : NULL;
     params[13] = limit_s;
-    return casb_db_query_specialised(db, SQL_LIST_FINDINGS_BY[sort], 14, params, err, errlen);
+    return casb_db_query_specialised_binary(db, SQL_LIST_FINDINGS_BY[sort], 14, params, err,
+                                            errlen);
 }
 
 PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *finding_id,
@@ -189,7 +186,7 @@ PGresult *fa_store_get_finding(casb_db *db, const char *account_id, const char *
 {
     const char *params[] = {account_id, finding_id};
 
-    return casb_db_query_generic(db, SQL_GET_FINDING, 2, params, err, errlen);
+    return casb_db_query_generic_binary(db, SQL_GET_FINDING, 2, params, err, errlen);
 }
 
 PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const char *finding_id,
@@ -200,7 +197,7 @@ PGresult *fa_store_list_instances(casb_db *db, const char *account_id, const cha
 
     snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
     const char *params[] = {account_id, finding_id, state, after_asset_id, limit_s};
-    return casb_db_query_specialised(db, SQL_LIST_INSTANCES, 5, params, err, errlen);
+    return casb_db_query_specialised_binary(db, SQL_LIST_INSTANCES, 5, params, err, errlen);
 }
 
 PGresult *fa_store_summary_counts(casb_db *db, const char *account_id, char *err,
@@ -232,7 +229,7 @@ PGresult *fa_store_get_instance(casb_db *db, const char *account_id, const char 
 {
     const char *params[] = {account_id, instance_id};
 
-    return casb_db_query_generic(db, SQL_GET_INSTANCE, 2, params, err, errlen);
+    return casb_db_query_generic_binary(db, SQL_GET_INSTANCE, 2, params, err, errlen);
 }
 
 PGresult *fa_store_history(casb_db *db, const char *account_id, const char *finding_id,
@@ -277,5 +274,5 @@ PGresult *fa_store_list_all_instances(casb_db *db, const char *const params[10],
     p[10] = after_finding;
     p[11] = after_asset;
     p[12] = limit_s;
-    return casb_db_query(db, SQL_LIST_ALL_INSTANCES, 13, p, err, errlen);
+    return casb_db_query_binary(db, SQL_LIST_ALL_INSTANCES, 13, p, err, errlen);
 }

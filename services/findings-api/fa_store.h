@@ -48,12 +48,10 @@ typedef struct {
     int limit;                    /* page size */
 } fa_findings_query;
 
-/* SQL shared by the lists and the exports. Times leave PostgreSQL in RFC 3339 UTC. */
+/* A time that leaves PostgreSQL as text, in RFC 3339 UTC (exports, webhooks, a finding's
+ * history). The findings' and instances' views read theirs in binary instead (fa_store.c):
+ * to_char was a fifth of the database's time for a page of 200 instances. */
 #define FA_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-/* Or as whole seconds since 1970, which the views (fa_views.c) write in RFC 3339: to_char
- * was a fifth of the database's time for a page of 200 instances (three times each), and
- * the epoch a tenth of that. Truncated like to_char's seconds. */
-#define FA_SQL_EPOCH(col) "floor(date_part('epoch', " col "))::bigint"
 
 /* Today's row of the trend (integration_daily_counts) for each integration whose id the
  * SELECT `which` returns: active instances of its findings that are not ignored, by

@@ -12,7 +12,8 @@
 /* The views of list pages are written as text, straight from the rows: a page of 200
  * instances is 2,400 columns, and a jansson value for each (then serialised) was most of
  * findings-api's CPU in the query benchmark. Columns are found by name once per page. The
- * single-resource views parse the same text, so both forms are one. */
+ * single-resource views parse the same text, so both forms are one. The rows come in
+ * binary (fa_store.c) or text: each value is read by its column's format. */
 
 /* A column as a JSON string, or null when SQL NULL. */
 static json_t *col_str(const PGresult *res, int row, const char *column)
@@ -24,10 +25,10 @@ static json_t *col_str(const PGresult *res, int row, const char *column)
 
 /* A member of a view whose value is a column: member is the text before the value
  * (",\"key\":"). A string column becomes a JSON string (escaped), null for SQL NULL; a
- * plain one the same without the escaping, for columns that never need it (uuid); a time
- * column holds seconds since 1970 (FA_SQL_EPOCH) and becomes RFC 3339 UTC; a raw column is
- * JSON text already (a number, a jsonb's text), with fallback for SQL NULL. */
-typedef enum { COL_STRING, COL_PLAIN, COL_TIME, COL_RAW } column_kind;
+ * uuid column the same without the escaping; a time column (a timestamptz, or seconds since
+ * 1970) becomes RFC 3339 UTC; an integer column a JSON number and a JSON column its text,
+ * with fallback for SQL NULL. */
+typedef enum { COL_STRING, COL_UUID, COL_TIME, COL_INT, COL_JSON } column_kind;
 
 typedef struct {
     const char *member;
@@ -39,8 +40,8 @@ typedef struct {
 #define MAX_COLUMN_MEMBERS 16
 
 static const column_member FINDING_HEAD[] = {
-    {"{\"id\":", "id", COL_PLAIN, NULL},
-    {",\"integration_id\":", "integration_id", COL_PLAIN, NULL},
+    {"{\"id\":", "id", COL_UUID, NULL},
+    {",\"integration_id\":", "integration_id", COL_UUID, NULL},
     {",\"provider\":", "provider", COL_STRING, NULL},
     {",\"integration_name\":", "integration_name", COL_STRING, NULL},
 };
@@ -48,25 +49,25 @@ static const column_member FINDING_HEAD[] = {
 static const column_member FINDING_TAIL[] = {
     {",\"severity\":", "severity", COL_STRING, NULL},
     {",\"status\":", "status", COL_STRING, NULL},
-    {",\"instance_count\":", "instance_count", COL_RAW, "0"},
-    {",\"first_seen_at\":", "first_seen_epoch", COL_TIME, NULL},
-    {",\"last_seen_at\":", "last_seen_epoch", COL_TIME, NULL},
+    {",\"instance_count\":", "instance_count", COL_INT, "0"},
+    {",\"first_seen_at\":", "first_seen_at", COL_TIME, NULL},
+    {",\"last_seen_at\":", "last_seen_at", COL_TIME, NULL},
 };
 static const column_member INSTANCE[] = {
-    {"{\"id\":", "id", COL_PLAIN, NULL},
-    {",\"finding_id\":", "finding_id", COL_PLAIN, NULL},
-    {",\"integration_id\":", "integration_id", COL_PLAIN, NULL},
+    {"{\"id\":", "id", COL_UUID, NULL},
+    {",\"finding_id\":", "finding_id", COL_UUID, NULL},
+    {",\"integration_id\":", "integration_id", COL_UUID, NULL},
     {",\"asset\":{\"kind\":", "asset_kind", COL_STRING, NULL},
     {",\"id\":", "asset_id", COL_STRING, NULL},
     {",\"name\":", "asset_name", COL_STRING, NULL},
     {",\"url\":", "asset_url", COL_STRING, NULL},
     {"},\"state\":", "state", COL_STRING, NULL},
-    {",\"first_seen_at\":", "first_seen_epoch", COL_TIME, NULL},
-    {",\"last_seen_at\":", "last_seen_epoch", COL_TIME, NULL},
-    {",\"last_scan_id\":", "last_scan_id", COL_PLAIN, NULL},
-    {",\"resolved_at\":", "resolved_epoch", COL_TIME, NULL},
-    /* jsonb's text, as PostgreSQL returns it: not parsed and serialised again. */
-    {",\"details\":", "details", COL_RAW, "{}"},
+    {",\"first_seen_at\":", "first_seen_at", COL_TIME, NULL},
+    {",\"last_seen_at\":", "last_seen_at", COL_TIME, NULL},
+    {",\"last_scan_id\":", "last_scan_id", COL_UUID, NULL},
+    {",\"resolved_at\":", "resolved_at", COL_TIME, NULL},
+    /* The json's text, as PostgreSQL returns it: not parsed and serialised again. */
+    {",\"details\":", "details", COL_JSON, "{}"},
 };
 /* An instance of GET /v1/instances: its finding's, after the instance's. */
 static const column_member FINDING_OF_INSTANCE[] = {
@@ -82,11 +83,26 @@ _Static_assert(COUNT(FINDING_HEAD) <= MAX_COLUMN_MEMBERS &&
                    COUNT(FINDING_OF_INSTANCE) <= MAX_COLUMN_MEMBERS,
                "a view's column numbers fit page_columns");
 
-/* The column numbers of members in res (-1 for a column it lacks: SQL NULL). */
-static void find_columns(int *cols, const column_member *members, size_t n, const PGresult *res)
+/* A column of a page: its number in the result (-1 for one it lacks: SQL NULL), and its
+ * format and type, read once for all the page's rows. */
+typedef struct {
+    int col;
+    casb_db_format format;
+} view_column;
+
+static view_column view_column_of(const PGresult *res, const char *name)
+{
+    view_column c = {PQfnumber(res, name), {0, 0}};
+
+    c.format = casb_db_column_format(res, c.col);
+    return c;
+}
+
+static void find_columns(view_column *cols, const column_member *members, size_t n,
+                         const PGresult *res)
 {
     for (size_t i = 0; i < n; i++)
-        cols[i] = PQfnumber(res, members[i].column);
+        cols[i] = view_column_of(res, members[i].column);
 }
 
 static const char *value_at(const PGresult *res, int row, int col)
@@ -94,13 +110,20 @@ static const char *value_at(const PGresult *res, int row, int col)
     return col < 0 || PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
-/* The JSON string of a time column's seconds since 1970, or null. */
-static void put_time(casb_text *t, const char *v)
+static int bool_at(const PGresult *res, int row, view_column c)
 {
-    char buf[40], *end;
-    long long secs = v ? strtoll(v, &end, 10) : 0;
+    const char *v = value_at(res, row, c.col);
 
-    if (!v || end == v || *end) {
+    return casb_db_decode_bool(c.format, v, v ? PQgetlength(res, row, c.col) : 0);
+}
+
+/* The JSON string of a time, or null. */
+static void put_time(casb_text *t, casb_db_format f, const char *v, int len)
+{
+    char buf[40];
+    long long secs;
+
+    if (casb_db_decode_time(f, v, len, &secs) != 0) {
         casb_text_append(t, "null", 4);
         return;
     }
@@ -110,36 +133,59 @@ static void put_time(casb_text *t, const char *v)
     casb_text_append_str(t, buf);
 }
 
+static void put_uuid(casb_text *t, casb_db_format f, const char *v, int len)
+{
+    char id[37];
+
+    if (!casb_db_decode_uuid(f, v, len, id)) {
+        casb_text_append(t, "null", 4);
+        return;
+    }
+    casb_text_append(t, "\"", 1);
+    casb_text_append(t, id, 36);
+    casb_text_append(t, "\"", 1);
+}
+
+static void put_int(casb_text *t, casb_db_format f, const char *v, int len, const char *fallback)
+{
+    char buf[24];
+    long long n;
+
+    if (casb_db_decode_int(f, v, len, &n) != 0) {
+        casb_text_append_str(t, fallback);
+        return;
+    }
+    casb_text_append(t, buf, (size_t)snprintf(buf, sizeof buf, "%lld", n));
+}
+
 /* header: a row whose values stand in for the row's SQL NULLs (fa_store_list_instances'
  * finding row, NULL where the instances have values), or -1. */
-static void put_members(casb_text *t, const column_member *members, const int *cols, size_t n,
-                        const PGresult *res, int row, int header)
+static void put_members(casb_text *t, const column_member *members, const view_column *cols,
+                        size_t n, const PGresult *res, int row, int header)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *v = value_at(res, row, cols[i]);
-        int from = row;
+        const char *v = value_at(res, row, cols[i].col);
+        int from = row, len;
 
         if (!v && header >= 0) {
             from = header;
-            v = value_at(res, header, cols[i]);
+            v = value_at(res, header, cols[i].col);
         }
+        len = v ? PQgetlength(res, from, cols[i].col) : 0;
 
         casb_text_append_str(t, members[i].member);
         switch (members[i].kind) {
-        case COL_RAW:
+        case COL_JSON:
             casb_text_append_str(t, v ? v : members[i].fallback);
             break;
-        case COL_TIME:
-            put_time(t, v);
+        case COL_INT:
+            put_int(t, cols[i].format, v, len, members[i].fallback);
             break;
-        case COL_PLAIN:
-            if (!v) {
-                casb_text_append(t, "null", 4);
-                break;
-            }
-            casb_text_append(t, "\"", 1);
-            casb_text_append(t, v, (size_t)PQgetlength(res, from, cols[i]));
-            casb_text_append(t, "\"", 1);
+        case COL_TIME:
+            put_time(t, cols[i].format, v, len);
+            break;
+        case COL_UUID:
+            put_uuid(t, cols[i].format, v, len);
             break;
         case COL_STRING:
             casb_text_append_json_str(t, v);
@@ -165,8 +211,9 @@ static void finding_type_ref(casb_text *t, const fa_finding_type *ft, const char
 
 /* The columns of a page of findings or instances in res. */
 typedef struct {
-    int head[MAX_COLUMN_MEMBERS], tail[MAX_COLUMN_MEMBERS];
-    int finding_type, severity, severity_tuned;
+    view_column head[MAX_COLUMN_MEMBERS], tail[MAX_COLUMN_MEMBERS];
+    int finding_type, severity;
+    view_column severity_tuned;
     int header; /* instances: the row standing in for their NULLs (put_members), or -1 */
 } page_columns;
 
@@ -176,7 +223,7 @@ static void finding_columns(page_columns *c, const PGresult *res)
     find_columns(c->tail, FINDING_TAIL, COUNT(FINDING_TAIL), res);
     c->finding_type = PQfnumber(res, "finding_type");
     c->severity = PQfnumber(res, "severity");
-    c->severity_tuned = PQfnumber(res, "severity_tuned");
+    c->severity_tuned = view_column_of(res, "severity_tuned");
 }
 
 /* The finding of row; detailed adds the catalogue's description, impact, remediation and
@@ -186,14 +233,13 @@ static int finding_text(casb_text *t, const page_columns *c, const PGresult *res
 {
     const char *type_id = value_at(res, row, c->finding_type);
     const fa_finding_type *ft = fa_catalogue_find(cat, type_id);
-    const char *tuned = value_at(res, row, c->severity_tuned);
 
     put_members(t, FINDING_HEAD, c->head, COUNT(FINDING_HEAD), res, row, -1);
     finding_type_ref(t, ft, type_id, value_at(res, row, c->severity));
     put_members(t, FINDING_TAIL, c->tail, COUNT(FINDING_TAIL), res, row, -1);
     /* A severity a user tuned survives scans; reset puts back the catalogue's. */
-    casb_text_append_str(t, tuned && tuned[0] == 't' ? ",\"severity_tuned\":true"
-                                                     : ",\"severity_tuned\":false");
+    casb_text_append_str(t, bool_at(res, row, c->severity_tuned) ? ",\"severity_tuned\":true"
+                                                                 : ",\"severity_tuned\":false");
     casb_text_append_str(t, ",\"default_severity\":");
     casb_text_append_json_str(t, ft ? ft->severity : NULL);
     if (detailed && ft && ft->detail_json[0]) {

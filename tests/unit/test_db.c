@@ -242,6 +242,70 @@ static void test_null_params_and_getters(void **state)
     PQclear(res);
 }
 
+/* The accessors read a value the same from a text result and from a binary one. */
+static void check_values(PGresult *res, int binary)
+{
+    char uuid[37];
+    long long secs = 0;
+
+    assert_non_null(res);
+    assert_int_equal(PQfformat(res, 0), binary);
+    assert_string_equal(casb_db_get_uuid(res, 0, "u", uuid),
+                        "00112233-4455-6677-8899-aabbccddeeff");
+    assert_null(casb_db_get_uuid(res, 0, "null_u", uuid));
+    assert_int_equal(casb_db_get_int(res, 0, "i2", 0), -2);
+    assert_int_equal(casb_db_get_int(res, 0, "i4", 0), -70000);
+    assert_int_equal(casb_db_get_int(res, 0, "i8", 0), -9007199254740993LL);
+    assert_int_equal(casb_db_get_int(res, 0, "null_i", 5), 5);
+    assert_int_equal(casb_db_get_bool(res, 0, "t"), 1);
+    assert_int_equal(casb_db_get_bool(res, 0, "f"), 0);
+    assert_string_equal(casb_db_get(res, 0, "s"), "caf\xc3\xa9");
+    assert_string_equal(casb_db_get(res, 0, "j"), "{\"b\": 1, \"a\": [2]}");
+    /* Times: seconds since 1970, rounded down before it too; whole seconds also as numbers. */
+    assert_int_equal(casb_db_value_time(res, 0, PQfnumber(res, "epoch"), &secs), 0);
+    assert_int_equal(secs, 1700000000LL);
+    if (!binary)
+        return; /* a timestamptz in text is not read as a time */
+    assert_int_equal(casb_db_value_time(res, 0, PQfnumber(res, "t2000"), &secs), 0);
+    assert_int_equal(secs, 946684801LL);
+    assert_int_equal(casb_db_value_time(res, 0, PQfnumber(res, "before_1970"), &secs), 0);
+    assert_int_equal(secs, -1);
+    assert_int_equal(casb_db_value_time(res, 0, PQfnumber(res, "now_ish"), &secs), 0);
+    assert_int_equal(secs, 1796074799LL); /* 2026-11-30T21:39:59Z */
+    assert_int_equal(casb_db_value_time(res, 0, PQfnumber(res, "inf"), &secs), -1);
+    assert_int_equal(casb_db_value_time(res, 0, PQfnumber(res, "null_u"), &secs), -1);
+    /* Another type is not taken for the one asked for. */
+    assert_int_equal(casb_db_get_int(res, 0, "u", 3), 3);
+    assert_null(casb_db_get_uuid(res, 0, "i8", uuid));
+}
+
+static void test_binary_results_and_getters(void **state)
+{
+    static const char sql[] =
+        "SELECT '00112233-4455-6677-8899-aabbccddeeff'::uuid AS u, NULL::uuid AS null_u,"
+        " (-2)::int2 AS i2, (-70000)::int4 AS i4, (-9007199254740993)::int8 AS i8,"
+        " NULL::int4 AS null_i, true AS t, false AS f, $1::text AS s,"
+        " '{\"b\": 1, \"a\": [2]}'::json AS j, 1700000000::bigint AS epoch,"
+        " timestamptz '2000-01-01 00:00:01+00' AS t2000,"
+        " timestamptz '1969-12-31 23:59:59.5+00' AS before_1970,"
+        " timestamptz '2026-11-30 21:39:59.999999+00' AS now_ish,"
+        " timestamptz 'infinity' AS inf";
+    casb_db *db = *state;
+    const char *params[1] = {"caf\xc3\xa9"};
+    char err[256] = "";
+    PGresult *res;
+
+    check_values(res = casb_db_query(db, sql, 1, params, err, sizeof err), 0);
+    PQclear(res);
+    check_values(res = casb_db_query_binary(db, sql, 1, params, err, sizeof err), 1);
+    PQclear(res);
+    /* Prepared, and run in both formats: one statement serves both. */
+    check_values(res = casb_db_query_generic_binary(db, sql, 1, params, err, sizeof err), 1);
+    PQclear(res);
+    check_values(res = casb_db_query_generic(db, sql, 1, params, err, sizeof err), 0);
+    PQclear(res);
+}
+
 static void test_exec_affected_and_sqlstate(void **state)
 {
     casb_db *db = *state;
@@ -724,6 +788,8 @@ int main(void)
         cmocka_unit_test(test_open_unreachable_fails_after_timeout),
         cmocka_unit_test_setup_teardown(test_params_are_stored_verbatim, setup_table, teardown_table),
         cmocka_unit_test_setup_teardown(test_null_params_and_getters, setup_table, teardown_table),
+        cmocka_unit_test_setup_teardown(test_binary_results_and_getters, setup_table,
+                                        teardown_table),
         cmocka_unit_test_setup_teardown(test_exec_affected_and_sqlstate, setup_table, teardown_table),
         cmocka_unit_test_setup_teardown(test_transactions, setup_table, teardown_table),
         cmocka_unit_test_setup_teardown(test_reconnect_after_terminate, setup_table, teardown_table),

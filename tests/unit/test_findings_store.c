@@ -159,7 +159,7 @@ static char *page_through(fa_findings_query q, int page_size)
         fa_findings_cursor last = {q.sort, casb_db_get_int(res, page_size - 1, "k1", -1),
                                    casb_db_get_int(res, page_size - 1, "k2", -1), ""};
 
-        memcpy(last.id, casb_db_get(res, page_size - 1, "id"), sizeof(last.id));
+        assert_non_null(casb_db_get_uuid(res, page_size - 1, "id", last.id));
         char *cursor = fa_cursor_findings_encode(&last);
         PQclear(res);
         assert_int_equal(fa_cursor_findings_decode(cursor, &q.cursor), 0);
@@ -192,11 +192,22 @@ static json_t *page_of(const PGresult *res, int n, int findings)
     return v;
 }
 
+/* The column's value as text: a uuid's (the store's rows are binary), else as it came. */
+static const char *column_text(const PGresult *res, int row, const char *column, char uuid[37])
+{
+    int col = PQfnumber(res, column);
+
+    if (col >= 0 && PQfformat(res, col) == 1 && PQftype(res, col) == 2950 /* uuid */)
+        return casb_db_get_uuid(res, row, column, uuid);
+    return casb_db_get(res, row, column);
+}
+
 /* The member at path of v is the column's text, or null for SQL NULL. */
 static void assert_member(const json_t *v, const char *path, const PGresult *res, int row,
                           const char *column)
 {
-    const char *want = casb_db_get(res, row, column);
+    char uuid[37];
+    const char *want = column_text(res, row, column, uuid);
     const json_t *m = casb_json_path(v, path);
 
     if (!want) {
@@ -208,22 +219,25 @@ static void assert_member(const json_t *v, const char *path, const PGresult *res
     assert_string_equal(json_string_value(m), want);
 }
 
-/* The member at path of v is the time of the column's seconds since 1970 in RFC 3339 UTC
- * (as strftime writes it), or null for SQL NULL. */
+/* The member at path of v is the column's time (a timestamptz, binary) in RFC 3339 UTC (as
+ * strftime writes it), or null for SQL NULL. */
 static void assert_time_member(const json_t *v, const char *path, const PGresult *res, int row,
                                const char *column)
 {
-    const char *secs = casb_db_get(res, row, column);
     const json_t *m = casb_json_path(v, path);
+    int col = PQfnumber(res, column);
+    long long secs;
     char want[32];
     struct tm tm;
     time_t t;
 
-    if (!secs) {
+    assert_true(col >= 0);
+    if (PQgetisnull(res, row, col)) {
         assert_true(json_is_null(m));
         return;
     }
-    t = (time_t)strtoll(secs, NULL, 10);
+    assert_int_equal(casb_db_value_time(res, row, col, &secs), 0);
+    t = (time_t)secs;
     assert_non_null(gmtime_r(&t, &tm));
     strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (!json_is_string(m))
@@ -250,9 +264,9 @@ static void assert_instance_view(const json_t *v, const PGresult *res, int row, 
     assert_member(v, "integration_id", res, header >= 0 ? header : row, "integration_id");
     assert_non_null(casb_json_str(v, "finding_id"));
     assert_non_null(casb_json_str(v, "integration_id"));
-    assert_time_member(v, "first_seen_at", res, row, "first_seen_epoch");
-    assert_time_member(v, "last_seen_at", res, row, "last_seen_epoch");
-    assert_time_member(v, "resolved_at", res, row, "resolved_epoch");
+    assert_time_member(v, "first_seen_at", res, row, "first_seen_at");
+    assert_time_member(v, "last_seen_at", res, row, "last_seen_at");
+    assert_time_member(v, "resolved_at", res, row, "resolved_at");
     assert_non_null(details);
     assert_true(json_equal(json_object_get(v, "details"), details));
     assert_int_equal(json_object_size(v), 10);
@@ -280,8 +294,8 @@ static void assert_finding_view(const json_t *f, const PGresult *res, int row, i
     assert_member(f, "status", res, row, "status");
     assert_int_equal(casb_json_int(f, "instance_count", -1),
                      casb_db_get_int(res, row, "instance_count", -2));
-    assert_time_member(f, "first_seen_at", res, row, "first_seen_epoch");
-    assert_time_member(f, "last_seen_at", res, row, "last_seen_epoch");
+    assert_time_member(f, "first_seen_at", res, row, "first_seen_at");
+    assert_time_member(f, "last_seen_at", res, row, "last_seen_at");
     assert_true(json_is_boolean(json_object_get(f, "severity_tuned")));
     assert_int_equal(json_is_true(json_object_get(f, "severity_tuned")),
                      casb_db_get_bool(res, row, "severity_tuned"));
@@ -421,7 +435,7 @@ static void test_get_finding_and_instances(void **state)
 
     assert_non_null(res);
     assert_int_equal(PQntuples(res), 1);
-    snprintf(id, sizeof(id), "%s", casb_db_get(res, 0, "id"));
+    assert_non_null(casb_db_get_uuid(res, 0, "id", id));
     PQclear(res);
 
     res = fa_store_get_finding(db, account, id, err, sizeof(err));
@@ -453,8 +467,9 @@ static void test_get_finding_and_instances(void **state)
     /* A page of 2 brings a third instance: the sign that another page exists. */
     res = fa_store_list_instances(db, account, id, "active", NULL, 2, err, sizeof(err));
     assert_int_equal(PQntuples(res), 1 + 3);
-    assert_string_equal(casb_db_get(res, 0, "finding_id"), id);
-    assert_string_equal(casb_db_get(res, 0, "integration_id"), integration);
+    char uuid[37];
+    assert_string_equal(casb_db_get_uuid(res, 0, "finding_id", uuid), id);
+    assert_string_equal(casb_db_get_uuid(res, 0, "integration_id", uuid), integration);
     assert_null(casb_db_get(res, 0, "asset_id"));
     assert_null(casb_db_get(res, 1, "finding_id"));
     assert_string_equal(casb_db_get(res, 3, "asset_id"), "erin");
@@ -464,7 +479,7 @@ static void test_get_finding_and_instances(void **state)
     assert_string_equal(casb_json_path_str(json_array_get(inst, 0), "asset.id"), "alice");
     json_decref(inst);
     /* One instance on its own (fa_store_get_instance): the same document. */
-    PGresult *one = fa_store_get_instance(db, account, casb_db_get(res, 1, "id"), err,
+    PGresult *one = fa_store_get_instance(db, account, casb_db_get_uuid(res, 1, "id", uuid), err,
                                           sizeof(err));
     assert_int_equal(PQntuples(one), 1);
     inst = fa_view_instance(one, 0);
@@ -495,7 +510,7 @@ static void test_get_finding_and_instances(void **state)
     /* A finding without instances in the state asked for: its row alone. */
     res = fa_store_list_instances(db, account, id, "active", "zz", 10, err, sizeof(err));
     assert_int_equal(PQntuples(res), 1);
-    assert_string_equal(casb_db_get(res, 0, "finding_id"), id);
+    assert_string_equal(casb_db_get_uuid(res, 0, "finding_id", uuid), id);
     PQclear(res);
     res = fa_store_list_instances(db, other_account, id, NULL, NULL, 10, err, sizeof(err));
     assert_int_equal(PQntuples(res), 0);

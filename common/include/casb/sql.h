@@ -28,5 +28,9 @@ int casb_sql_specialize(const char *sql, int nparams, const char *const *params,
  * with a plan per combination of filters. NULL with err set on failure. */
 PGresult *casb_db_query_specialised(casb_db *db, const char *sql, int nparams,
                                     const char *const *params, char *err, size_t errlen);
+/* The same with the rows in binary (casb_db_query_generic_binary). */
+PGresult *casb_db_query_specialised_binary(casb_db *db, const char *sql, int nparams,
+                                           const char *const *params, char *err,
+                                           size_t errlen);
 
 #endif
