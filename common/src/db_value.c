@@ -152,67 +152,55 @@ int casb_db_decode_time(casb_db_format f, const char *v, int len, long long *uni
     return 0;
 }
 
-/* The value at (row, col) and its length; NULL for SQL NULL or no such column or row. */
-static const char *value_of(const PGresult *res, int row, int col, int *len)
+/* The value of column in row and its length: NULL for SQL NULL or no such column or row.
+ * *col is the column's number (-1 for none), for its format. */
+static const char *value_of(const PGresult *res, int row, const char *column, int *col,
+                            int *len)
 {
-    if (!res || col < 0 || PQgetisnull(res, row, col))
+    *col = column_index(res, row, column);
+    *len = 0;
+    if (*col < 0 || PQgetisnull(res, row, *col))
         return NULL;
-    *len = PQgetlength(res, row, col);
-    return PQgetvalue(res, row, col);
-}
-
-int casb_db_value_int(const PGresult *res, int row, int col, long long *out)
-{
-    int len = 0;
-    const char *v = value_of(res, row, col, &len);
-
-    return casb_db_decode_int(casb_db_column_format(res, col), v, len, out);
-}
-
-int casb_db_value_bool(const PGresult *res, int row, int col)
-{
-    int len = 0;
-    const char *v = value_of(res, row, col, &len);
-
-    return casb_db_decode_bool(casb_db_column_format(res, col), v, len);
-}
-
-const char *casb_db_value_uuid(const PGresult *res, int row, int col, char out[37])
-{
-    int len = 0;
-    const char *v = value_of(res, row, col, &len);
-
-    return casb_db_decode_uuid(casb_db_column_format(res, col), v, len, out);
-}
-
-int casb_db_value_time(const PGresult *res, int row, int col, long long *unix_s)
-{
-    int len = 0;
-    const char *v = value_of(res, row, col, &len);
-
-    return casb_db_decode_time(casb_db_column_format(res, col), v, len, unix_s);
+    *len = PQgetlength(res, row, *col);
+    return PQgetvalue(res, row, *col);
 }
 
 const char *casb_db_get(const PGresult *res, int row, const char *column)
 {
-    int len = 0;
+    int col, len;
 
-    return value_of(res, row, column_index(res, row, column), &len);
+    return value_of(res, row, column, &col, &len);
 }
 
 long long casb_db_get_int(const PGresult *res, int row, const char *column, long long def)
 {
-    long long v;
+    int col, len;
+    const char *v = value_of(res, row, column, &col, &len);
+    long long n;
 
-    return casb_db_value_int(res, row, column_index(res, row, column), &v) == 0 ? v : def;
+    return casb_db_decode_int(casb_db_column_format(res, col), v, len, &n) == 0 ? n : def;
 }
 
 int casb_db_get_bool(const PGresult *res, int row, const char *column)
 {
-    return casb_db_value_bool(res, row, column_index(res, row, column));
+    int col, len;
+    const char *v = value_of(res, row, column, &col, &len);
+
+    return casb_db_decode_bool(casb_db_column_format(res, col), v, len);
 }
 
 const char *casb_db_get_uuid(const PGresult *res, int row, const char *column, char out[37])
 {
-    return casb_db_value_uuid(res, row, column_index(res, row, column), out);
+    int col, len;
+    const char *v = value_of(res, row, column, &col, &len);
+
+    return casb_db_decode_uuid(casb_db_column_format(res, col), v, len, out);
+}
+
+int casb_db_get_time(const PGresult *res, int row, const char *column, long long *unix_s)
+{
+    int col, len;
+    const char *v = value_of(res, row, column, &col, &len);
+
+    return casb_db_decode_time(casb_db_column_format(res, col), v, len, unix_s);
 }

@@ -225,18 +225,17 @@ static void assert_time_member(const json_t *v, const char *path, const PGresult
                                const char *column)
 {
     const json_t *m = casb_json_path(v, path);
-    int col = PQfnumber(res, column);
     long long secs;
     char want[32];
     struct tm tm;
     time_t t;
 
-    assert_true(col >= 0);
-    if (PQgetisnull(res, row, col)) {
+    assert_true(PQfnumber(res, column) >= 0);
+    if (!casb_db_get(res, row, column)) {
         assert_true(json_is_null(m));
         return;
     }
-    assert_int_equal(casb_db_value_time(res, row, col, &secs), 0);
+    assert_int_equal(casb_db_get_time(res, row, column, &secs), 0);
     t = (time_t)secs;
     assert_non_null(gmtime_r(&t, &tm));
     strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);

@@ -56,26 +56,20 @@ int casb_db_ping(casb_db *db);
 /* Borrowed, in the default plan mode; for COPY and pipeline mode. */
 PGconn *casb_db_conn(casb_db *db);
 
-/* Helpers reading a column by name from row r, in either format: NULL / def / 0 when the
- * value is SQL NULL (or not of the type asked for). casb_db_get is the value as it came: a
- * text format value, or a text type's in binary. casb_db_get_uuid writes the uuid's text to
- * out and returns it. */
+/* Helpers reading a column by name from row r, in either format: NULL / def / 0 / -1 when
+ * the value is SQL NULL (or not of the type asked for). casb_db_get is the value as it came:
+ * a text format value, or a text type's in binary. casb_db_get_uuid writes the uuid's text
+ * to out and returns it. casb_db_get_time returns 0 with the seconds since 1970 (rounded
+ * down) of a timestamptz in binary, or of whole seconds as an integer in either format. */
 const char *casb_db_get(const PGresult *res, int row, const char *column);
 long long casb_db_get_int(const PGresult *res, int row, const char *column, long long def);
 int casb_db_get_bool(const PGresult *res, int row, const char *column); /* true -> 1 */
 const char *casb_db_get_uuid(const PGresult *res, int row, const char *column, char out[37]);
-
-/* The same by column number (col -1: a column the result lacks, read as SQL NULL), for
- * code that finds its columns once per result. _int and _time return 0 with the value, or
- * -1 for SQL NULL or another type; a time is a timestamptz in binary, or whole seconds since
- * 1970 as an integer in either format, and gives seconds since 1970 (rounded down). */
-int casb_db_value_int(const PGresult *res, int row, int col, long long *out);
-int casb_db_value_bool(const PGresult *res, int row, int col);
-const char *casb_db_value_uuid(const PGresult *res, int row, int col, char out[37]);
-int casb_db_value_time(const PGresult *res, int row, int col, long long *unix_s);
+int casb_db_get_time(const PGresult *res, int row, const char *column, long long *unix_s);
 
 /* The same for a value already fetched (PQgetvalue, PQgetlength; NULL for SQL NULL) of a
- * column whose format and type were read once: for code that writes many rows out. */
+ * column whose format and type were read once (col -1: none): for code that writes many
+ * rows out. */
 typedef struct {
     int binary;
     Oid type;
