@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "casb/auth.h"
@@ -715,23 +716,31 @@ static void test_keep_alive(void **state)
     result_free(&r);
 }
 
-/* Sends raw bytes on a new connection and reads until the server closes it (or 3 s). */
-static char *raw_exchange(const char *request)
+/* A new connection to the test server that has sent request; reads time out after 3 s. */
+static int send_raw(const char *request)
 {
     struct sockaddr_in sa = {0};
     struct timeval tv = {3, 0};
-    char *out = calloc(1, 65536);
-    size_t len = 0;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     assert_true(fd >= 0);
-    assert_non_null(out);
     sa.sin_family = AF_INET;
     sa.sin_port = htons(18181);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+    return fd;
+}
+
+/* Sends raw bytes on a new connection and reads until the server closes it (or 3 s). */
+static char *raw_exchange(const char *request)
+{
+    char *out = calloc(1, 65536);
+    size_t len = 0;
+    int fd = send_raw(request);
+
+    assert_non_null(out);
     for (;;) {
         ssize_t n = read(fd, out + len, 65535 - len);
 
@@ -813,6 +822,64 @@ static void test_unread_body_closes_connection(void **state)
     assert_non_null(strstr(out, "HTTP/1.0 200"));
     assert_null(strstr(out, "chunked"));
     assert_non_null(strstr(out, "\r\n\r\nalpha\nbeta\ngamma\n"));
+    free(out);
+}
+
+/* Reads once from a new connection after sending request: what one read() returns. */
+static char *first_read(const char *request, size_t *len)
+{
+    char *out = calloc(1, 65536);
+    int fd = send_raw(request);
+    ssize_t n;
+
+    assert_non_null(out);
+    n = read(fd, out, 65535);
+    close(fd);
+    *len = n > 0 ? (size_t)n : 0;
+    return out;
+}
+
+/* The head is written by casb_http_server itself (civetweb's header calls send each line on
+ * its own): in one write with the body, Date as an IMF-fixdate, Connection as civetweb
+ * would decide it. */
+static void test_response_head(void **state)
+{
+    const char *body, *clen;
+    struct tm tm = {0};
+    size_t len;
+    char *out;
+    result r;
+
+    (void)state;
+    /* Head and body arrive together: the first read holds the whole answer. */
+    out = first_read("GET /v1/things/t1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+                     "\r\n\r\n", &len);
+    assert_true(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    assert_non_null(body = strstr(out, "\r\n\r\n"));
+    body += 4;
+    assert_non_null(clen = strstr(out, "\r\nContent-Length: "));
+    assert_int_equal((size_t)(out + len - body), strtoul(clen + 18, NULL, 10));
+    assert_non_null(strstr(body, "\"id\":\"t1\""));
+    free(out);
+
+    call("GET", "/v1/public/ping", NULL, NULL, 0, &r);
+    assert_int_equal(strlen(hdr(&r, "Date")), 29); /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+    assert_non_null(strptime(hdr(&r, "Date"), "%a, %d %b %Y %H:%M:%S GMT", &tm));
+    assert_true(llabs((long long)(timegm(&tm) - time(NULL))) <= 5);
+    assert_string_equal(hdr(&r, "Connection"), "keep-alive");
+    result_free(&r);
+
+    /* The client's wish, else HTTP/1.1 keeps the connection and HTTP/1.0 closes it. */
+    out = raw_exchange("GET /v1/public/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\npong"));
+    free(out);
+    out = raw_exchange("GET /v1/public/ping HTTP/1.0\r\n\r\n");
+    assert_true(strncmp(out, "HTTP/1.0 200 OK\r\n", 17) == 0);
+    assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
+    free(out);
+    out = first_read("GET /v1/public/ping HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &len);
+    assert_non_null(strstr(out, "\r\nConnection: keep-alive\r\n"));
     free(out);
 }
 
@@ -1032,6 +1099,7 @@ int main(void)
         cmocka_unit_test(test_stream_abort),
         cmocka_unit_test(test_keep_alive),
         cmocka_unit_test(test_unread_body_closes_connection),
+        cmocka_unit_test(test_response_head),
         cmocka_unit_test(test_static_files),
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_cors_off_by_default),
