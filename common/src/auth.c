@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "casb/auth_cache.h"
 #include "casb/crypto.h"
 #include "casb/error.h"
 #include "casb/log.h"
@@ -20,6 +21,7 @@
 struct casb_auth {
     char bootstrap_sha256[65]; /* "" when none was configured */
     casb_db_pool *pool;        /* borrowed; NULL: the bootstrap token is the only one */
+    casb_auth_cache *cache;    /* NULL: every check asks the database */
 };
 
 static const char *const role_names[] = {"read_only", "analyst", "admin"};
@@ -91,6 +93,7 @@ void casb_auth_free(casb_auth *a)
 {
     if (!a)
         return;
+    casb_auth_cache_free(a->cache);
     casb_secret_wipe(a, sizeof(*a));
     free(a);
 }
@@ -137,7 +140,9 @@ static void touch_last_used(casb_db *db, const char *token_id)
         casb_log_warn("cannot record a token's last use", "error", err);
 }
 
-static int lookup(casb_db *db, const char *digest_hex, casb_principal *who)
+/* expires_at: the token's expiry in seconds since 1970, rounded down (0: none). */
+static int lookup(casb_db *db, const char *digest_hex, casb_principal *who,
+                  long long *expires_at)
 {
     const char *params[1] = {digest_hex};
     char err[256];
@@ -150,7 +155,8 @@ static int lookup(casb_db *db, const char *digest_hex, casb_principal *who)
         db,
         "SELECT id, account_id, name, role, encode(secret_sha256, 'hex') AS sha,"
         " (expires_at IS NULL OR expires_at > now()) AND revoked_at IS NULL AS valid,"
-        " last_used_at IS NULL OR last_used_at < now() - interval '1 minute' AS stale"
+        " last_used_at IS NULL OR last_used_at < now() - interval '1 minute' AS stale,"
+        " floor(extract(epoch FROM expires_at))::bigint AS expires_s"
         " FROM api_tokens WHERE secret_sha256 = decode($1, 'hex')",
         1, params, err, sizeof(err));
     if (!res) {
@@ -166,6 +172,7 @@ static int lookup(casb_db *db, const char *digest_hex, casb_principal *who)
         snprintf(who->token_name, sizeof(who->token_name), "%s", casb_db_get(res, 0, "name"));
         if (casb_db_get_bool(res, 0, "stale"))
             touch_last_used(db, who->token_id);
+        *expires_at = casb_db_get_int(res, 0, "expires_s", 0);
         rc = 0;
     }
     PQclear(res);
@@ -189,6 +196,8 @@ int casb_auth_check_keep(const casb_auth *a, const char *authorization_header,
     const char *token;
     size_t n = 0;
     char digest[65];
+    unsigned long long ticket;
+    long long expires_at = 0;
     casb_db *db;
     int rc;
 
@@ -204,10 +213,15 @@ int casb_auth_check_keep(const casb_auth *a, const char *authorization_header,
         fill_bootstrap_principal(who);
         return 0;
     }
+    if (casb_auth_cache_get(a->cache, digest, who))
+        return 0;
+    ticket = casb_auth_cache_ticket(a->cache);
     db = casb_db_pool_acquire(a->pool, POOL_WAIT_MS);
     if (!db)
         return CASB_EUNAVAILABLE;
-    rc = lookup(db, digest, who);
+    rc = lookup(db, digest, who, &expires_at);
+    if (rc == 0)
+        casb_auth_cache_put(a->cache, ticket, digest, who, expires_at);
     if (rc == 0 && keep)
         *keep = db;
     else
@@ -368,4 +382,24 @@ int casb_auth_connect(casb_auth *a, casb_db_pool *pool, char *err, size_t errlen
                       "and is ignored; issue tokens with POST /v1/tokens or "
                       "`integration-manager create-token`");
     return 0;
+}
+
+int casb_auth_cache_tokens(casb_auth *a, const char *database_url, char *err, size_t errlen)
+{
+    if (!a || !a->pool)
+        return casb_fail(err, errlen, CASB_EINVALID, "auth: connect before caching tokens");
+    if (a->cache)
+        return 0;
+    return casb_auth_cache_new(&a->cache, database_url, err, errlen);
+}
+
+void casb_auth_forget_tokens(const casb_auth *a)
+{
+    if (a)
+        casb_auth_cache_clear(a->cache);
+}
+
+int casb_auth_caching(const casb_auth *a)
+{
+    return a ? casb_auth_cache_listening(a->cache) : 0;
 }

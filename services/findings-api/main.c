@@ -103,7 +103,8 @@ int main(int argc, char **argv)
         casb_log_error("cannot connect to PostgreSQL", "error", err);
         goto out;
     }
-    if (casb_auth_connect(auth, pool, err, sizeof(err)) != 0) {
+    if (casb_auth_connect(auth, pool, err, sizeof(err)) != 0 ||
+        casb_auth_cache_tokens(auth, st.database_url, err, sizeof(err)) != 0) {
         casb_log_error("cannot read the API tokens", "error", err);
         goto out;
     }

@@ -24,7 +24,8 @@ int im_app_open(im_app *app, const im_settings *s, char *err, size_t errlen)
     if (casb_db_pool_new(&app->pool, s->database_url, (int)s->db_pool_size,
                          CASB_SERVICE_CONNECT_TIMEOUT_MS, err, errlen) != 0)
         goto fail;
-    if (casb_auth_connect(app->auth, app->pool, err, errlen) != 0)
+    if (casb_auth_connect(app->auth, app->pool, err, errlen) != 0 ||
+        casb_auth_cache_tokens(app->auth, s->database_url, err, errlen) != 0)
         goto fail;
     if (casb_producer_new(&app->producer, s->kafka_brokers, "casb-integration-manager", err,
                           errlen) != 0)

@@ -151,6 +151,8 @@ static int revoke_token_audited(casb_http_req *req, im_audit_ctx *a)
         return token_not_found(req, a);
     if (rc != 0)
         return im_reply_internal(req, "revoke token", err);
+    /* This replica refuses it from the next request on; the others when notified. */
+    casb_auth_forget_tokens(im_req_app(req)->auth);
     a->recorded = 1;
     casb_log_info("API token revoked", "account_id", im_req_account(req), "token_id", id);
     return casb_http_reply_json(req, 204, NULL);

@@ -8,9 +8,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "casb/auth.h"
+#include "casb/auth_cache.h"
 #include "casb/crypto.h"
 #include "casb/error.h"
 #include "casb/service.h"
@@ -117,22 +122,30 @@ static long sql(casb_db *db, const char *statement, const char *param)
     return affected;
 }
 
+/* Issues an analyst token of the default account named name; header: its Authorization. */
+static void issue_analyst(casb_db *db, const char *name, char token[CASB_TOKEN_SIZE],
+                          char id[37], char header[128])
+{
+    casb_token_spec spec = {CASB_DEFAULT_ACCOUNT_ID, name, CASB_ROLE_ANALYST, NULL, "test_auth"};
+    char err[256];
+
+    assert_int_equal(casb_auth_issue(db, &spec, token, id, err, sizeof(err)), 0);
+    snprintf(header, 128, "Bearer %s", token);
+}
+
 static void test_issued_tokens_carry_account_and_role(void **state)
 {
     casb_db *db = db_or_skip();
-    casb_token_spec spec = {CASB_DEFAULT_ACCOUNT_ID, "unit analyst", CASB_ROLE_ANALYST, NULL,
-                            "test_auth"};
     char token[CASB_TOKEN_SIZE], id[37], header[128], err[256];
     casb_principal who;
     casb_auth *a = NULL;
 
     (void)state;
-    assert_int_equal(casb_auth_issue(db, &spec, token, id, err, sizeof(err)), 0);
+    issue_analyst(db, "unit analyst", token, id, header);
     assert_int_equal(strncmp(token, CASB_TOKEN_PREFIX, 5), 0);
     assert_int_equal(strlen(token), CASB_TOKEN_SIZE - 1);
     assert_int_equal(casb_auth_new(&a, NULL, err, sizeof(err)), 0);
     assert_int_equal(casb_auth_connect(a, pool, err, sizeof(err)), 0);
-    snprintf(header, sizeof(header), "Bearer %s", token);
     assert_int_equal(casb_auth_check(a, header, &who), 0);
     assert_string_equal(who.account_id, CASB_DEFAULT_ACCOUNT_ID);
     assert_string_equal(who.token_id, id);
@@ -231,6 +244,176 @@ static void test_the_bootstrap_token_is_seeded_once(void **state)
     casb_db_pool_release(pool, db);
 }
 
+/* ---- the token cache ---- */
+
+/* Waits up to 5 s for cond (re-evaluated every 20 ms); its last value. */
+#define WITHIN_5S(cond)                                                                      \
+    ({                                                                                         \
+        int ok_ = 0;                                                                           \
+        for (int i_ = 0; i_ < 250 && !(ok_ = (cond)); i_++)                                    \
+            usleep(20000);                                                                     \
+        ok_;                                                                                   \
+    })
+
+static const char D1[] = "1111111111111111111111111111111111111111111111111111111111111111";
+static const char D2[] = "1122222222222222222222222222222222222222222222222222222222222222";
+
+static casb_principal principal_named(const char *name)
+{
+    casb_principal who = {.role = CASB_ROLE_ANALYST};
+
+    snprintf(who.account_id, sizeof(who.account_id), "%s", CASB_DEFAULT_ACCOUNT_ID);
+    snprintf(who.token_id, sizeof(who.token_id), "%s", "00000000-0000-4000-8000-0000000000c1");
+    snprintf(who.token_name, sizeof(who.token_name), "%s", name);
+    return who;
+}
+
+static int remembered(casb_auth_cache *c, const char *digest)
+{
+    casb_principal who;
+
+    return casb_auth_cache_get(c, digest, &who);
+}
+
+/* A change to any token from another connection; the row count it changed. */
+static long touch_tokens(casb_db *db, const char *set)
+{
+    char statement[128];
+
+    snprintf(statement, sizeof(statement), "UPDATE api_tokens SET %s WHERE bootstrap", set);
+    return sql(db, statement, NULL);
+}
+
+static void test_cache_remembers_until_told(void **state)
+{
+    casb_db *db = db_or_skip();
+    casb_principal who = principal_named("cached"), got;
+    casb_token_spec spec = {CASB_DEFAULT_ACCOUNT_ID, "bootstrap-like", CASB_ROLE_ADMIN, NULL,
+                            "test_auth"};
+    casb_auth_cache *c = NULL;
+    char token[CASB_TOKEN_SIZE], id[37], err[256];
+    unsigned long long ticket;
+
+    (void)state;
+    /* A bootstrap row for touch_tokens to change. */
+    sql(db, "DELETE FROM api_tokens WHERE bootstrap", NULL);
+    assert_int_equal(casb_auth_issue(db, &spec, token, id, err, sizeof(err)), 0);
+    assert_int_equal(sql(db, "UPDATE api_tokens SET bootstrap = true WHERE id = $1", id), 1);
+
+    assert_int_equal(casb_auth_cache_new(&c, getenv("CASB_TEST_DATABASE_URL"), err,
+                                         sizeof(err)), 0);
+    assert_true(WITHIN_5S(casb_auth_cache_listening(c)));
+    ticket = casb_auth_cache_ticket(c);
+    assert_true(ticket != 0);
+    casb_auth_cache_put(c, ticket, D1, &who, 0);
+    assert_int_equal(casb_auth_cache_get(c, D1, &got), 1);
+    assert_string_equal(got.token_name, "cached");
+    assert_int_equal(got.role, CASB_ROLE_ANALYST);
+    assert_int_equal(remembered(c, D2), 0); /* same set, another token */
+    assert_int_equal(remembered(c, "not a digest"), 0);
+
+    /* Authentication's own write (last use) tells nobody: still remembered. */
+    assert_int_equal(touch_tokens(db, "last_used_at = now()"), 1);
+    usleep(300000);
+    assert_int_equal(remembered(c, D1), 1);
+
+    /* Any other change to a token, from another connection: forgotten. */
+    assert_int_equal(touch_tokens(db, "revoked_at = now()"), 1);
+    assert_true(WITHIN_5S(!remembered(c, D1)));
+
+    /* An answer read before a change is not stored after it was heard of. */
+    casb_auth_cache_put(c, casb_auth_cache_ticket(c), D2, &who, 0);
+    ticket = casb_auth_cache_ticket(c);
+    assert_int_equal(touch_tokens(db, "revoked_at = NULL"), 1);
+    assert_true(WITHIN_5S(!remembered(c, D2)));
+    casb_auth_cache_put(c, ticket, D1, &who, 0);
+    assert_int_equal(remembered(c, D1), 0);
+
+    /* Expiry counts, to the second. */
+    casb_auth_cache_put(c, casb_auth_cache_ticket(c), D1, &who, (long long)time(NULL) - 1);
+    assert_int_equal(remembered(c, D1), 0);
+    casb_auth_cache_put(c, casb_auth_cache_ticket(c), D1, &who, (long long)time(NULL) + 100);
+    assert_int_equal(remembered(c, D1), 1);
+    casb_auth_cache_clear(c);
+    assert_int_equal(remembered(c, D1), 0);
+
+    sql(db, "DELETE FROM api_tokens WHERE bootstrap", NULL);
+    casb_auth_cache_free(c);
+    casb_db_pool_release(pool, db);
+}
+
+/* Deaf, it remembers nothing: from the moment its connection is cut until it listens again. */
+static void test_cache_forgets_while_deaf(void **state)
+{
+    casb_db *db = db_or_skip();
+    casb_principal who = principal_named("cached");
+    casb_auth_cache *c = NULL;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(casb_auth_cache_new(&c, getenv("CASB_TEST_DATABASE_URL"), err,
+                                         sizeof(err)), 0);
+    assert_true(WITHIN_5S(casb_auth_cache_listening(c)));
+    casb_auth_cache_put(c, casb_auth_cache_ticket(c), D1, &who, 0);
+    assert_int_equal(remembered(c, D1), 1);
+    /* Every listener of the test database (another test's too: it reconnects likewise). */
+    assert_true(sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query = 'LISTEN casb_api_tokens'",
+                    NULL) >= 1);
+    assert_true(WITHIN_5S(!casb_auth_cache_listening(c) || !remembered(c, D1)));
+    assert_int_equal(remembered(c, D1), 0);
+    assert_true(WITHIN_5S(casb_auth_cache_listening(c)));
+    casb_auth_cache_put(c, casb_auth_cache_ticket(c), D1, &who, 0);
+    assert_int_equal(remembered(c, D1), 1);
+    casb_auth_cache_free(c);
+    casb_db_pool_release(pool, db);
+}
+
+/* Through casb_auth: a token checked once is checked again without the database (here, with
+ * the pool's connections all taken, only the cache can answer), until it is revoked. */
+static void test_checks_use_the_cache(void **state)
+{
+    casb_db *db = db_or_skip(), *held;
+    char token[CASB_TOKEN_SIZE], id[37], header[128], err[256];
+    casb_principal who;
+    casb_auth *a = NULL;
+
+    (void)state;
+    issue_analyst(db, "cached analyst", token, id, header);
+    assert_int_equal(casb_auth_new(&a, NULL, err, sizeof(err)), 0);
+    assert_int_equal(casb_auth_caching(a), 0);
+    assert_int_equal(casb_auth_cache_tokens(a, getenv("CASB_TEST_DATABASE_URL"), err,
+                                            sizeof(err)), CASB_EINVALID); /* not connected */
+    assert_int_equal(casb_auth_connect(a, pool, err, sizeof(err)), 0);
+    assert_int_equal(casb_auth_cache_tokens(a, getenv("CASB_TEST_DATABASE_URL"), err,
+                                            sizeof(err)), 0);
+    assert_true(WITHIN_5S(casb_auth_caching(a)));
+    assert_int_equal(casb_auth_check(a, header, &who), 0);
+
+    held = casb_db_pool_acquire(pool, 1000); /* the pool has 2: none is left */
+    assert_non_null(held);
+    memset(&who, 0, sizeof(who));
+    assert_int_equal(casb_auth_check(a, header, &who), 0);
+    assert_string_equal(who.token_id, id);
+    assert_string_equal(who.token_name, "cached analyst");
+    assert_int_equal(who.role, CASB_ROLE_ANALYST);
+    /* An unknown token is never remembered: it needs the database, which is busy. */
+    assert_int_equal(casb_auth_check(a, "Bearer casb_unknown_0123456789abcdef", &who),
+                     CASB_EUNAVAILABLE);
+    casb_db_pool_release(pool, held);
+
+    assert_int_equal(sql(db, "UPDATE api_tokens SET revoked_at = now() WHERE id = $1", id), 1);
+    assert_true(WITHIN_5S(casb_auth_check(a, header, &who) == CASB_EAUTH));
+    /* And a change this process made is forgotten at once. */
+    assert_int_equal(sql(db, "UPDATE api_tokens SET revoked_at = NULL WHERE id = $1", id), 1);
+    assert_true(WITHIN_5S(casb_auth_check(a, header, &who) == 0));
+    assert_int_equal(sql(db, "UPDATE api_tokens SET revoked_at = now() WHERE id = $1", id), 1);
+    casb_auth_forget_tokens(a);
+    assert_int_equal(casb_auth_check(a, header, &who), CASB_EAUTH);
+    casb_auth_free(a);
+    casb_db_pool_release(pool, db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +424,9 @@ int main(void)
         cmocka_unit_test(test_bad_specs_are_refused),
         cmocka_unit_test(test_any_rfc3339_offset_and_100_characters_are_issued),
         cmocka_unit_test(test_the_bootstrap_token_is_seeded_once),
+        cmocka_unit_test(test_cache_remembers_until_told),
+        cmocka_unit_test(test_cache_forgets_while_deaf),
+        cmocka_unit_test(test_checks_use_the_cache),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 

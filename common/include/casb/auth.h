@@ -47,6 +47,17 @@ void casb_auth_free(casb_auth *a);
  * warning in the log. */
 int casb_auth_connect(casb_auth *a, casb_db_pool *pool, char *err, size_t errlen);
 
+/* Remembers the tokens that authenticate, so that checking one again costs no database
+ * round trip, with what makes that safe: a revocation, expiry or any other change of a
+ * token is heard of from PostgreSQL (LISTEN) and makes the cache forget everything, on every
+ * replica, within milliseconds; an entry lives 60 s at most (casb/auth_cache.h). Call after
+ * casb_auth_connect; the listener connects in the background. */
+int casb_auth_cache_tokens(casb_auth *a, const char *database_url, char *err, size_t errlen);
+/* After this process changed a token (revoked it): forget now, not at the notification. */
+void casb_auth_forget_tokens(const casb_auth *a);
+/* 1 while the cache hears of token changes, and so remembers tokens. */
+int casb_auth_caching(const casb_auth *a);
+
 /* Authenticates an Authorization header value ("Bearer <token>"). Returns 0 and fills *who;
  * CASB_EAUTH for a missing, malformed, unknown, expired or revoked token; CASB_EUNAVAILABLE
  * when the database cannot be asked. Records the token's last use (at most once a minute). */
