@@ -133,6 +133,12 @@ def stack_lib(script, timeout=300):
     return out.stdout
 
 
+def checkpoint():
+    """CHECKPOINT, as the local stack's database superuser: what a script just wrote (a seed)
+    is then on disk, not written out over the next minutes while the script measures."""
+    stack_lib("casb_psql_super -d postgres -c CHECKPOINT")
+
+
 def stop_service(svc):
     """Stops every running replica of svc; returns their names, for start_replicas."""
     names = stack_lib(f'casb_svc_instances "{svc}"').split()
