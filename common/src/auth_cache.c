@@ -226,6 +226,7 @@ static void *listen_loop(void *arg)
 {
     casb_auth_cache *c = arg;
     casb_db *db = NULL;
+    PGconn *conn = NULL; /* db's, taken once: casb_db_conn checks its plan mode */
     int retry_ms = RETRY_MIN_MS, warned = 0;
     char err[256];
 
@@ -244,14 +245,15 @@ static void *listen_loop(void *arg)
                 retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
                 continue;
             }
+            conn = casb_db_conn(db);
             casb_log_info("token cache: listening for token changes");
             retry_ms = RETRY_MIN_MS;
             warned = 0;
         }
-        r = wait_input(c, PQsocket(casb_db_conn(db)), 60000);
+        r = wait_input(c, PQsocket(conn), 60000);
         if (r < 0)
             break;
-        if (r == 0 || take_notifications(c, casb_db_conn(db)) == 0)
+        if (r == 0 || take_notifications(c, conn) == 0)
             continue;
         set_listening(c, 0);
         casb_log_warn("token cache: lost its connection; every token is checked in the "

@@ -535,43 +535,13 @@ out:
     return rc;
 }
 
-/* Queues complete header lines ("Name: value\r\n" each) as casb_http_add_header would. */
-static int add_header_lines(casb_http_req *r, const char *lines)
-{
-    while (*lines) {
-        const char *end = strstr(lines, "\r\n"), *colon;
-        char name[128], value[1024];
-        size_t n;
-
-        if (!end || !(colon = memchr(lines, ':', (size_t)(end - lines))))
-            return -1;
-        n = (size_t)(colon - lines);
-        if (n == 0 || n >= sizeof(name) || (size_t)(end - colon) > sizeof(value))
-            return -1;
-        memcpy(name, lines, n);
-        name[n] = '\0';
-        colon++;
-        colon += strspn(colon, " ");
-        n = (size_t)(end - colon);
-        memcpy(value, colon, n);
-        value[n] = '\0';
-        if (casb_http_add_header(r, name, value) != 0)
-            return -1;
-        lines = end + 2;
-    }
-    return 0;
-}
-
-int casb_http_stream_begin(casb_http_req *r, int status, const char *content_type,
-                           const char *extra_headers)
+int casb_http_stream_begin(casb_http_req *r, int status, const char *content_type)
 {
     casb_text head = {0};
     int rc;
 
     if (!r)
         return -1;
-    if (extra_headers && add_header_lines(r, extra_headers) != 0)
-        casb_log_warn("http stream: bad extra headers", "path", casb_http_path(r));
     /* HTTP/1.0 has no chunked encoding: the end of the body is the end of the connection. */
     r->chunked = !is_http10(r);
     if (!r->chunked)

@@ -542,18 +542,18 @@ static const char *extension_of(export_format f)
 
 static int stream_begin(export_ctx *x)
 {
-    char stamp[32], headers[256];
+    char stamp[32], disposition[128];
     time_t now = time(NULL);
     struct tm tm;
 
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(headers, sizeof(headers),
-             "Content-Disposition: attachment; filename=\"casb-%s-%s.%s\"\r\n"
-             "Cache-Control: no-store\r\n",
+    snprintf(disposition, sizeof(disposition), "attachment; filename=\"casb-%s-%s.%s\"",
              x->kind == EXPORT_FINDINGS ? "findings" : "instances", stamp,
              extension_of(x->format));
-    if (casb_http_stream_begin(x->out.req, 200, content_type_of(x->format), headers) != 0)
+    casb_http_add_header(x->out.req, "Content-Disposition", disposition);
+    casb_http_add_header(x->out.req, "Cache-Control", "no-store");
+    if (casb_http_stream_begin(x->out.req, 200, content_type_of(x->format)) != 0)
         return -1;
     if (x->format == FORMAT_CSV)
         csv_header(&x->out, x->kind == EXPORT_FINDINGS ? FINDING_COLUMNS : INSTANCE_COLUMNS);

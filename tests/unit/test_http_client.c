@@ -162,7 +162,7 @@ static int h_bigstream(casb_http_req *r)
     char chunk[1024];
 
     memset(chunk, 'y', sizeof(chunk));
-    casb_http_stream_begin(r, 200, "text/plain", NULL);
+    casb_http_stream_begin(r, 200, "text/plain");
     while (size > 0) {
         int n = size > (int)sizeof(chunk) ? (int)sizeof(chunk) : size;
 

@@ -255,7 +255,8 @@ static int h_stream(casb_http_req *r)
 {
     static const char *parts[] = {"alpha\n", "beta\n", "gamma\n"};
 
-    if (casb_http_stream_begin(r, 200, "application/x-ndjson", "X-Stream: yes\r\n") != 0)
+    casb_http_add_header(r, "X-Stream", "yes");
+    if (casb_http_stream_begin(r, 200, "application/x-ndjson") != 0)
         return 500;
     for (size_t i = 0; i < 3; i++)
         casb_http_stream_write(r, parts[i], strlen(parts[i]));
@@ -266,7 +267,7 @@ static int h_stream(casb_http_req *r)
 /* A stream that fails halfway. */
 static int h_stream_broken(casb_http_req *r)
 {
-    if (casb_http_stream_begin(r, 200, "text/csv", NULL) != 0)
+    if (casb_http_stream_begin(r, 200, "text/csv") != 0)
         return 500;
     casb_http_stream_write(r, "a,b\r\n1,2\r\n", 10);
     casb_http_stream_abort(r);

@@ -115,10 +115,9 @@ int casb_http_reply_json(casb_http_req *r, int status, json_t *body);
 int casb_http_reply_problem(casb_http_req *r, int status, const char *detail, json_t *extra);
 int casb_http_reply_text(casb_http_req *r, int status, const char *content_type,
                          const char *body, size_t len);
-/* Streaming: send headers (chunked), then chunks, then end. extra_headers (may be NULL) are
- * complete lines, "Name: value\r\n" each. */
-int casb_http_stream_begin(casb_http_req *r, int status, const char *content_type,
-                           const char *extra_headers);
+/* Streaming: send headers (chunked; add others with casb_http_add_header first), then
+ * chunks, then end. */
+int casb_http_stream_begin(casb_http_req *r, int status, const char *content_type);
 int casb_http_stream_write(casb_http_req *r, const char *data, size_t len);
 int casb_http_stream_end(casb_http_req *r);
 /* Ends a stream that failed halfway (its headers said 200): no last chunk is sent and the
