@@ -315,6 +315,9 @@ static void test_cache_remembers_until_told(void **state)
     /* Any other change to a token, from another connection: forgotten. */
     assert_int_equal(touch_token(db, id, "revoked_at = now()"), 1);
     assert_true(WITHIN_5S(!remembered(c, D1)));
+    casb_auth_cache_put(c, casb_auth_cache_ticket(c), D1, &who, 0);
+    assert_int_equal(touch_token(db, id, "name = 'renamed by the test'"), 1);
+    assert_true(WITHIN_5S(!remembered(c, D1)));
 
     /* An answer read before a change is not stored after it was heard of. */
     casb_auth_cache_put(c, casb_auth_cache_ticket(c), D2, &who, 0);
