@@ -104,6 +104,7 @@ struct casb_http_req {
     int replied;
     int streaming;   /* stream begun and not ended */
     int chunked;     /* the stream uses Transfer-Encoding: chunked */
+    int close_after; /* the end of the body is the end of the connection */
 };
 
 static pthread_once_t mg_once = PTHREAD_ONCE_INIT;
@@ -340,13 +341,13 @@ static int has_keep_alive_option(const char *v)
 
 /* Whether the connection stays open after this response: civetweb's rule (the client's
  * Connection header, else HTTP/1.1's default), except that a request whose body was not
- * read closes it (civetweb would parse the unread body as the next request), and so does a
- * server stopping. */
+ * read closes it (civetweb would parse the unread body as the next request), and so do a
+ * body that ends with the connection and a server stopping. */
 static int keeps_alive(const casb_http_req *req)
 {
     const char *connection = mg_get_header(req->conn, "Connection");
 
-    if (has_unread_body(req) || atomic_load(&req->server->stopping))
+    if (req->close_after || has_unread_body(req) || atomic_load(&req->server->stopping))
         return 0;
     if (connection)
         return has_keep_alive_option(connection);
@@ -542,10 +543,10 @@ int casb_http_stream_begin(casb_http_req *r, int status, const char *content_typ
 
     if (!r)
         return -1;
-    /* HTTP/1.0 has no chunked encoding: the end of the body is the end of the connection. */
+    /* HTTP/1.0 has no chunked encoding: the end of the body is the end of the connection,
+     * whatever keep-alive the client asked for. */
     r->chunked = !is_http10(r);
-    if (!r->chunked)
-        mg_disable_connection_keep_alive(r->conn);
+    r->close_after = !r->chunked;
     rc = format_head(r, &head, status, content_type,
                      r->chunked ? "Transfer-Encoding: chunked" : NULL);
     if (rc == 0)

@@ -882,6 +882,12 @@ static void test_response_head(void **state)
     out = first_read("GET /v1/public/ping HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &len);
     assert_non_null(strstr(out, "\r\nConnection: keep-alive\r\n"));
     free(out);
+    /* Unless the body ends with the connection: a stream to an HTTP/1.0 client. */
+    out = raw_exchange("GET /v1/stream HTTP/1.0\r\nConnection: Keep-Alive\r\nAuthorization: Bearer "
+                       TOKEN "\r\n\r\n");
+    assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\nalpha\nbeta\ngamma\n"));
+    free(out);
 }
 
 static void test_static_files(void **state)
