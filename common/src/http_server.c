@@ -393,6 +393,10 @@ static int format_head(casb_http_req *req, casb_text *t, int status, const char 
     }
     req->replied = 1;
     req->status = status;
+    /* The token check's connection, if the handler did not take it, goes back to the pool
+     * before the answer leaves: a client that has it must find the connection free (and a
+     * slow client holds none). */
+    casb_auth_release(req->server->auth, casb_http_take_db(req));
     snprintf(line, sizeof(line), "HTTP/%s %d %s\r\n",
              req->ri->http_version ? req->ri->http_version : "1.1", status,
              reason ? reason : mg_get_response_code_text(req->conn, status));
